@@ -1,0 +1,138 @@
+"""VLJepa: the four parts wired together (X-encoder, predictor, Y-encoder; the Y-decoder comes later).
+
+Paper: a frozen V-JEPA 2 encoder feeds a bidirectional Llama predictor that reads the visual tokens
+and an optional text query and outputs one vector; a text encoder embeds the answer; InfoNCE pulls
+the two together. Classification, retrieval and multiple-choice VQA compare vectors and never decode.
+Ours: the same wiring. `encode_video`/`encode_text` follow open_clip's `normalize=` convention;
+`predict` works from visual tokens so training and evaluation can reuse cached X-encoder features.
+Checkpoints store what trains (predictor, Y-encoder head, the text model unless frozen) as
+safetensors, and the frozen X-encoder by reference (its config plus a weight fingerprint).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .atomic import atomic_write
+from .config import ModelConfig, from_dict, to_dict
+from .data.transforms import preprocess_clip
+from .losses import info_nce, positives_from_texts
+from .predictor import Predictor
+from .x_encoder import XEncoder
+from .y_encoder import YEncoder
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+@dataclass
+class VLJepaOutput:
+    predicted: torch.Tensor  # (B, shared_dim), unnormalised
+    target: torch.Tensor | None  # (B, shared_dim), unnormalised
+    loss: torch.Tensor | None
+
+
+class VLJepa(nn.Module):
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        self.x_encoder = XEncoder(config.x_encoder)
+        predictor_config = config.predictor
+        if predictor_config.llama_path:
+            self.predictor = Predictor.from_llama(predictor_config.llama_path, predictor_config.last_n_layers,
+                                                  predictor_config, self.x_encoder.embed_dim, config.shared_dim)
+        else:
+            self.predictor = Predictor(predictor_config, self.x_encoder.embed_dim, config.shared_dim)
+        self.y_encoder = YEncoder(config.y_encoder, config.shared_dim)
+        log_inverse_temperature = torch.tensor(math.log(1.0 / config.temperature))
+        if config.learnable_temperature:
+            self.log_inverse_temperature = nn.Parameter(log_inverse_temperature)
+        else:
+            self.register_buffer("log_inverse_temperature", log_inverse_temperature)
+
+    @property
+    def device(self) -> torch.device:
+        return self.predictor.out_proj.weight.device
+
+    @property
+    def temperature(self) -> torch.Tensor:
+        return torch.exp(-self.log_inverse_temperature)
+
+    def visual_tokens(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D)."""
+        video = torch.stack([preprocess_clip(f, self.config.x_encoder) for f in frames]).to(self.device)
+        return self.x_encoder(video)
+
+    def predict(self, visual_tokens: torch.Tensor, queries: list[str | None] | None = None) -> torch.Tensor:
+        """Visual tokens (B, N, D) and queries (None = caption mode) -> predicted embeddings (B, shared_dim)."""
+        queries = queries if queries is not None else [None] * len(visual_tokens)
+        ids, mask = self.predictor.tokenize(queries, self.device)
+        return self.predictor(visual_tokens.to(self.device), ids, mask)
+
+    def encode_video(self, frames: torch.Tensor, query: str | list[str | None] | None = None,
+                     normalize: bool = True) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) [+ a query or one per clip] -> (B, shared_dim)."""
+        queries = query if isinstance(query, list) else [query] * len(frames)
+        predicted = self.predict(self.visual_tokens(frames), queries)
+        return F.normalize(predicted, dim=-1) if normalize else predicted
+
+    def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
+        embedded = self.y_encoder(texts)
+        return F.normalize(embedded, dim=-1) if normalize else embedded
+
+    def forward(self, visual_tokens: torch.Tensor, queries: list[str | None],
+                targets: list[str] | None = None) -> VLJepaOutput:
+        predicted = self.predict(visual_tokens, queries)
+        if targets is None:
+            return VLJepaOutput(predicted, None, None)
+        target = self.y_encoder(targets)
+        loss = info_nce(predicted, target, self.temperature, positives_from_texts(targets, predicted.device))
+        return VLJepaOutput(predicted, target, loss)
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything but the parts stored by reference (X-encoder; a frozen text model)."""
+        skip = ["x_encoder."] + (["y_encoder.text_model."] if self.y_encoder.frozen_text_model else [])
+        return {k: v for k, v in self.state_dict().items() if not any(k.startswith(s) for s in skip)}
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.trained_state_dict().items()}
+        metadata = {"x_encoder_fingerprint": self.x_encoder.fingerprint()}
+        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+        atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(to_dict(self.config), indent=2)))
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "VLJepa":
+        directory = Path(directory)
+        if not (directory / CONFIG_FILE).is_file():
+            raise FileNotFoundError(f"{directory}: no {CONFIG_FILE}; not a vljepa checkpoint directory")
+        config = from_dict(ModelConfig, json.loads((directory / CONFIG_FILE).read_text()))
+        model = cls(config)
+        model.load_trained_state(directory / WEIGHTS_FILE)
+        return model.to(device)
+
+    def load_trained_state(self, path: str | Path) -> None:
+        from safetensors import safe_open
+
+        with safe_open(str(path), "pt") as handle:
+            expected = (handle.metadata() or {}).get("x_encoder_fingerprint")
+        if expected and expected != self.x_encoder.fingerprint():
+            raise ValueError(f"{path}: trained with X-encoder weights {expected}, "
+                             f"but the configured X-encoder has {self.x_encoder.fingerprint()}")
+        state = load_file(str(path))
+        wanted = set(self.trained_state_dict())
+        missing, unexpected = wanted - set(state), set(state) - wanted
+        if missing or unexpected:
+            raise KeyError(f"{path}: missing keys {sorted(missing)[:10]}, unexpected keys {sorted(unexpected)[:10]}")
+        self.load_state_dict(state, strict=False)

