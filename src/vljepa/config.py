@@ -91,7 +91,7 @@ class TrainConfig:
     train_manifest: str = ""
     val_manifest: str | None = None
     out_dir: str = "runs/vljepa"
-    cache_dir: str | None = None  # feature cache; default: <out_dir>/../feature_cache
+    cache_dir: str | None = None  # X-encoder feature cache; default: $VLJEPA_CACHE_DIR or ~/.cache/vljepa/features
     seed: int = 0
     weight_decay: float = 0.05
     grad_clip: float = 1.0

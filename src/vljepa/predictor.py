@@ -93,15 +93,21 @@ class Predictor(nn.Module):
             mask[i, : len(row)] = True
         return ids.to(device), mask.to(device)
 
-    def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
-        """visual (B, N, Dv), query ids/mask (B, Q) -> unnormalised prediction (B, shared_dim)."""
+    def hidden_states(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor,
+                      query_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-position outputs (B, N + Q, H) of [Linear(visual) ; query embeddings], and the padding mask."""
         visual = self.visual_proj(visual_tokens.to(self.visual_proj.weight.dtype))
         queries = self.llama.embed_tokens(query_ids)
         sequence = torch.cat([visual, queries.to(visual.dtype)], dim=1)
         visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
         padding = torch.cat([visual_mask, query_mask], dim=1)
-        hidden = self.llama(inputs_embeds=sequence,
+        hidden = self.llama(inputs_embeds=sequence, use_cache=False,
                             attention_mask=attention_mask_4d(padding, self.config.bidirectional)).last_hidden_state
+        return hidden, padding
+
+    def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
+        """visual (B, N, Dv), query ids/mask (B, Q) -> unnormalised prediction (B, shared_dim)."""
+        hidden, padding = self.hidden_states(visual_tokens, query_ids, query_mask)
         weights = padding.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1)
         return self.out_proj(pooled)

@@ -35,6 +35,13 @@ def single_frame_view(frames: torch.Tensor) -> torch.Tensor:
 VIEWS: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {"clip": None, "single_frame": single_frame_view}
 
 
+def default_cache_dir() -> Path:
+    """$VLJEPA_CACHE_DIR, else $XDG_CACHE_HOME/vljepa/features, else ~/.cache/vljepa/features."""
+    if os.environ.get("VLJEPA_CACHE_DIR"):
+        return Path(os.environ["VLJEPA_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vljepa" / "features"
+
+
 def clip_key(clip: ClipRef) -> str:
     stat = os.stat(clip.path)
     return f"{clip.path}|{clip.start}|{clip.end}|{stat.st_size}|{stat.st_mtime_ns}"

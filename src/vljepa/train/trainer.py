@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..atomic import atomic_directory, readable_directory
 from ..config import TrainConfig, save_json
-from ..data.feature_cache import FeatureCache
+from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..data.manifest import ClipRef, load_manifest
 from ..model import VLJepa
 from ..progress import console, progress_bar
@@ -83,8 +83,7 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
-        cache_dir = config.cache_dir or str(self.out_dir.parent / "feature_cache")
-        self.cache = FeatureCache(cache_dir, self.model.x_encoder)
+        self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
         self.samples, self.features, self.skipped = load_samples(
             config.train_manifest, self.cache, config.model.classification_prompt, progress)
         self.val = None

@@ -1,0 +1,111 @@
+"""The demo report: a markdown page and two PNG plots (learning curves; each task beside its chance)."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+
+def machine_description() -> str:
+    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, "
+            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+
+
+def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]:
+    """(task, value, chance, question-only prior or None) for the held-out test split."""
+    test, rows = results["test"], []
+    classification = test["classification"]
+    rows.append(("action classification top-1", classification["prompted"]["top1"], classification["chance"]["top1"], None))
+    rows.append(("action classification top-5", classification["prompted"]["top5"], classification["chance"]["top5"], None))
+    retrieval = test["retrieval"]
+    rows.append(("text->video R@1 (exact clip)", retrieval["exact"]["t2v_R@1"], retrieval["chance_R@1"], None))
+    rows.append(("text->video R@1 (same meaning)", retrieval["same_meaning"]["t2v_R@1"],
+                 retrieval["chance_R@1_same_meaning"], None))
+    rows.append(("video->text R@1 (exact clip)", retrieval["exact"]["v2t_R@1"], retrieval["chance_R@1"], None))
+    for kind, stats in test["vqa"].items():
+        rows.append((f"VQA {kind}", stats["accuracy"], stats["chance"], stats.get("question_prior")))
+    for kind, stats in results.get("world_prediction", {}).get("vqa", {}).items():
+        rows.append((f"{kind}", stats["accuracy"], stats["chance"], None))
+    return rows
+
+
+def plot_learning_curves(metrics_path: Path, out: Path) -> None:
+    entries = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for stage in dict.fromkeys(e["stage"] for e in entries):
+        rows = [e for e in entries if e["stage"] == stage]
+        left.plot([e["global_step"] for e in rows], [e["loss"] for e in rows], label=f"train loss ({stage})")
+    val_keys = sorted({k for e in entries for k in e if k.startswith("val_") and k.endswith("_top1")})
+    for key in val_keys:
+        rows = [e for e in entries if key in e]
+        right.plot([e["global_step"] for e in rows], [e[key] for e in rows], marker="o", label=key)
+    left.set(xlabel="step", ylabel="InfoNCE loss", title="training loss")
+    right.set(xlabel="step", ylabel="in-batch top-1", title="validation (prediction -> its target in a batch)", ylim=(0, 1))
+    for axis in (left, right):
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_tasks(rows: list[tuple[str, float, float, float | None]], out: Path) -> None:
+    fig, axis = plt.subplots(figsize=(9, 0.45 * len(rows) + 1))
+    names = [r[0] for r in rows][::-1]
+    axis.barh(names, [r[1] for r in rows][::-1], color="tab:blue", label="VL-JEPA")
+    axis.scatter([r[2] for r in rows][::-1], names, color="black", marker="|", s=200, label="chance", zorder=3)
+    priors = [(r[3], r[0]) for r in rows if r[3] is not None]
+    if priors:
+        axis.scatter([p for p, _ in priors], [n for _, n in priors], color="tab:red", marker="x", label="question-only prior", zorder=3)
+    axis.set(xlim=(0, 1), xlabel="accuracy / recall", title="held-out world clips")
+    axis.grid(axis="x", alpha=0.3)
+    axis.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.1f}%"
+
+
+def write_report(out_dir: Path, results: dict, timings: dict[str, float], metrics_path: Path, command: str) -> Path:
+    rows = headline_rows(results)
+    plot_learning_curves(metrics_path, out_dir / "learning_curves.png")
+    plot_tasks(rows, out_dir / "tasks.png")
+    test, heldout, single = results["test"], results["test_heldout"], results["test_single_frame"]
+    lines = [
+        "# VL-JEPA demo report", "",
+        f"Command: `{command}`  ", f"Machine: {machine_description()}  ",
+        f"Wall time: {timings['total']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total") + ")",
+        "", "## Held-out test clips", "",
+        "| task | VL-JEPA | chance | question-only prior |", "|---|---|---|---|",
+        *[f"| {name} | {_pct(value)} | {_pct(chance)} | {_pct(prior)} |" for name, value, chance, prior in rows],
+        "", "![tasks](tasks.png)", "",
+        "## Generalisation to unseen paraphrases", "",
+        "Same test clips; captions and class names written with templates and synonyms held out of training.", "",
+        "| metric | seen forms | unseen forms |", "|---|---|---|",
+        f"| classification top-1 | {_pct(test['classification']['prompted']['top1'])} | {_pct(heldout['classification']['prompted']['top1'])} |",
+        f"| classification top-5 | {_pct(test['classification']['prompted']['top5'])} | {_pct(heldout['classification']['prompted']['top5'])} |",
+        f"| text->video R@1 (exact clip) | {_pct(test['retrieval']['exact']['t2v_R@1'])} | {_pct(heldout['retrieval']['exact']['t2v_R@1'])} |",
+        f"| text->video R@1 (same meaning) | {_pct(test['retrieval']['same_meaning']['t2v_R@1'])} | {_pct(heldout['retrieval']['same_meaning']['t2v_R@1'])} |",
+        "", "## Does the model use time? (single-frame control)", "",
+        "The same questions with the clip replaced by its middle frame repeated (no motion left).", "",
+        "| VQA type | full clip | single frame | chance |", "|---|---|---|---|",
+        *[f"| {kind} | {_pct(stats['accuracy'])} | {_pct(single['vqa'][kind]['accuracy'])} | {_pct(stats['chance'])} |"
+          for kind, stats in test["vqa"].items()],
+        "", "## Training", "",
+        *[f"- {name}: {value}" for name, value in results.get("training", {}).items()],
+        "", "![learning curves](learning_curves.png)", "",
+    ]
+    path = out_dir / "report.md"
+    path.write_text("\n".join(lines))
+    return path

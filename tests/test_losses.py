@@ -1,0 +1,64 @@
+"""InfoNCE against a reference formula, multi-positive handling, and the retrieval/VQA metrics."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from vljepa.losses import info_nce, positives_from_texts
+from vljepa.tasks.classify import classification_accuracy
+from vljepa.tasks.retrieve import recall_at_k
+from vljepa.tasks.vqa import QuestionPrior
+
+
+def reference_info_nce(predicted, target, temperature):
+    """CLIP's formula: mean of the two cross-entropies over normalised similarity / T."""
+    logits = F.normalize(predicted, dim=-1) @ F.normalize(target, dim=-1).T / temperature
+    labels = torch.arange(len(logits))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def test_info_nce_matches_reference():
+    torch.manual_seed(0)
+    predicted, target = torch.randn(8, 16), torch.randn(8, 16)
+    for temperature in (0.07, 0.5, 1.0):
+        assert torch.allclose(info_nce(predicted, target, temperature), reference_info_nce(predicted, target, temperature))
+
+
+def test_info_nce_is_log_batch_for_uninformative_embeddings():
+    predicted = torch.ones(8, 4)
+    target = torch.randn(8, 4) * 1e-3 + 1
+    assert abs(info_nce(predicted, target, 1.0).item() - torch.log(torch.tensor(8.0)).item()) < 1e-3
+
+
+def test_identical_targets_are_positives():
+    texts = ["left", "right", "left", "up"]
+    positives = positives_from_texts(texts)
+    assert positives.tolist() == [[True, False, True, False], [False, True, False, False],
+                                  [True, False, True, False], [False, False, False, True]]
+    # two predictions equal to the shared target of "left" are not penalised against each other
+    target = torch.eye(4)[[0, 1, 0, 3]]
+    multi = info_nce(target.clone(), target, 0.05, positives)
+    single = info_nce(target.clone(), target, 0.05)
+    assert multi < 1e-3 < single
+
+
+def test_recall_at_k_counts_any_relevant_candidate():
+    similarity = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.3, 0.1]])
+    relevant = torch.tensor([[False, False, True], [True, False, True]])
+    recall = recall_at_k(similarity, relevant, ks=(1, 2))
+    assert recall == {"R@1": 0.0, "R@2": 1.0}
+
+
+def test_classification_top_k():
+    classes = torch.eye(3)
+    predicted = torch.tensor([[1.0, 0.2, 0.0], [0.0, 0.5, 0.9], [0.6, 0.8, 0.0]])
+    accuracy = classification_accuracy(predicted, classes, labels=[0, 1, 0], ks=(1, 2))
+    assert accuracy == {"top1": 1 / 3, "top2": 1.0}
+
+
+def test_question_prior():
+    prior = QuestionPrior(["is there a cat?"] * 3 + ["colour?"], ["yes", "yes", "no", "red"])
+    assert prior.expected_accuracy("is there a cat?", ["yes", "no"], "yes") == 1.0
+    assert prior.expected_accuracy("is there a cat?", ["yes", "no"], "no") == 0.0
+    assert prior.expected_accuracy("unseen question", ["blue", "green"], "blue") == 0.5
