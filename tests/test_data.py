@@ -1,0 +1,116 @@
+"""Manifests, video decoding, preprocessing and the frozen-feature cache."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from vljepa.config import XEncoderConfig
+from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.manifest import ManifestError, class_names, load_manifest
+from vljepa.data.transforms import preprocess_clip
+from vljepa.data.video import VideoError, read_clip, sample_indices
+from vljepa.x_encoder import XEncoder
+
+
+def test_generated_mp4_decodes_through_the_manifest(clip_manifest):
+    records = load_manifest(clip_manifest)
+    assert len(records) == 48 and records[0].caption and records[2].options == ["left", "right"]
+    frames = read_clip(records[0].clip.path, num_frames=4)
+    assert frames.shape == (4, 64, 64, 3) and frames.dtype == torch.uint8
+    # clip 0 is a red square moving right: red dominates and the red mass moves right over time
+    red_x = [float((f[..., 0] > 128).nonzero()[:, 1].float().mean()) for f in frames]
+    assert red_x == sorted(red_x) and red_x[-1] - red_x[0] > 10
+    assert class_names(records) == ["moving right", "moving left"]
+
+
+def test_time_window_and_sampling(clip_manifest):
+    path = load_manifest(clip_manifest)[0].clip.path
+    assert sample_indices([0.0, 0.125, 0.25, 0.375, 0.5], 3, None, None) == [0, 2, 4]
+    assert sample_indices([0.0, 0.125, 0.25, 0.375, 0.5], 2, 0.2, 0.45) == [2, 3]
+    late = read_clip(path, 1, start=0.8, end=1.0)[0]
+    early = read_clip(path, 1, start=0.0, end=0.1)[0]
+    assert not torch.equal(late, early)
+
+
+def test_image_is_a_one_frame_video(tmp_path):
+    import av
+    import numpy as np
+
+    image = np.zeros((20, 30, 3), np.uint8)
+    image[..., 1] = 200
+    frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+    frame.to_image().save(tmp_path / "green.png")
+    clip = read_clip(tmp_path / "green.png", num_frames=4)
+    assert clip.shape == (4, 20, 30, 3) and int(clip[0, 0, 0, 1]) == 200
+
+
+def test_missing_and_corrupt_videos_name_the_file(tmp_path):
+    with pytest.raises(VideoError, match="nowhere.mp4"):
+        read_clip(tmp_path / "nowhere.mp4", 4)
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(b"\x00\x01 this is not a video" * 50)
+    with pytest.raises(VideoError, match="corrupt.mp4"):
+        read_clip(corrupt, 4)
+
+
+def test_manifest_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text('{"video": "a.mp4", "caption": "x"}\n{"caption": "no video"}\n')
+    with pytest.raises(ManifestError, match=r"bad.jsonl:2"):
+        load_manifest(path)
+    path.write_text('{"video": "a.mp4"\n')
+    with pytest.raises(ManifestError, match=r"bad.jsonl:1: invalid JSON"):
+        load_manifest(path)
+
+
+def test_preprocessing_resizes_crops_and_normalises():
+    config = XEncoderConfig(image_size=32)
+    frames = torch.full((3, 48, 64, 3), 255, dtype=torch.uint8)
+    video = preprocess_clip(frames, config)
+    assert video.shape == (3, 3, 32, 32)
+    expected = (1 - torch.tensor(config.mean)) / torch.tensor(config.std)
+    assert torch.allclose(video[0, :, 5, 5], expected, atol=1e-4)
+
+
+class CountingEncoder(XEncoder):
+    calls = 0
+
+    def forward(self, video):
+        CountingEncoder.calls += len(video)
+        return super().forward(video)
+
+
+def test_feature_cache_computes_once_and_invalidates(tmp_path, clip_manifest):
+    config = XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4)
+    clips = list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))
+    encoder = CountingEncoder(config)
+    first = FeatureCache(tmp_path, encoder).tokens(clips, progress=False)
+    assert CountingEncoder.calls == 16 and len(first) == 16
+    again = FeatureCache(tmp_path, encoder).tokens(clips, progress=False)  # a new process: read from disk
+    assert CountingEncoder.calls == 16
+    assert all(torch.equal(first[c], again[c]) for c in first)
+    direct = encoder(preprocess_clip(read_clip(clips[0].path, 4), config).unsqueeze(0))[0]
+    assert torch.allclose(first[clips[0]].float(), direct, atol=1e-2)
+    # other weights -> another cache; another view -> another cache
+    FeatureCache(tmp_path, CountingEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4, seed=1))).tokens(clips[:3], progress=False)
+    assert CountingEncoder.calls == 16 + 1 + 3
+    FeatureCache(tmp_path, encoder, view="single_frame").tokens(clips[:3], progress=False)
+    assert CountingEncoder.calls == 16 + 1 + 3 + 3
+
+
+def test_feature_cache_skips_unreadable_clips(tmp_path, clip_manifest):
+    good = json.loads(clip_manifest.read_text().splitlines()[0])
+    lines = [json.dumps({**good, "video": str(clip_manifest.parent / good["video"])})]
+    (tmp_path / "broken.mp4").write_bytes(b"junk" * 100)
+    lines.append(json.dumps({"video": str(tmp_path / "broken.mp4"), "caption": "broken"}))
+    lines.append(json.dumps({"video": str(tmp_path / "missing.mp4"), "caption": "missing"}))
+    manifest = tmp_path / "mixed.jsonl"
+    manifest.write_text("\n".join(lines))
+    cache = FeatureCache(tmp_path / "cache", XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4)))
+    tokens = cache.tokens([r.clip for r in load_manifest(manifest)], progress=False)
+    assert len(tokens) == 1
+    assert set(cache.failed) == {str(tmp_path / "broken.mp4"), str(tmp_path / "missing.mp4")}
+    assert "broken.mp4" in cache.failed[str(tmp_path / "broken.mp4")]

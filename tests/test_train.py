@@ -1,0 +1,112 @@
+"""Training: overfitting one batch, exact resume, the sampler, configs and the collapse monitor."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from vljepa.config import StageConfig, TrainConfig, load_train_config, to_dict
+from vljepa.model import VLJepa
+from vljepa.train.samples import MixtureSampler, Sample
+from vljepa.train.trainer import Trainer, prediction_spread
+
+from conftest import tiny_model_config
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_overfits_one_batch_to_perfect_in_batch_retrieval(model_config):
+    torch.manual_seed(0)
+    model_config.y_encoder.lr_multiplier = 0.0
+    model = VLJepa(model_config)
+    tokens = torch.randn(16, 32, model.x_encoder.embed_dim)
+    captions = [f"a {colour} {shape}" for colour in ("red", "green", "blue", "yellow")
+                for shape in ("circle", "square", "triangle", "star")]
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
+    for _ in range(150):
+        loss = model(tokens, [None] * 16, captions).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval()
+    with torch.no_grad():
+        similarity = F.normalize(model.predict(tokens), dim=-1) @ model.encode_text(captions).T
+    assert similarity.argmax(1).tolist() == list(range(16))
+    assert similarity.argmax(0).tolist() == list(range(16))
+
+
+def _config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
+    return TrainConfig(
+        train_manifest=str(manifest), val_manifest=str(manifest), out_dir=str(out), cache_dir=str(cache),
+        log_every=2, eval_every=4, save_every=3, bf16=False, model=tiny_model_config(),
+        stages=[StageConfig(name="pretrain", steps=5, batch_size=8, lr=1e-3),
+                StageConfig(name="sft", steps=5, batch_size=8, lr=1e-3, schedule="cosine", warmup_steps=2,
+                            mixture={"vqa": 0.5, "label": 0.25, "caption": 0.25})],
+    )
+
+
+@pytest.mark.parametrize("stop_at", [3, 5, 7])
+def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, clip_manifest, stop_at):
+    """Stops mid-stage, at the stage boundary, and inside stage 2 (the text model trains at x0.05 with dropout)."""
+    cache = tmp_path / "cache"
+    straight = Trainer(_config(clip_manifest, tmp_path / "a", cache), progress=False).run()
+    stopped = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run(stop_at_global_step=stop_at)
+    assert stopped.name == "checkpoint"
+    resumed = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run()
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    assert a.keys() == b.keys() and any(k.startswith("y_encoder.text_model.") for k in a)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    log_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    log_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
+    assert [line.split('"samples_per_s"')[0] for line in log_a] == [line.split('"samples_per_s"')[0] for line in log_b]
+
+
+def test_training_improves_validation(tmp_path, clip_manifest):
+    config = _config(clip_manifest, tmp_path / "run", tmp_path / "cache")
+    config.stages[0].steps, config.stages[1].steps = 30, 1
+    trainer = Trainer(config, progress=False)
+    before = trainer.validate()["val_caption_loss"]
+    trainer.run()
+    assert trainer.validate()["val_caption_loss"] < before - 0.3
+
+
+def test_mixture_sampler_is_deterministic_and_resumable():
+    samples = {"caption": [Sample(None, None, f"c{i}", "caption") for i in range(7)],
+               "vqa": [Sample(None, "q", f"a{i}", "vqa") for i in range(5)], "label": []}
+    mixture = {"caption": 0.5, "vqa": 0.5, "label": 0.0}
+    first = MixtureSampler(samples, mixture, seed=3)
+    batches = [first.next_batch(4) for _ in range(6)]
+    second = MixtureSampler(samples, mixture, seed=3)
+    second.next_batch(4), second.next_batch(4)
+    third = MixtureSampler(samples, mixture, seed=3)
+    third.load_state_dict(second.state_dict())
+    assert [third.next_batch(4) for _ in range(4)] == batches[2:]
+    seen = [s.target for batch in batches for s in batch if s.kind == "caption"][:7]
+    assert sorted(seen) == sorted(f"c{i}" for i in range(7))  # an epoch visits every sample once
+    with pytest.raises(ValueError, match="unknown kinds"):
+        MixtureSampler(samples, {"captions": 1.0}, seed=0)
+
+
+def test_prediction_spread_detects_collapse():
+    assert prediction_spread(torch.ones(8, 4)) == pytest.approx(0.0, abs=1e-6)
+    assert prediction_spread(torch.eye(8)) == pytest.approx(1.0)
+
+
+def test_config_overrides_and_validation(tmp_path):
+    config = load_train_config(None, ["stages.1.steps=7", "model.predictor.num_layers=3", "bf16=false"])
+    assert config.stages[1].steps == 7 and config.model.predictor.num_layers == 3 and config.bf16 is False
+    with pytest.raises(ValueError, match="unknown config keys"):
+        load_train_config(None, ["model.predictr.num_layers=3"])
+    assert to_dict(load_train_config(None, [])) == to_dict(TrainConfig())
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "src" / "vljepa" / "configs").glob("*.yaml")) +
+                         sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_validates(path):
+    config = load_train_config(path, [])
+    assert config.stages and all(stage.steps > 0 for stage in config.stages)
