@@ -1,0 +1,25 @@
+"""vljepa: VL-JEPA (vision-language joint embedding predictive architecture), usable.
+
+Flat API:
+    from vljepa import VLJepa, ModelConfig, TrainConfig, Trainer, load_train_config
+    model = VLJepa.from_pretrained("runs/demo/model/final")
+    video = model.encode_video(frames, query="which way does the red circle move?")  # (B, d), L2-normalised
+    text = model.encode_text(["left", "right", "up", "down"])
+    answer = (video @ text.T).argmax(-1)
+"""
+
+from .config import ModelConfig, PredictorConfig, StageConfig, TrainConfig, XEncoderConfig, YEncoderConfig, load_train_config
+from .data.feature_cache import FeatureCache
+from .data.manifest import ClipRef, Record, load_manifest
+from .data.video import VideoError, read_clip
+from .eval.suite import evaluate_manifest
+from .model import VLJepa
+from .train.trainer import Trainer
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ClipRef", "FeatureCache", "ModelConfig", "PredictorConfig", "Record", "StageConfig", "TrainConfig", "Trainer",
+    "VLJepa", "VideoError", "XEncoderConfig", "YEncoderConfig", "evaluate_manifest", "load_manifest",
+    "load_train_config", "read_clip",
+]
