@@ -7,6 +7,7 @@ and write a report with plots.
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import shlex
 import sys
 import time
@@ -31,7 +32,7 @@ def packaged_config(name: str) -> Path:
 def ensure_world(world_dir: Path, config: WorldConfig) -> None:
     """Generate the world unless this exact configuration is already there."""
     marker = world_dir / "world.json"
-    if marker.is_file() and json.loads(marker.read_text()).get("config") == json.loads(json.dumps(vars(config))):
+    if marker.is_file() and json.loads(marker.read_text()).get("config") == json.loads(json.dumps(asdict(config))):
         console.print(f"world: reusing {world_dir}")
         return
     generate_world(world_dir, config)
