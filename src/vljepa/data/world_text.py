@@ -1,8 +1,10 @@
 """The language of the built-in world: colours, shapes, actions, and the ways of saying each.
 
-Every action has several phrasings, split into `seen` (used in train/val/test captions) and `heldout`
-(used only in `test_heldout.jsonl`), and so do the sentence templates and the class names: the
-held-out forms measure whether the model learned meanings or memorised strings.
+An `Event` (colour, shape, action, and the other colour/shape where the action needs one) is one
+meaning. Captions are sentence templates x predicate phrasings. Every action has several phrasings,
+split into `seen` (train/val/test captions) and `heldout` (only in `test_heldout.jsonl`), and so do
+the sentence templates and the class names: the held-out forms measure whether a model learned
+meanings or memorised strings.
 """
 
 from __future__ import annotations
@@ -14,18 +16,23 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "purple": (165, 60, 225), "orange": (250, 140, 20), "white": (235, 235, 235),
 }
 SHAPES = ("circle", "square", "triangle", "cross")
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five")
+NUMBER_WORDS = ("zero", "one", "two", "three", "four")
 DIRECTIONS = ("left", "right", "up", "down")
 
 
 @dataclass(frozen=True)
 class Action:
     key: str
-    label: str  # class name in training
-    heldout_label: str  # class name never seen in training
-    answer: str  # answer to "what happens to the X?"
-    seen: tuple[str, ...]  # predicate phrasings used in training captions ({c2}/{s2}: the other colour/shape)
-    heldout: tuple[str, ...]  # predicate phrasings kept for the generalisation test
+    label: str  # class name used in train/val/test
+    heldout_label: str  # class name only in test_heldout.jsonl
+    answer: str  # answer to "what happens to the X?" ("it " + what the shape does)
+    seen: tuple[str, ...]  # predicates for captions; {c2}/{s2}: the other colour/shape
+    heldout: tuple[str, ...]  # predicates kept for the generalisation test
+
+    @property
+    def role(self) -> str:
+        """What the shape does, to name it by its role: "the shape that grows"."""
+        return self.answer.removeprefix("it ")
 
 
 ACTIONS: tuple[Action, ...] = (
@@ -58,32 +65,63 @@ ACTIONS: tuple[Action, ...] = (
 )
 ACTION_BY_KEY = {a.key: a for a in ACTIONS}
 
-SEEN_TEMPLATES = ("the {subject} {predicate}", "a {subject} {predicate}", "in this clip the {subject} {predicate}")
+# {subject}: "red circle"; {a_subject}: "a red circle" / "an orange circle"
+SEEN_TEMPLATES = ("the {subject} {predicate}", "{a_subject} {predicate}", "in this clip the {subject} {predicate}",
+                  "here the {subject} {predicate}")
 HELDOUT_TEMPLATES = ("look, the {subject} {predicate}", "this video shows how the {subject} {predicate}")
 
+# Question phrasings per VQA type ({name}: a shape named by colour and shape, or by its role).
+QUESTIONS: dict[str, tuple[str, ...]] = {
+    "colour": ("what colour is the {name}?", "which colour does the {name} have?"),
+    "shape": ("what shape is the {name}?", "which shape is the {name}?"),
+    "count": ("how many shapes are shown in the clip?", "how many different shapes can be seen?"),
+    "direction": ("which way does the {name} move?", "in which direction does the {name} go?"),
+    "exists": ("is there {a_name}?", "does the video show {a_name}?"),
+    "what_happened": ("what happens to the {name}?", "what does the {name} do?"),
+}
 
-def meaning(colour: str, shape: str, action: str, other_colour: str | None = None, other_shape: str | None = None) -> str:
-    """A canonical string shared by every paraphrase of one event."""
-    parts = [colour, shape, action]
-    if action == "change_colour":
-        parts.append(other_colour)
-    if action == "collide":
-        parts += [other_colour, other_shape]
-    return " ".join(parts)
+
+def with_article(phrase: str) -> str:
+    return ("an " if phrase[0] in "aeiou" else "a ") + phrase
 
 
-def paraphrases(colour: str, shape: str, action: str, heldout: bool = False,
-                other_colour: str | None = None, other_shape: str | None = None) -> list[str]:
-    """Every caption of one event in the seen (or held-out) forms: templates x predicate phrasings."""
-    spec = ACTION_BY_KEY[action]
-    templates = HELDOUT_TEMPLATES if heldout else SEEN_TEMPLATES
-    predicates = spec.heldout if heldout else spec.seen
-    subject = f"{colour} {shape}"
-    return [template.format(subject=subject, predicate=predicate.format(c2=other_colour, s2=other_shape))
-            for predicate in predicates for template in templates]
+@dataclass(frozen=True)
+class Event:
+    """One meaning: a shape doing an action (to or with another colour/shape where the action needs it)."""
+
+    colour: str
+    shape: str
+    action: str
+    other_colour: str | None = None  # the new colour (change colour) or the partner's colour (collide)
+    other_shape: str | None = None  # the partner's shape (collide)
+
+    @property
+    def meaning(self) -> str:
+        """Canonical string shared by every paraphrase, e.g. "red circle move left"; a collision's two
+        shapes are sorted, so "A collides with B" and "B collides with A" mean the same."""
+        subject, action = f"{self.colour} {self.shape}", self.action.replace("_", " ")
+        if self.action == "change_colour":
+            return f"{subject} {action} {self.other_colour}"
+        if self.action == "collide":
+            first, second = sorted([subject, f"{self.other_colour} {self.other_shape}"])
+            return f"{first} {action} {second}"
+        return f"{subject} {action}"
+
+    def paraphrases(self, heldout: bool = False) -> list[list[str]]:
+        """Captions grouped by predicate phrasing (one inner list per phrasing, one entry per template)."""
+        spec = ACTION_BY_KEY[self.action]
+        templates = HELDOUT_TEMPLATES if heldout else SEEN_TEMPLATES
+        subject = f"{self.colour} {self.shape}"
+        groups = []
+        for predicate in spec.heldout if heldout else spec.seen:
+            predicate = predicate.format(c2=self.other_colour, s2=self.other_shape)
+            groups.append([t.format(subject=subject, a_subject=with_article(subject), predicate=predicate)
+                           for t in templates])
+        return groups
 
 
 def heldout_phrases() -> list[str]:
-    """Words and phrases that must never appear in training text."""
-    phrases = [p.split(" {")[0] for a in ACTIONS for p in a.heldout]
-    return phrases + [t.split(" {")[0] for t in HELDOUT_TEMPLATES] + [a.heldout_label for a in ACTIONS]
+    """The held-out templates, predicates and class names (their fixed words): never in training text."""
+    predicates = [p.split(" {")[0] for a in ACTIONS for p in a.heldout]
+    templates = [t.split(" {")[0] for t in HELDOUT_TEMPLATES]
+    return predicates + templates + [a.heldout_label for a in ACTIONS]
