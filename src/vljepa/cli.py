@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, eval, classify, retrieve, ask, demo."""
+"""The `vljepa` command line: world, train, eval, classify, retrieve, ask, demo, pretrain-encoder, probe."""
 
 from __future__ import annotations
 
@@ -150,6 +150,51 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
     _quiet_loading()
     report = run_demo(out, overrides or [])
     typer.echo(f"report: {report}")
+
+
+@app.command("pretrain-encoder")
+def pretrain_encoder_command(
+        config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (e.g. src/vljepa/configs/encoder-pretrain-world.yaml).")] = None,
+        overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. steps=500 batch_size=64 masks.0.num_blocks=4")] = None):
+    """Pretrain the X-encoder with V-JEPA on unlabelled video (resumes from <out_dir>/checkpoint); exports a transformers VJEPA2 directory."""
+    from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
+
+    _quiet_loading()
+    encoder = pretrain_encoder(load_encoder_pretrain_config(config, overrides or []))
+    typer.echo(f"encoder: {encoder}")
+
+
+@app.command()
+def probe(train_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records train the probes.")],
+          test_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records score them.")],
+          encoder: Annotated[Optional[list[Path]], typer.Option(help="A VJEPA2 directory (e.g. <out_dir>/encoder); repeat to compare several.")] = None,
+          compare_random: Annotated[bool, typer.Option(help="Also probe the seeded random encoder of the same architecture (always, when no --encoder).")] = False,
+          seed: Annotated[int, typer.Option(help="Seed of the random encoder and of the probes.")] = 0,
+          epochs: Annotated[int, typer.Option(help="Probe training epochs.")] = 40,
+          cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None,
+          out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("probe.json")):
+    """Attentive and linear probes on frozen encoder features (action classes; direction of motion), beside chance."""
+    import dataclasses
+
+    from rich.console import Console
+
+    from .config import XEncoderConfig
+    from .data.feature_cache import default_cache_dir
+    from .encoder_pretrain.export import encoder_config
+    from .eval.probe import ProbeConfig, probe_encoder, results_table
+
+    _quiet_loading()
+    pretrained = {str(path): encoder_config(path, seed) for path in encoder or []}
+    encoders = {}
+    if compare_random or not pretrained:
+        architecture = next(iter(pretrained.values()), XEncoderConfig())
+        encoders[f"random (seed {seed})"] = dataclasses.replace(architecture, path=None, seed=seed)
+    encoders.update(pretrained)
+    settings = ProbeConfig(epochs=epochs, seed=seed)
+    results = {name: probe_encoder(x_config, str(train_manifest), str(test_manifest), str(cache_dir or default_cache_dir()),
+                                   settings) for name, x_config in encoders.items()}
+    out.write_text(json.dumps(results, indent=2))
+    Console().print(results_table(results))
 
 
 if __name__ == "__main__":

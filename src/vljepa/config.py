@@ -155,12 +155,17 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults <- YAML file <- overrides, validated into a TrainConfig."""
-    data = to_dict(TrainConfig())
+def load_config(cls: type, path: str | Path | None = None, overrides: list[str] = ()):
+    """Defaults of the dataclass `cls` <- YAML file <- overrides, validated into a `cls`."""
+    data = to_dict(cls())
     if path is not None:
         _merge(data, yaml.safe_load(Path(path).read_text()) or {})
-    return from_dict(TrainConfig, apply_overrides(data, list(overrides)))
+    return from_dict(cls, apply_overrides(data, list(overrides)))
+
+
+def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """Defaults <- YAML file <- overrides, validated into a TrainConfig."""
+    return load_config(TrainConfig, path, overrides)
 
 
 def _merge(base: dict, update: dict) -> None:

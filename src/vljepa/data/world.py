@@ -42,6 +42,7 @@ STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}  # unit
 WORLD_PREDICTION_ACTIONS = ("move_left", "move_right", "move_up", "move_down", "grow", "shrink",
                             "change_colour", "appear", "disappear")
 STREAM_EVENT_SECONDS = (3.0, 8.0)
+TRAIN_CAPTIONS_PER_CLIP = 3  # one per seen predicate phrasing, so training sees every paraphrase of a meaning
 
 
 @dataclass
@@ -131,7 +132,7 @@ def _times(num_frames: int) -> np.ndarray:
 
 def object_radius(rng: np.random.Generator, config: WorldConfig) -> float:
     """Resting size of any shape (the actor's size at mid-clip follows the same law)."""
-    return float(rng.uniform(0.065, 0.13) * config.size * config.shape_scale)
+    return float(rng.uniform(0.12, 0.20) * config.size * config.shape_scale)
 
 
 def _still(shape: str, colour: str, x: float, y: float, radius: float, num_frames: int) -> Track:
@@ -150,7 +151,7 @@ def actor_track(rng: np.random.Generator, action: str, config: WorldConfig, num_
     low, high = track.radius.max() + 1, size - track.radius.max() - 1  # centres that keep it in the frame
     if action.startswith("move_"):
         step_x, step_y = STEP[action.removeprefix("move_")]
-        distance = rng.uniform(0.26, 0.36) * size
+        distance = rng.uniform(0.22, 0.30) * size
         half_x, half_y = abs(step_x) * distance / 2, abs(step_y) * distance / 2  # anywhere the move fits
         track.x = rng.uniform(low + half_x, high - half_x) + step_x * distance * t
         track.y = rng.uniform(low + half_y, high - half_y) + step_y * distance * t
@@ -386,7 +387,7 @@ def clip_records(config: WorldConfig, split: str, index: int, out: Path) -> dict
     video = f"clips/{split}_{index:05d}.mp4"
     write_video(out / video, frames, config.fps)
     text_rng, event, action = _rng(config, split, index, purpose=1), scene.event(), ACTION_BY_KEY[scene.action]
-    records = {split: [*caption_records(text_rng, video, event, 2 if split == "train" else 1),
+    records = {split: [*caption_records(text_rng, video, event, TRAIN_CAPTIONS_PER_CLIP if split == "train" else 1),
                        {"video": video, "label": action.label},
                        *({"video": video, **q} for q in questions(text_rng, scene, config))]}
     if split == "test":

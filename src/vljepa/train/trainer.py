@@ -48,6 +48,14 @@ def prediction_spread(predicted: torch.Tensor) -> float:
     return float(1.0 - (cosine.sum() - cosine.diagonal().sum()) / (n * (n - 1)))
 
 
+def trim_metrics(path: Path, global_step: int) -> None:
+    """On resume, drop log lines written after the checkpoint so the log reads as one run."""
+    if path.is_file():
+        lines = [line for line in path.read_text().splitlines()
+                 if line and json.loads(line)["global_step"] <= global_step]
+        path.write_text("".join(line + "\n" for line in lines))
+
+
 @dataclass
 class FeatureTable:
     """Cached tokens of every usable clip, stacked; `index[clip]` is its row."""
@@ -145,14 +153,6 @@ class Trainer:
         console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
         return state
 
-    def _trim_metrics(self, global_step: int) -> None:
-        """On resume, drop log lines written after the checkpoint so the log reads as one run."""
-        path = self.out_dir / METRICS_FILE
-        if path.is_file():
-            lines = [line for line in path.read_text().splitlines()
-                     if line and json.loads(line)["global_step"] <= global_step]
-            path.write_text("".join(line + "\n" for line in lines))
-
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self, stop_at_global_step: int | None = None) -> Path:
@@ -177,7 +177,7 @@ class Trainer:
                     sampler.load_state_dict(resume["sampler"])
                 torch.set_rng_state(resume["torch_rng"])
                 start = resume["step"]
-                self._trim_metrics(offsets[stage_index] + start)
+                trim_metrics(self.out_dir / METRICS_FILE, offsets[stage_index] + start)
                 resume = None
             if start >= stage.steps:
                 continue
