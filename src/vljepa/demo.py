@@ -38,11 +38,14 @@ def ensure_world(world_dir: Path, config: WorldConfig) -> None:
     generate_world(world_dir, config)
 
 
-def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None) -> Path:
+def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
+             world_dir: Path | None = None) -> Path:
+    """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
+    `<out>/world`) lets several runs share one generated world."""
     out = Path(out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
-    world_dir = out / "world"
+    world_dir = Path(world_dir) if world_dir is not None else out / "world"
     ensure_world(world_dir, world_config or WorldConfig())
     timings["world"] = time.perf_counter() - started
 

@@ -1,0 +1,64 @@
+"""The demo with the seeded random X-encoder vs a V-JEPA-pretrained one, side by side.
+
+Both runs share one generated world and the demo's training recipe; only `model.x_encoder.path`
+differs. Writes each run's report under `<out>/<name>/` and a side-by-side table to `<out>/comparison.md`
+and `<out>/comparison.json`.
+Usage: python benchmarks/encoder_comparison.py --encoder runs/encoder-pretrain/encoder [--out runs/encoder-comparison]
+       [--world-option size=48 --world-option num_frames=16 ...] [override ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from vljepa.config import from_dict
+from vljepa.data.world import WorldConfig
+from vljepa.demo import run_demo
+from vljepa.eval.report import headline_rows, machine_description
+
+
+def parse_world(options: list[str]) -> WorldConfig:
+    fields = {}
+    for option in options:
+        key, _, value = option.partition("=")
+        fields[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
+    return from_dict(WorldConfig, fields)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", type=Path, required=True, help="a pretrained VJEPA2 directory")
+    parser.add_argument("--out", type=Path, default=Path("runs/encoder-comparison"))
+    parser.add_argument("--world-option", action="append", default=[], help="WorldConfig field=value")
+    parser.add_argument("overrides", nargs="*", help="training config overrides for both runs (key=value)")
+    args = parser.parse_args()
+    world_config, world_dir = parse_world(args.world_option), args.out / "world"
+    variants = {"random": [], "pretrained": [f"model.x_encoder.path={args.encoder.resolve()}"]}
+    table: dict[str, dict[str, float]] = {}
+    timings = {}
+    for name, extra in variants.items():
+        run_demo(args.out / name, [*args.overrides, *extra], world_config, world_dir)
+        results = json.loads((args.out / name / "results.json").read_text())
+        table[name] = {task: value for task, value, _, _ in headline_rows(results)}
+        table[name]["direction, single frame"] = results["test_single_frame"]["vqa"]["direction"]["accuracy"]
+        table[name]["classification top-1, unseen paraphrases"] = (
+            results["test_heldout"]["classification"]["prompted"]["top1"])
+        timings[name] = round(results["timings_s"]["total"], 1)
+    chance = {task: c for task, _, c, _ in headline_rows(results)}
+    lines = [f"Machine: {machine_description()}  ", f"World: {json.dumps(world_config.__dict__)}  ",
+             f"Overrides: {' '.join(args.overrides) or '(none)'}  ", f"Wall time (s): {timings}", "",
+             "| task | random encoder | pretrained encoder | chance |", "|---|---|---|---|"]
+    for task in table["random"]:
+        lines.append(f"| {task} | {table['random'][task]:.1%} | {table['pretrained'][task]:.1%} | "
+                     f"{chance.get(task, float('nan')):.1%} |")
+    (args.out / "comparison.md").write_text("\n".join(lines) + "\n")
+    (args.out / "comparison.json").write_text(json.dumps({"machine": machine_description(), "world": world_config.__dict__,
+                                                          "overrides": args.overrides, "wall_time_s": timings,
+                                                          "results": table}, indent=2) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

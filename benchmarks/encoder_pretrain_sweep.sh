@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# V-JEPA pretraining of the tiny X-encoder, short variants, each scored by frozen probes (action and
+# direction; attentive and linear) against the seeded random encoder it starts from.
+# Usage: bash benchmarks/encoder_pretrain_sweep.sh WORLD_DIR OUT_DIR  (WORLD_DIR from `vljepa world` or the demo)
+set -euo pipefail
+world=${1:-runs/demo/world}; out=${2:-runs/encoder-sweep}
+config=src/vljepa/configs/encoder-pretrain-world.yaml
+declare -A variants=(
+  [steps600]="steps=600"
+  [steps600_slow_ema_lr1e-4]="steps=600 lr=0.0001 ema=[0.9995,1.0]"
+)
+for name in $(printf '%s\n' "${!variants[@]}" | sort); do
+  # shellcheck disable=SC2086
+  vljepa pretrain-encoder -c "$config" "data=[$world/train.jsonl]" "out_dir=$out/$name" ${variants[$name]}
+  vljepa probe --train-manifest "$world/train.jsonl" --test-manifest "$world/test.jsonl" \
+    --encoder "$out/$name/encoder" --cache-dir "$out/feature_cache" --out "$out/$name/probe.json"
+done
