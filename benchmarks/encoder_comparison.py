@@ -13,18 +13,10 @@ import argparse
 import json
 from pathlib import Path
 
-from vljepa.config import from_dict
+from vljepa.config import apply_overrides, from_dict, to_dict
 from vljepa.data.world import WorldConfig
 from vljepa.demo import run_demo
 from vljepa.eval.report import headline_rows, machine_description
-
-
-def parse_world(options: list[str]) -> WorldConfig:
-    fields = {}
-    for option in options:
-        key, _, value = option.partition("=")
-        fields[key] = json.loads(value) if value[:1].isdigit() or value in ("true", "false") else value
-    return from_dict(WorldConfig, fields)
 
 
 def main() -> None:
@@ -32,31 +24,34 @@ def main() -> None:
     parser.add_argument("--encoder", type=Path, required=True, help="a pretrained VJEPA2 directory")
     parser.add_argument("--out", type=Path, default=Path("runs/encoder-comparison"))
     parser.add_argument("--world-option", action="append", default=[], help="WorldConfig field=value")
+    parser.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished runs")
     parser.add_argument("overrides", nargs="*", help="training config overrides for both runs (key=value)")
     args = parser.parse_args()
-    world_config, world_dir = parse_world(args.world_option), args.out / "world"
+    world_config = from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), args.world_option))
+    world_dir = args.out / "world"
     variants = {"random": [], "pretrained": [f"model.x_encoder.path={args.encoder.resolve()}"]}
-    table: dict[str, dict[str, float]] = {}
+    table: dict[str, dict[str, tuple[float, float]]] = {}  # task -> (value, chance)
     timings = {}
     for name, extra in variants.items():
-        run_demo(args.out / name, [*args.overrides, *extra], world_config, world_dir)
+        if not args.tables_only:
+            run_demo(args.out / name, [*args.overrides, *extra], world_config, world_dir)
         results = json.loads((args.out / name / "results.json").read_text())
-        table[name] = {task: value for task, value, _, _ in headline_rows(results)}
-        table[name]["direction, single frame"] = results["test_single_frame"]["vqa"]["direction"]["accuracy"]
-        table[name]["classification top-1, unseen paraphrases"] = (
-            results["test_heldout"]["classification"]["prompted"]["top1"])
+        table[name] = {task: (value, chance) for task, value, chance, _ in headline_rows(results)}
+        direction = results["test_single_frame"]["vqa"]["direction"]
+        table[name]["direction, single frame"] = (direction["accuracy"], direction["chance"])
+        heldout = results["test_heldout"]["classification"]
+        table[name]["classification top-1, unseen paraphrases"] = (heldout["prompted"]["top1"], heldout["chance"]["top1"])
         timings[name] = round(results["timings_s"]["total"], 1)
-    chance = {task: c for task, _, c, _ in headline_rows(results)}
     lines = [f"Machine: {machine_description()}  ", f"World: {json.dumps(world_config.__dict__)}  ",
              f"Overrides: {' '.join(args.overrides) or '(none)'}  ", f"Wall time (s): {timings}", "",
              "| task | random encoder | pretrained encoder | chance |", "|---|---|---|---|"]
-    for task in table["random"]:
-        lines.append(f"| {task} | {table['random'][task]:.1%} | {table['pretrained'][task]:.1%} | "
-                     f"{chance.get(task, float('nan')):.1%} |")
+    for task, (value, chance) in table["random"].items():
+        lines.append(f"| {task} | {value:.1%} | {table['pretrained'][task][0]:.1%} | {chance:.1%} |")
     (args.out / "comparison.md").write_text("\n".join(lines) + "\n")
     (args.out / "comparison.json").write_text(json.dumps({"machine": machine_description(), "world": world_config.__dict__,
                                                           "overrides": args.overrides, "wall_time_s": timings,
-                                                          "results": table}, indent=2) + "\n")
+                                                          "results": {n: {t: v for t, (v, _) in rows.items()}
+                                                                      for n, rows in table.items()}}, indent=2) + "\n")
     print("\n".join(lines))
 
 

@@ -38,16 +38,10 @@ def _read(video: Path, model, start: float | None = None, end: float | None = No
 def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("world"),
           overrides: Annotated[Optional[list[str]], typer.Argument(help="WorldConfig fields, e.g. num_train=500 size=48")] = None):
     """Generate the built-in video world: mp4 clips + JSONL manifests (train/val/test, held-out paraphrases, streams)."""
-    import yaml
-
-    from .config import from_dict, to_dict
+    from .config import apply_overrides, from_dict, to_dict
     from .data.world import WorldConfig, generate_world
 
-    fields = to_dict(WorldConfig())
-    for item in overrides or []:
-        key, _, value = item.partition("=")
-        fields[key] = yaml.safe_load(value)
-    generate_world(out, from_dict(WorldConfig, fields))
+    generate_world(out, from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), overrides or [])))
     typer.echo(f"world written to {out}")
 
 

@@ -48,7 +48,7 @@ class EncoderPretrainConfig:
     data: list[str] = field(default_factory=lambda: ["world/train.jsonl"])
     out_dir: str = "runs/encoder-pretrain"
     seed: int = 0
-    steps: int = 3000
+    steps: int = 600  # measured: longer runs degrade the features on the world (BENCHMARKS.md)
     batch_size: int = 32
     lr: float = 5e-4
     warmup_steps: int = 100
