@@ -17,12 +17,14 @@ from pathlib import Path
 from .config import load_train_config
 from .data.feature_cache import FeatureCache
 from .data.world import WorldConfig, generate_world
+from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 from .eval.report import write_report
 from .eval.suite import evaluate_manifest
 from .progress import console
 from .train.trainer import METRICS_FILE, Trainer
 
 DEMO_CONFIG = "world-tiny-demo.yaml"
+ENCODER_PRETRAIN_CONFIG = "encoder-pretrain-world.yaml"
 
 
 def packaged_config(name: str) -> Path:
@@ -39,15 +41,24 @@ def ensure_world(world_dir: Path, config: WorldConfig) -> None:
 
 
 def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
-             world_dir: Path | None = None) -> Path:
+             world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None) -> Path:
     """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
-    `<out>/world`) lets several runs share one generated world."""
+    `<out>/world`) lets several runs share one generated world. With `encoder_pretrain_overrides`
+    (a list, possibly empty), the X-encoder is first pretrained with V-JEPA on the world's training
+    clips (`encoder-pretrain-world.yaml` + those overrides) and VL-JEPA is trained on top of it."""
     out = Path(out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
     world_dir = Path(world_dir) if world_dir is not None else out / "world"
     ensure_world(world_dir, world_config or WorldConfig())
     timings["world"] = time.perf_counter() - started
+
+    if encoder_pretrain_overrides is not None:
+        mark = time.perf_counter()
+        encoder = pretrain_encoder(load_encoder_pretrain_config(packaged_config(ENCODER_PRETRAIN_CONFIG), [
+            f"data=[{world_dir / 'train.jsonl'}]", f"out_dir={out / 'encoder-pretrain'}", *encoder_pretrain_overrides]))
+        overrides = [*overrides, f"model.x_encoder.path={encoder}"]
+        timings["pretrain encoder"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
     config = load_train_config(packaged_config(DEMO_CONFIG), [
