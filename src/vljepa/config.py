@@ -14,6 +14,8 @@ from pathlib import Path
 
 import yaml
 
+from .atomic import atomic_write
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -178,3 +180,16 @@ def _merge(base: dict, update: dict) -> None:
 
 def save_json(config, path: str | Path) -> None:
     Path(path).write_text(json.dumps(to_dict(config), indent=2))
+
+
+def write_config_json(config, path: str | Path) -> None:
+    """Atomically write a config as JSON (the `config.json` beside a weight file)."""
+    atomic_write(path, lambda tmp: save_json(config, tmp))
+
+
+def read_config_json(cls: type, path: str | Path, what: str):
+    """Read a `write_config_json` file into a `cls`; `what` names the expected directory in the error."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path.parent}: no {path.name}; not a {what} directory")
+    return from_dict(cls, json.loads(path.read_text()))

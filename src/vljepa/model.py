@@ -11,7 +11,6 @@ safetensors, and the frozen X-encoder by reference (its config plus a weight fin
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .atomic import atomic_write
-from .config import ModelConfig, from_dict, to_dict
+from .config import ModelConfig, read_config_json, write_config_json
 from .data.transforms import preprocess_clip
 from .losses import info_nce, positives_from_texts
 from .predictor import Predictor
@@ -110,15 +109,12 @@ class VLJepa(nn.Module):
         state = {k: v.detach().cpu().contiguous() for k, v in self.trained_state_dict().items()}
         metadata = {"x_encoder_fingerprint": self.x_encoder.fingerprint()}
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=metadata))
-        atomic_write(directory / CONFIG_FILE, lambda tmp: tmp.write_text(json.dumps(to_dict(self.config), indent=2)))
+        write_config_json(self.config, directory / CONFIG_FILE)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "VLJepa":
         directory = Path(directory)
-        if not (directory / CONFIG_FILE).is_file():
-            raise FileNotFoundError(f"{directory}: no {CONFIG_FILE}; not a vljepa checkpoint directory")
-        config = from_dict(ModelConfig, json.loads((directory / CONFIG_FILE).read_text()))
-        model = cls(config)
+        model = cls(read_config_json(ModelConfig, directory / CONFIG_FILE, "vljepa checkpoint"))
         model.load_trained_state(directory / WEIGHTS_FILE)
         return model.to(device)
 

@@ -1,0 +1,68 @@
+"""Y-decoder: inverts Y-encoder embeddings of a few texts, beam >= greedy, exact save/load."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vljepa.config import YEncoderConfig
+from vljepa.y_decoder import YDecoder, YDecoderConfig, YDecoderTrainConfig, train_y_decoder
+from vljepa.y_encoder import YEncoder
+
+TEXTS = ["a red circle slides left", "a blue square moves up", "two green dots spin", "the hand picks up a cup",
+         "a person opens the door", "someone cuts an onion", "a yellow ball bounces", "the camera pans right"]
+TINY = YDecoderConfig(shared_dim=32, prefix_tokens=2, hidden_size=32, num_layers=1, num_heads=2,
+                      intermediate_size=64, max_text_tokens=12, noise_std=0.1)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    torch.manual_seed(0)
+    with torch.no_grad():
+        embeddings = YEncoder(YEncoderConfig(lr_multiplier=0), shared_dim=32)(TEXTS)
+    decoder = YDecoder(TINY)
+    losses = train_y_decoder(decoder, embeddings, TEXTS, YDecoderTrainConfig(steps=250, batch_size=8, lr=3e-3))
+    decoder.eval()
+    return decoder, embeddings, losses
+
+
+def test_overfits_to_exact_reconstruction(trained):
+    decoder, embeddings, losses = trained
+    assert losses[-1] < 0.1 * losses[0]
+    assert decoder.decode(embeddings) == TEXTS
+    assert decoder.decode(embeddings[3:4]) == TEXTS[3:4]
+
+
+def test_beam_at_least_as_likely_as_greedy(trained):
+    decoder, embeddings, _ = trained
+    noise = torch.randn(embeddings.shape, generator=torch.Generator().manual_seed(0))
+    mixed = 0.5 * (embeddings + embeddings.roll(1, 0)) + 0.3 * noise  # off the training texts: greedy may err
+    greedy = decoder.decode(mixed, max_new_tokens=8)
+    beam = decoder.decode(mixed, beam_size=4, max_new_tokens=8)
+    assert all(isinstance(text, str) for text in beam) and len(beam) == len(TEXTS)
+    with torch.no_grad():
+        greedy_ll = decoder.sequence_log_likelihood(mixed, greedy)
+        beam_ll = decoder.sequence_log_likelihood(mixed, beam)
+    assert bool((beam_ll >= greedy_ll - 1e-4).all()), (greedy, beam, greedy_ll, beam_ll)
+
+
+def test_noise_only_in_training_mode(trained):
+    decoder, embeddings, _ = trained
+    with torch.no_grad():
+        assert decoder.loss(embeddings, TEXTS) == decoder.loss(embeddings, TEXTS)
+        decoder.train()
+        noisy = decoder.loss(embeddings, TEXTS) != decoder.loss(embeddings, TEXTS)
+        decoder.eval()
+    assert noisy
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    decoder, embeddings, _ = trained
+    decoder.save_pretrained(tmp_path / "decoder")
+    loaded = YDecoder.from_pretrained(tmp_path / "decoder").eval()
+    assert loaded.config == decoder.config
+    for (name, a), (_, b) in zip(decoder.state_dict().items(), loaded.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert loaded.decode(embeddings) == decoder.decode(embeddings)
+    with pytest.raises(FileNotFoundError):
+        YDecoder.from_pretrained(tmp_path)
