@@ -6,13 +6,15 @@ import pytest
 import torch
 
 from vljepa.config import YEncoderConfig
-from vljepa.y_decoder import YDecoder, YDecoderConfig, YDecoderTrainConfig, train_y_decoder
+from vljepa.train.decoder import DecoderTrainConfig, Phase, TextPairs, fit_decoder
+from vljepa.y_decoder import YDecoder, YDecoderConfig, corpus_vocabulary
 from vljepa.y_encoder import YEncoder
 
 TEXTS = ["a red circle slides left", "a blue square moves up", "two green dots spin", "the hand picks up a cup",
          "a person opens the door", "someone cuts an onion", "a yellow ball bounces", "the camera pans right"]
 TINY = YDecoderConfig(shared_dim=32, prefix_tokens=2, hidden_size=32, num_layers=1, num_heads=2,
-                      intermediate_size=64, max_text_tokens=12, noise_std=0.1)
+                      intermediate_size=64, max_text_tokens=12, noise_std=0.1,
+                      vocabulary=corpus_vocabulary(TEXTS))
 
 
 @pytest.fixture(scope="module")
@@ -21,9 +23,9 @@ def trained():
     with torch.no_grad():
         embeddings = YEncoder(YEncoderConfig(lr_multiplier=0), shared_dim=32)(TEXTS)
     decoder = YDecoder(TINY)
-    losses = train_y_decoder(decoder, embeddings, TEXTS, YDecoderTrainConfig(steps=250, batch_size=8, lr=3e-3))
-    decoder.eval()
-    return decoder, embeddings, losses
+    settings = DecoderTrainConfig(batch_size=8, lr=3e-3, warmup_steps=10, bf16=False)
+    log = fit_decoder(decoder, [Phase("inversion", [TextPairs(embeddings, TEXTS)], 250)], settings, progress=False)
+    return decoder, embeddings, [entry["loss"] for entry in log]
 
 
 def test_overfits_to_exact_reconstruction(trained):

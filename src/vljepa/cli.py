@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, eval, classify, retrieve, ask, demo, pretrain-encoder, probe."""
+"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2."""
 
 from __future__ import annotations
 
@@ -55,6 +55,21 @@ def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
     _quiet_loading()
     final = Trainer(load_train_config(config, overrides or [])).run()
     typer.echo(f"model: {final}")
+
+
+@app.command("train-decoder")
+def train_decoder_command(
+        model: ModelOption,
+        manifest: Annotated[Path, typer.Option(help="Training manifest: its captions, answers and class names are the corpus; its clips give predictor outputs.")],
+        config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML with DecoderTrainConfig fields.")] = None,
+        overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. inversion_steps=500 decoder.hidden_size=256")] = None):
+    """Train the Y-decoder of a trained model (invert its Y-encoder, adapt to its predictor); saved into MODEL/y_decoder."""
+    from .config import load_config
+    from .train.decoder import DecoderTrainConfig, train_decoder
+
+    _quiet_loading()
+    settings = load_config(DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])])
+    typer.echo(f"decoder: {train_decoder(settings)}")
 
 
 @app.command("eval")
@@ -123,16 +138,74 @@ def retrieve(model: ModelOption, query: Annotated[str, typer.Option(help="Text t
 
 @app.command()
 def ask(video: Path, question: str, model: ModelOption,
-        options: Annotated[list[str], typer.Option("--options", "-o", help="Candidate answers; repeat the option.")]):
-    """Multiple-choice question about a video: the nearest candidate answer (no decoding)."""
+        options: Annotated[Optional[list[str]], typer.Option("--options", "-o", help="Candidate answers; repeat the option. Without them the answer is decoded (needs a Y-decoder).")] = None,
+        beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1):
+    """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
     from .tasks.vqa import choose_options
 
     vljepa = _load_model(model)
     predicted = vljepa.encode_video(_read(video, vljepa), question).detach()
+    if not options:
+        typer.echo(_decode(vljepa, predicted, beam)[0])
+        return
     embedded = vljepa.encode_text(options).detach()
     choice = choose_options(predicted, [embedded])[0]
     for option, score in zip(options, (embedded @ predicted[0]).tolist()):
         typer.echo(f"{'->' if option == options[choice] else '  '} {score:+.3f}  {option}")
+
+
+def _decode(vljepa, embeddings, beam: int) -> list[str]:
+    try:
+        return vljepa.decode(embeddings, beam_size=beam)
+    except RuntimeError as error:
+        raise typer.BadParameter(str(error), param_hint="--model") from error
+
+
+@app.command()
+def caption(video: Path, model: ModelOption,
+            start: Annotated[Optional[float], typer.Option(help="Clip start (seconds).")] = None,
+            end: Annotated[Optional[float], typer.Option(help="Clip end (seconds).")] = None,
+            beam: Annotated[int, typer.Option(help="Beam size.")] = 1):
+    """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    vljepa = _load_model(model)
+    typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)).detach(), beam)[0])
+
+
+@app.command()
+def stream(video: Path, model: ModelOption,
+           hz: Annotated[Optional[float], typer.Option(help="Adaptive (Ward) segmentation with this many decodes per second of video (default 0.35).")] = None,
+           threshold: Annotated[Optional[float], typer.Option(help="Online change detection instead: decode when the meaning drifts this far (cosine distance), live.")] = None,
+           uniform: Annotated[bool, typer.Option("--uniform", help="Baseline: decode at fixed intervals (1 / hz) instead of adaptively.")] = False,
+           window: Annotated[float, typer.Option(help="Window length (seconds): the clip length the model was trained on.")] = 2.0,
+           stride: Annotated[float, typer.Option(help="Window stride (seconds).")] = 0.5,
+           json_out: Annotated[Optional[Path], typer.Option("--json", help="Write captions, segments and timings as JSON.")] = None,
+           plot: Annotated[Optional[Path], typer.Option(help="Write a timeline PNG (embedding change, cuts, captions).")] = None):
+    """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
+    import dataclasses
+
+    from .tasks.stream_captioner import StreamConfig, caption_stream
+
+    if threshold is not None and (hz is not None or uniform):
+        raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
+    config = StreamConfig(window_seconds=window, stride_seconds=stride, hz=hz or 0.35,
+                          segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
+                          **({"threshold": threshold} if threshold is not None else {}))
+    vljepa = _load_model(model)
+    if vljepa.y_decoder is None:
+        raise typer.BadParameter("this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model")
+    result = caption_stream(vljepa, video, config,
+                            on_caption=lambda c: typer.echo(f"[{c.start:7.2f}-{c.end:7.2f} s] {c.text}"))
+    duration = result.duration
+    typer.echo(f"{len(result.captions)} decodes for {duration:.1f} s of video ({len(result.times)} windows); "
+               f"{duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time", err=True)
+    if json_out:
+        json_out.write_text(json.dumps({
+            "video": str(video), "config": dataclasses.asdict(config), "seconds": result.seconds,
+            "captions": [dataclasses.asdict(c) for c in result.captions]}, indent=2))
+    if plot:
+        from .eval.stream_plot import plot_stream_timeline
+
+        typer.echo(f"timeline: {plot_stream_timeline(result, plot)}", err=True)
 
 
 @app.command()
@@ -190,6 +263,43 @@ def probe(train_manifest: Annotated[Path, typer.Option(help="Manifest whose `lab
                                    settings) for name, x_config in encoders.items()}
     out.write_text(json.dumps(results, indent=2))
     Console().print(results_table(results))
+
+
+@app.command("list-models")
+def list_models_command():
+    """Registered model names (use with `vljepa info`, or `vljepa.registry.get_model_config(name)` in Python)."""
+    from .registry import get_model_spec, list_models
+
+    for name in list_models():
+        typer.echo(f"{name:14s} {get_model_spec(name).description}")
+
+
+@app.command()
+def info(model: Annotated[str, typer.Argument(help="A registered model name (see `vljepa list-models`).")],
+         frames: Annotated[Optional[int], typer.Option(help="Input frames (default: the model's).")] = None,
+         query_tokens: Annotated[int, typer.Option(help="Query length for the FLOP count (0 = caption pretraining).")] = 0,
+         text_tokens: Annotated[int, typer.Option(help="Target text length for the FLOP count.")] = 32):
+    """Parameters (trainable vs frozen) and forward FLOPs of each part, built on the meta device (no weights)."""
+    from rich.console import Console
+
+    from .info import info_table, model_info
+
+    _quiet_loading()
+    Console().print(info_table(model_info(model, frames, query_tokens, text_tokens)))
+
+
+@app.command("convert-vjepa2")
+def convert_vjepa2_command(
+        checkpoint: Annotated[Path, typer.Argument(help="Upstream facebookresearch/vjepa2 checkpoint (.pt).")],
+        out_dir: Annotated[Path, typer.Argument(help="Output transformers VJEPA2 directory.")],
+        key: Annotated[str, typer.Option(help="Entry of the checkpoint dict holding the encoder.")] = "target_encoder",
+        num_heads: Annotated[Optional[int], typer.Option(help="Attention heads (default: V-JEPA 2's for the width).")] = None,
+        image_size: Annotated[int, typer.Option(help="Crop size the encoder was trained at.")] = 256,
+        frames: Annotated[int, typer.Option(help="Frames per clip the encoder was trained at.")] = 64):
+    """Convert an upstream V-JEPA 2 encoder checkpoint to a transformers VJEPA2 directory (for model.x_encoder.path)."""
+    from .convert import convert_vjepa2
+
+    typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""VLJepa: the four parts wired together (X-encoder, predictor, Y-encoder; the Y-decoder comes later).
+"""VLJepa: the four parts wired together (X-encoder, predictor, Y-encoder, and the optional Y-decoder).
 
 Paper: a frozen V-JEPA 2 encoder feeds a bidirectional Llama predictor that reads the visual tokens
 and an optional text query and outputs one vector; a text encoder embeds the answer; InfoNCE pulls
@@ -6,7 +6,9 @@ the two together. Classification, retrieval and multiple-choice VQA compare vect
 Ours: the same wiring. `encode_video`/`encode_text` follow open_clip's `normalize=` convention;
 `predict` works from visual tokens so training and evaluation can reuse cached X-encoder features.
 Checkpoints store what trains (predictor, Y-encoder head, the text model unless frozen) as
-safetensors, and the frozen X-encoder by reference (its config plus a weight fingerprint).
+safetensors, and the frozen X-encoder by reference (its config plus a weight fingerprint). The
+Y-decoder is trained afterwards (`vljepa train-decoder`) into the `y_decoder/` subfolder of a
+checkpoint; `from_pretrained` attaches it when present and `decode` turns embeddings into text.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from .data.transforms import preprocess_clip
 from .losses import info_nce, positives_from_texts
 from .predictor import Predictor
 from .x_encoder import XEncoder
+from .y_decoder import YDecoder
 from .y_encoder import YEncoder
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
+DECODER_DIR = "y_decoder"
 
 
 @dataclass
@@ -56,6 +60,7 @@ class VLJepa(nn.Module):
             self.log_inverse_temperature = nn.Parameter(log_inverse_temperature)
         else:
             self.register_buffer("log_inverse_temperature", log_inverse_temperature)
+        self.y_decoder: YDecoder | None = None  # trained separately; see `attach_decoder`
 
     @property
     def device(self) -> torch.device:
@@ -87,6 +92,19 @@ class VLJepa(nn.Module):
         embedded = self.y_encoder(texts)
         return F.normalize(embedded, dim=-1) if normalize else embedded
 
+    def attach_decoder(self, decoder: YDecoder) -> None:
+        if decoder.config.shared_dim != self.config.shared_dim:
+            raise ValueError(f"Y-decoder reads {decoder.config.shared_dim}-d embeddings, the model makes "
+                             f"{self.config.shared_dim}-d ones")
+        self.y_decoder = decoder.to(self.device)
+
+    def decode(self, embeddings: torch.Tensor, beam_size: int = 1) -> list[str]:
+        """Predicted (or text) embeddings (B, shared_dim) -> B texts, through the Y-decoder."""
+        if self.y_decoder is None:
+            raise RuntimeError("this model has no Y-decoder: train one with `vljepa train-decoder` "
+                               "(it is saved into the model directory and loaded with it)")
+        return self.y_decoder.decode(embeddings, beam_size=beam_size)
+
     def forward(self, visual_tokens: torch.Tensor, queries: list[str | None],
                 targets: list[str] | None = None) -> VLJepaOutput:
         predicted = self.predict(visual_tokens, queries)
@@ -99,8 +117,8 @@ class VLJepa(nn.Module):
     # --- checkpoints -------------------------------------------------------------------------------
 
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything but the parts stored by reference (X-encoder; a frozen text model)."""
-        skip = ["x_encoder."] + (["y_encoder.text_model."] if self.y_encoder.frozen_text_model else [])
+        """Everything but the parts stored by reference (X-encoder; a frozen text model) or apart (Y-decoder)."""
+        skip = ["x_encoder.", "y_decoder."] + (["y_encoder.text_model."] if self.y_encoder.frozen_text_model else [])
         return {k: v for k, v in self.state_dict().items() if not any(k.startswith(s) for s in skip)}
 
     def save_pretrained(self, directory: str | Path) -> None:
@@ -110,12 +128,16 @@ class VLJepa(nn.Module):
         metadata = {"x_encoder_fingerprint": self.x_encoder.fingerprint()}
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=metadata))
         write_config_json(self.config, directory / CONFIG_FILE)
+        if self.y_decoder is not None:
+            self.y_decoder.save_pretrained(directory / DECODER_DIR)
 
     @classmethod
     def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "VLJepa":
         directory = Path(directory)
         model = cls(read_config_json(ModelConfig, directory / CONFIG_FILE, "vljepa checkpoint"))
         model.load_trained_state(directory / WEIGHTS_FILE)
+        if (directory / DECODER_DIR).is_dir():
+            model.attach_decoder(YDecoder.from_pretrained(directory / DECODER_DIR))
         return model.to(device)
 
     def load_trained_state(self, path: str | Path) -> None:

@@ -7,7 +7,9 @@ Ours: any sentence-transformers directory (`path=`), by default the all-MiniLM-L
 model sits in its own optimizer group with `lr_multiplier` (default 0.05, as the paper). With
 `lr_multiplier=0` the text model is frozen and its outputs are memoised per distinct string: the
 head still trains, and a training step no longer runs the text model at all (a CPU speed choice for
-the demo whose cost is measured in BENCHMARKS.md).
+the demo whose cost is measured in BENCHMARKS.md). Targets are documents, not queries: a model that
+defines a document prompt (EmbeddingGemma: "title: none | text: ") gets it prepended, as its
+`encode_document` would.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from sentence_transformers import SentenceTransformer
 from torch import nn
 
 from .config import YEncoderConfig
+
+DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the names SentenceTransformer.encode_document looks for
 
 
 def default_text_model_path() -> str:
@@ -32,6 +36,8 @@ class YEncoder(nn.Module):
         self.text_model = SentenceTransformer(config.path or default_text_model_path(), device="cpu")
         self.text_model.max_seq_length = config.max_length
         self.text_dim: int = self.text_model.get_embedding_dimension()
+        self.document_prompt: str | None = next(
+            (self.text_model.prompts[n] for n in DOCUMENT_PROMPTS if n in self.text_model.prompts), None) or None
         self.head = nn.Linear(self.text_dim, shared_dim)
         self.frozen_text_model = config.lr_multiplier == 0
         self._memo: dict[str, torch.Tensor] = {}
@@ -47,7 +53,7 @@ class YEncoder(nn.Module):
     def _run_text_model(self, texts: list[str]) -> torch.Tensor:
         device = self.head.weight.device
         features = {k: v.to(device) if isinstance(v, torch.Tensor) else v
-                    for k, v in self.text_model.preprocess(texts).items()}
+                    for k, v in self.text_model.preprocess(texts, prompt=self.document_prompt).items()}
         return self.text_model(features)["sentence_embedding"]
 
     def text_features(self, texts: list[str]) -> torch.Tensor:

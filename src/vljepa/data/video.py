@@ -1,18 +1,24 @@
 """Video and image I/O through PyAV (its wheel bundles FFmpeg, no system ffmpeg needed).
 
 `read_clip` returns `num_frames` frames sampled uniformly from [start, end) of a file as a uint8
-tensor (T, H, W, 3). An image (png/jpg) is a one-frame video. Any failure raises `VideoError`
-naming the file, so a bad sample in a manifest is reported by path.
+tensor (T, H, W, 3). An image (png/jpg) is a one-frame video. `iter_windows` decodes a long video
+once and yields its sliding windows as soon as each is complete, holding only one window of frames
+(the way a live stream is read). Any failure raises `VideoError` naming the file, so a bad sample
+in a manifest is reported by path.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
 
 import av
 import numpy as np
 import torch
+
+from ..tasks.stream import sliding_windows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -40,19 +46,36 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18)
             container.mux(packet)
 
 
-def _decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
-    frames, times = [], []
+@contextmanager
+def _reporting_errors(path: Path) -> Iterator[None]:
+    """Turn any PyAV failure into a `VideoError` that names the file."""
+    if not path.is_file():
+        raise VideoError(f"{path}: file not found")
+    try:
+        yield
+    except VideoError:
+        raise
+    except Exception as error:  # PyAV raises many error types; report them all by file
+        raise VideoError(f"{path}: cannot decode ({type(error).__name__}: {error})") from error
+
+
+def _iter_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
+    """(rgb frame, time in seconds) in decoding order."""
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise VideoError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        for frame in container.decode(stream):
-            frames.append(frame.to_ndarray(format="rgb24"))
-            times.append(float(frame.time) if frame.time is not None else len(times) / float(stream.average_rate or 1))
-    if not frames:
+        for index, frame in enumerate(container.decode(stream)):
+            time = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1)
+            yield frame.to_ndarray(format="rgb24"), time
+
+
+def _decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
+    decoded = list(_iter_frames(path))
+    if not decoded:
         raise VideoError(f"{path}: no decodable frames")
-    return frames, times
+    return [f for f, _ in decoded], [t for _, t in decoded]
 
 
 def sample_indices(times: list[float], num_frames: int, start: float | None, end: float | None) -> list[int]:
@@ -70,30 +93,54 @@ def sample_indices(times: list[float], num_frames: int, start: float | None, end
 def read_clip(path: str | Path, num_frames: int, start: float | None = None, end: float | None = None) -> torch.Tensor:
     """Frames (num_frames, H, W, 3) uint8 from a video or image file, uniformly sampled in [start, end)."""
     path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: file not found")
-    try:
-        if path.suffix.lower() in IMAGE_SUFFIXES:
-            frames, times = _decode_all(path)
-            frames, times = frames[:1], [0.0]
-        else:
-            frames, times = _decode_all(path)
-    except VideoError:
-        raise
-    except Exception as error:  # PyAV raises many error types; report them all by file
-        raise VideoError(f"{path}: cannot decode ({type(error).__name__}: {error})") from error
+    with _reporting_errors(path):
+        frames, times = _decode_all(path)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        frames, times = frames[:1], [0.0]
     chosen = sample_indices(times, num_frames, start, end)
     return torch.from_numpy(np.stack([frames[i] for i in chosen]))
+
+
+def _frame_step(times: list[float]) -> float:
+    return times[1] - times[0] if len(times) > 1 else 0.0
 
 
 def video_duration(path: str | Path) -> float:
     """Duration in seconds (time of the last frame plus one frame period)."""
     path = Path(path)
-    try:
+    with _reporting_errors(path):
         _, times = _decode_all(path)
-    except VideoError:
-        raise
-    except Exception as error:
-        raise VideoError(f"{path}: cannot decode ({type(error).__name__}: {error})") from error
-    step = times[1] - times[0] if len(times) > 1 else 0.0
-    return times[-1] + step
+    return times[-1] + _frame_step(times)
+
+
+def iter_windows(path: str | Path, length: float, stride: float,
+                 num_frames: int) -> Iterator[tuple[tuple[float, float], torch.Tensor]]:
+    """Yield ((start, end), frames (num_frames, H, W, 3)) for the windows of
+    `tasks.stream.sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
+    sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""
+    if length <= 0 or stride <= 0:
+        raise ValueError(f"window length {length} and stride {stride} must be positive")
+    path = Path(path)
+    frames: list[np.ndarray] = []
+    times: list[float] = []
+    first_times: list[float] = []  # the first two frame times: the frame period, for the duration
+    emitted = 0  # windows yielded so far; while streaming, window k is [k * stride, k * stride + length)
+
+    def window(start: float, end: float) -> tuple[tuple[float, float], torch.Tensor]:
+        chosen = sample_indices(times, num_frames, start, end)
+        return (start, end), torch.from_numpy(np.stack([frames[i] for i in chosen]))
+
+    with _reporting_errors(path):
+        for frame, time in _iter_frames(path):
+            while time >= emitted * stride + length:  # the video has passed the end of window `emitted`
+                yield window(emitted * stride, emitted * stride + length)
+                emitted += 1
+            frames.append(frame)
+            times.append(time)
+            first_times = (first_times + [time])[:2]
+            while times[0] < time - length:  # every window still to come starts later
+                frames.pop(0), times.pop(0)
+    if not times:
+        raise VideoError(f"{path}: no decodable frames")
+    for start, end in sliding_windows(times[-1] + _frame_step(first_times), length, stride)[emitted:]:
+        yield window(start, end)  # the windows that end with the video

@@ -6,7 +6,8 @@
   counting either only the clip itself as a hit or (when records carry a `meaning`) any clip with a
   caption of the same meaning;
 - question records -> nearest-option VQA accuracy per question type, beside chance and (with a
-  training manifest) the question-only prior.
+  training manifest) the question-only prior;
+- with a Y-decoder attached: inversion, captioning and open-ended VQA through decoding (`generation.py`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from ..tasks.classify import classification_accuracy
 from ..tasks.embed import embed_texts, predict_tokens
 from ..tasks.retrieve import retrieval_metrics
 from ..tasks.vqa import QuestionPrior, choose_options
+from .generation import evaluate_generation
 
 
 def _classification(model: VLJepa, records: list[Record], tokens, classes: list[str]) -> dict:
@@ -96,4 +98,6 @@ def evaluate_manifest(model: VLJepa, manifest: str | Path, cache: FeatureCache,
             train = [r for r in load_manifest(prior_manifest) if r.question]
             prior = QuestionPrior([r.question for r in train], [r.answer for r in train])
         results["vqa"] = _vqa(model, usable, tokens, prior)
+    if model.y_decoder is not None and any(r.caption or r.question for r in usable):
+        results["generation"] = evaluate_generation(model, usable, tokens)
     return results

@@ -19,7 +19,7 @@ next one's (the first and last stop at the stream's first and last times), so se
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from scipy.sparse import diags
@@ -153,6 +153,17 @@ def online(embeddings: np.ndarray, times: np.ndarray, threshold: float = 0.2, sm
     segments = [s for e, t in zip(embeddings, times) if (s := segmenter.push(e, t)) is not None]
     last = segmenter.flush()
     return segments + ([last] if last is not None else [])
+
+
+def with_edges(segments: list[Segment], start: float | None = None, end: float | None = None) -> list[Segment]:
+    """Stretch the first segment back to `start` and the last forward to `end` (the stream's edges:
+    segmenters cut at window centres, so they stop half a window short of each end)."""
+    segments = list(segments)
+    if segments and start is not None:
+        segments[0] = replace(segments[0], start=float(start))
+    if segments and end is not None:
+        segments[-1] = replace(segments[-1], end=float(end))
+    return segments
 
 
 def decode_points(segments: list[Segment], embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,146 @@
+"""Captioning a video stream with selective decoding: windows -> embeddings -> segments -> one decode each.
+
+Runs the pure engine of `stream.py` on a video file: `iter_windows` decodes the file once and yields
+sliding windows as they complete, the model predicts one query-free embedding per window (batched),
+a segmenter cuts the embedding stream, and the Y-decoder writes one caption per segment from the
+segment's mean embedding, stamped at the segment's midpoint. With the online segmenter each caption
+is decoded (and handed to `on_caption`) as soon as its segment closes, as on a live stream; Ward and
+uniform need the whole stream first.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..data.transforms import preprocess_clip
+from ..data.video import iter_windows
+from ..model import VLJepa
+from .stream import OnlineSegmenter, Segment, decode_points, segment_count, uniform, ward, with_edges
+
+SEGMENTERS = ("ward", "uniform", "online")
+
+
+@dataclass
+class StreamConfig:
+    window_seconds: float = 2.0  # match the clip length the model was trained on (world clips: 2 s)
+    stride_seconds: float = 0.5
+    segmenter: str = "ward"  # ward (offline, adaptive) | uniform (offline, fixed rate) | online
+    hz: float = 0.35  # ward and uniform: segments (decodes) per second of video
+    threshold: float = 0.2  # online: cosine distance from the segment mean that closes it
+    smoothing: float = 0.5  # online: EMA weight of the past
+    min_length: int = 3  # online: windows per segment at least
+    batch_size: int = 32  # windows per predictor call
+    beam_size: int = 1
+
+    def __post_init__(self):
+        if self.segmenter not in SEGMENTERS:
+            raise ValueError(f"unknown segmenter {self.segmenter!r}; choose one of {SEGMENTERS}")
+        if self.hz <= 0:
+            raise ValueError(f"hz must be positive, got {self.hz}")
+
+
+@dataclass
+class TimedCaption:
+    time: float  # the segment's midpoint, seconds
+    start: float
+    end: float
+    text: str
+
+
+@dataclass
+class StreamResult:
+    times: np.ndarray  # (W,) window centres
+    embeddings: np.ndarray  # (W, shared_dim) normalised predictions
+    segments: list[Segment]
+    captions: list[TimedCaption]
+    seconds: dict[str, float] = field(default_factory=dict)  # wall time: embedding (incl. video decoding), decoding
+
+    @property
+    def duration(self) -> float:
+        return self.segments[-1].end if self.segments else 0.0
+
+
+@torch.no_grad()
+def embed_windows(model: VLJepa, path: str | Path,
+                  config: StreamConfig) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
+    """((start, end), normalised query-free prediction) for each window, in order, batched."""
+    was_training = model.training
+    model.eval()
+    batch: list[tuple[tuple[float, float], torch.Tensor]] = []
+
+    def flush() -> Iterator[tuple[tuple[float, float], np.ndarray]]:
+        video = torch.stack([preprocess_clip(frames, model.config.x_encoder) for _, frames in batch]).to(model.device)
+        predicted = F.normalize(model.predict(model.x_encoder(video)).float(), dim=-1).cpu().numpy()
+        yield from zip([bounds for bounds, _ in batch], predicted)
+        batch.clear()
+
+    windows = iter_windows(path, config.window_seconds, config.stride_seconds, model.config.x_encoder.num_frames)
+    for (start, end), frames in windows:
+        batch.append(((start, end), frames))
+        if len(batch) == config.batch_size:
+            yield from flush()
+    if batch:
+        yield from flush()
+    model.train(was_training)
+
+
+def decode_segments(model: VLJepa, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1) -> list[TimedCaption]:
+    """One caption per segment, from its mean embedding, stamped at its midpoint."""
+    if not segments:
+        return []
+    midpoints, means = decode_points(segments, embeddings)
+    texts = model.decode(torch.from_numpy(means).float(), beam_size=beam_size)
+    return [TimedCaption(float(t), s.start, s.end, text) for t, s, text in zip(midpoints, segments, texts)]
+
+
+def offline_segments(embeddings: np.ndarray, times: np.ndarray, config: StreamConfig) -> list[Segment]:
+    if config.segmenter == "uniform":
+        return uniform(times, config.hz)
+    return ward(embeddings, times, segment_count(times, config.hz))
+
+
+def caption_stream(model: VLJepa, path: str | Path, config: StreamConfig,
+                   on_caption: Callable[[TimedCaption], None] | None = None) -> StreamResult:
+    """Caption a video file with selective decoding; `on_caption` sees each caption as it is decoded."""
+    on_caption = on_caption or (lambda caption: None)
+    times, embeddings, segments, captions = [], [], [], []
+    seconds = {"embedding": 0.0, "decoding": 0.0}
+    online = OnlineSegmenter(config.threshold, config.smoothing, config.min_length)
+    edges = [0.0, 0.0]  # the first window's start and the last window's end
+
+    def decode(new_segments: list[Segment]) -> None:
+        began = time.perf_counter()
+        new_captions = decode_segments(model, new_segments, np.stack(embeddings), config.beam_size)
+        seconds["decoding"] += time.perf_counter() - began
+        segments.extend(new_segments)
+        captions.extend(new_captions)
+        for caption in new_captions:
+            on_caption(caption)
+
+    began = time.perf_counter()
+    for (start, end), embedding in embed_windows(model, path, config):
+        edges[:] = [edges[0] if times else start, end]
+        times.append(0.5 * (start + end))
+        embeddings.append(embedding)
+        if config.segmenter == "online" and (closed := online.push(embedding, times[-1])) is not None:
+            seconds["embedding"] += time.perf_counter() - began
+            decode(with_edges([closed], start=None if segments else edges[0]))
+            began = time.perf_counter()
+    seconds["embedding"] += time.perf_counter() - began
+    times_array, embedding_array = np.array(times), np.stack(embeddings)
+    if config.segmenter == "online":
+        last = online.flush()
+        decode(with_edges([last] if last else [], start=None if segments else edges[0], end=edges[1]))
+    else:
+        began = time.perf_counter()
+        cut = offline_segments(embedding_array, times_array, config)
+        seconds["segmenting"] = time.perf_counter() - began
+        decode(with_edges(cut, *edges))
+    return StreamResult(times_array, embedding_array, segments, captions, seconds)

@@ -1,0 +1,152 @@
+"""Training the Y-decoder of a trained VL-JEPA model: invert its Y-encoder, then adapt to its predictor.
+
+Paper: the decoder is trained separately from the predictor and used only at inference; how is not
+described. Ours, in two phases over one manifest (`vljepa train-decoder`):
+1. inversion: pairs (Y-encoder embedding of a text, the text) for every distinct caption, answer
+   and class name of the manifest; the decoder's input noise (`YDecoderConfig.noise_std`) makes it
+   learn a neighbourhood of each text;
+2. adaptation: the same pairs mixed one to one with (predictor output for a training sample, its
+   target text), because at inference the decoder reads predictions, which lie off the text
+   embeddings by a model-specific error. The predictor and Y-encoder stay fixed throughout.
+Linear warmup then cosine decay over both phases, AdamW, bf16 autocast like the main trainer. The
+decoder is written to `<model>/y_decoder`, where `VLJepa.from_pretrained` finds it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ..config import to_dict
+from ..data.feature_cache import FeatureCache, default_cache_dir
+from ..model import DECODER_DIR, VLJepa
+from ..progress import console, progress_bar
+from ..tasks.embed import embed_texts, predict_tokens
+from ..y_decoder import YDecoder, YDecoderConfig, corpus_vocabulary
+from .trainer import load_samples, resolve_device
+
+LOG_FILE = "train_log.json"
+
+
+@dataclass
+class DecoderTrainConfig:
+    model: str = ""  # a trained VL-JEPA directory (e.g. runs/demo/model/final)
+    train_manifest: str = ""  # its texts (captions, answers, labels) and, for adaptation, its clips
+    out_dir: str | None = None  # default: <model>/y_decoder
+    cache_dir: str | None = None
+    inversion_steps: int = 1500
+    adaptation_steps: int = 500
+    max_adaptation_samples: int = 20000  # predictor outputs computed for the adaptation phase
+    batch_size: int = 128
+    lr: float = 2e-3
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    seed: int = 0
+    bf16: bool = True
+    device: str = "auto"
+    decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
+
+
+@dataclass
+class TextPairs:
+    """Embeddings (n, shared_dim) and the text each should decode to."""
+
+    embeddings: torch.Tensor
+    texts: list[str]
+
+    def draw(self, count: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+        rows = torch.randint(len(self.texts), (count,), generator=generator)
+        return self.embeddings[rows], [self.texts[i] for i in rows.tolist()]
+
+
+@dataclass
+class Phase:
+    """`steps` steps whose batches are split equally between the `sources`."""
+
+    name: str
+    sources: list[TextPairs]
+    steps: int
+
+    def batch(self, batch_size: int, generator: torch.Generator) -> tuple[torch.Tensor, list[str]]:
+        share = max(1, batch_size // len(self.sources))
+        drawn = [source.draw(share, generator) for source in self.sources]
+        return torch.cat([e for e, _ in drawn]), [t for _, texts in drawn for t in texts]
+
+
+def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConfig, progress: bool = True) -> list[dict]:
+    """Train through the phases in order under one warmup + cosine schedule; returns the per-step log."""
+    total = sum(phase.steps for phase in phases)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+
+    def factor(step: int) -> float:
+        if step < config.warmup_steps:
+            return (step + 1) / config.warmup_steps
+        return 0.5 * (1 + math.cos(math.pi * (step - config.warmup_steps) / max(1, total - config.warmup_steps)))
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    autocast = (torch.autocast(decoder.device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext())
+    decoder.train()
+    log, step = [], 0
+    with progress_bar("training the Y-decoder", total, enabled=progress, fields="{phase} loss {loss:.3f}") as advance:
+        for phase in phases:
+            for _ in range(phase.steps):
+                embeddings, texts = phase.batch(config.batch_size, generator)
+                with autocast:
+                    loss = decoder.loss(embeddings, texts)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]})
+                advance(phase=phase.name, loss=loss.item())
+                step += 1
+    decoder.eval()
+    return log
+
+
+def inversion_pairs(model: VLJepa, texts: list[str]) -> TextPairs:
+    """Every distinct text with its Y-encoder embedding."""
+    texts = list(dict.fromkeys(texts))
+    return TextPairs(embed_texts(model, texts), texts)
+
+
+def adaptation_pairs(model: VLJepa, manifest: str, cache: FeatureCache, limit: int, seed: int,
+                     progress: bool) -> TextPairs:
+    """Predictor outputs for (at most `limit`, seeded) training samples of every kind, with their targets."""
+    by_kind, table, _ = load_samples(manifest, cache, model.config.classification_prompt, progress)
+    samples = [s for kind in by_kind.values() for s in kind]
+    if len(samples) > limit:
+        keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit]
+        samples = [samples[i] for i in sorted(keep.tolist())]
+    tokens = table.tokens[torch.tensor([table.index[s.clip] for s in samples])]
+    return TextPairs(predict_tokens(model, tokens, [s.query for s in samples]), [s.target for s in samples])
+
+
+def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
+    """Train a Y-decoder for `config.model` on `config.train_manifest`; returns the decoder directory."""
+    if not config.model or not config.train_manifest:
+        raise ValueError("train-decoder needs model=<trained VL-JEPA directory> and train_manifest=<manifest>")
+    device = resolve_device(config.device)
+    model = VLJepa.from_pretrained(config.model, device=str(device)).eval()
+    cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
+    torch.manual_seed(config.seed)
+    predicted = adaptation_pairs(model, config.train_manifest, cache, config.max_adaptation_samples, config.seed,
+                                 progress)
+    inversion = inversion_pairs(model, predicted.texts)
+    console.print(f"Y-decoder corpus: {len(inversion.texts)} distinct texts; {len(predicted.texts)} predictor outputs")
+    vocabulary = corpus_vocabulary(inversion.texts, config.decoder.tokenizer)
+    decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": model.config.shared_dim,
+                                       "vocabulary": vocabulary})
+    decoder = YDecoder(decoder_config).to(device)
+    log = fit_decoder(decoder, [Phase("inversion", [inversion], config.inversion_steps),
+                                Phase("adaptation", [inversion, predicted], config.adaptation_steps)], config, progress)
+    out_dir = Path(config.out_dir or Path(config.model) / DECODER_DIR)
+    decoder.save_pretrained(out_dir)
+    (out_dir / LOG_FILE).write_text(json.dumps({"config": to_dict(config), "log": log}))
+    return out_dir
