@@ -7,17 +7,24 @@ import json
 from vljepa.data.world import WorldConfig
 from vljepa.demo import run_demo
 
-TINY_WORLD = WorldConfig(num_train=24, num_val=6, num_test=12, num_streams=0, size=32, num_frames=8)
+TINY_WORLD = WorldConfig(num_train=24, num_val=6, num_test=12, num_streams=1, stream_seconds=12, size=32, num_frames=8)
 FEW_STEPS = ["stages.0.steps=2", "stages.1.steps=2", "stages.0.batch_size=8", "stages.1.batch_size=8",
              "stages.0.warmup_steps=1", "stages.1.warmup_steps=1", "eval_every=2", "log_every=1"]
+FEW_DECODER_STEPS = ["inversion_steps=2", "adaptation_steps=2", "warmup_steps=1", "batch_size=8"]
 
 
 def test_demo_with_a_pretrained_encoder_writes_its_report(tmp_path):
     report = run_demo(tmp_path, FEW_STEPS, TINY_WORLD, encoder_pretrain_overrides=["steps=2", "batch_size=4",
-                                                                                   "warmup_steps=1"])
+                                                                                   "warmup_steps=1"],
+                      decoder_overrides=FEW_DECODER_STEPS)
     results = json.loads((tmp_path / "results.json").read_text())
-    assert report.is_file() and (tmp_path / "tasks.png").is_file() and (tmp_path / "learning_curves.png").is_file()
-    assert set(results) >= {"test", "test_heldout", "world_prediction", "test_single_frame"}
+    for picture in ("tasks.png", "learning_curves.png", "stream_timeline.png"):
+        assert (tmp_path / picture).is_file(), picture
+    assert set(results) >= {"test", "test_heldout", "world_prediction", "test_single_frame", "stream"}
+    assert set(results["test"]["generation"]) == {"beam_size", "inversion", "captioning", "open_vqa"}
+    assert "generation" not in results["test_single_frame"] and results["stream"]["decodes"] >= 1
+    assert (tmp_path / "model" / "final" / "y_decoder" / "model.safetensors").is_file()
+    assert "Selective decoding on a long stream" in report.read_text()
     assert results["test"]["classification"]["num_classes"] == 12 and "pretrain encoder" in results["timings_s"]
     saved = json.loads((tmp_path / "model" / "final" / "config.json").read_text())
     assert saved["x_encoder"]["path"] == str(tmp_path / "encoder-pretrain" / "encoder")

@@ -77,11 +77,14 @@ class ModelConfig:
 @dataclass
 class StageConfig:
     """One training stage. `mixture` weights the record kinds sampled: caption (query-free, the
-    stage-1 objective and its replay in SFT), vqa (question -> answer), label (prompt -> class name)."""
+    stage-1 objective and its replay in SFT), vqa (question -> answer), label (prompt -> class name).
+    `micro_batch_size` runs the model that many samples at a time with gradient caching (the loss still
+    sees the whole batch's negatives, the gradients are the whole batch's); None = the whole batch at once."""
 
     name: str = "pretrain"
     steps: int = 1000
     batch_size: int = 128
+    micro_batch_size: int | None = None
     lr: float = 1e-3
     schedule: str = "constant"  # constant | cosine
     warmup_steps: int = 0
@@ -103,6 +106,8 @@ class TrainConfig:
     eval_every: int = 100  # validation loss / in-batch retrieval on the val manifest
     save_every: int = 500
     collapse_threshold: float = 0.05
+    init_from: str | None = None  # a previous run's model directory (its final/) to start from; a resumable checkpoint wins
+    gradient_checkpointing: bool = False  # recompute the predictor's (and a training text model's) activations in backward
     model: ModelConfig = field(default_factory=ModelConfig)
     stages: list[StageConfig] = field(default_factory=lambda: [
         StageConfig(name="pretrain", steps=1000, schedule="constant", mixture={"caption": 1.0}),

@@ -1,7 +1,8 @@
 """`vljepa demo`: the whole method end to end on the built-in world, through the same manifest path
 as users' data: generate the world, train stage 1 (query-free captions) and stage 2 (SFT mixture),
-evaluate on held-out clips (seen and unseen paraphrases, world prediction, a single-frame control)
-and write a report with plots.
+train the Y-decoder, evaluate on held-out clips (seen and unseen paraphrases, world prediction, a
+single-frame control, captioning and open-ended VQA by decoding), caption a long stream with
+selective decoding, and write a report with plots.
 """
 
 from __future__ import annotations
@@ -14,16 +15,21 @@ import time
 from importlib import resources
 from pathlib import Path
 
-from .config import load_train_config
+from .config import load_config, load_train_config
 from .data.feature_cache import FeatureCache
 from .data.world import WorldConfig, generate_world
 from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 from .eval.report import write_report
+from .eval.stream_plot import plot_stream_timeline
 from .eval.suite import evaluate_manifest
+from .model import DECODER_DIR, VLJepa
 from .progress import console
+from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
+from .train.decoder import LOG_FILE, DecoderTrainConfig, fit_model_decoder
 from .train.trainer import METRICS_FILE, Trainer
 
 DEMO_CONFIG = "world-tiny-demo.yaml"
+DECODER_CONFIG = "world-tiny-decoder.yaml"
 ENCODER_PRETRAIN_CONFIG = "encoder-pretrain-world.yaml"
 
 
@@ -41,11 +47,13 @@ def ensure_world(world_dir: Path, config: WorldConfig) -> None:
 
 
 def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
-             world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None) -> Path:
+             world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None,
+             decoder_overrides: list[str] = ()) -> Path:
     """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
     `<out>/world`) lets several runs share one generated world. With `encoder_pretrain_overrides`
     (a list, possibly empty), the X-encoder is first pretrained with V-JEPA on the world's training
-    clips (`encoder-pretrain-world.yaml` + those overrides) and VL-JEPA is trained on top of it."""
+    clips (`encoder-pretrain-world.yaml` + those overrides) and VL-JEPA is trained on top of it.
+    `decoder_overrides` adjust the Y-decoder recipe (`world-tiny-decoder.yaml`)."""
     out = Path(out)
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -73,20 +81,56 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
     mark = time.perf_counter()
     model, cache_dir = trainer.model, config.cache_dir
     clip_cache = FeatureCache(cache_dir, model.x_encoder)
+    train_demo_decoder(model, out / "model" / "final", world_dir / "train.jsonl", clip_cache, decoder_overrides)
+    timings["train decoder"] = time.perf_counter() - mark
+
+    mark = time.perf_counter()
     results = {
         "test": evaluate_manifest(model, world_dir / "test.jsonl", clip_cache, prior_manifest=world_dir / "train.jsonl"),
         "test_heldout": evaluate_manifest(model, world_dir / "test_heldout.jsonl", clip_cache),
-        "world_prediction": evaluate_manifest(model, world_dir / "world_prediction_test.jsonl", clip_cache),
+        "world_prediction": evaluate_manifest(model, world_dir / "world_prediction_test.jsonl", clip_cache,
+                                              generation=False),
         "test_single_frame": evaluate_manifest(model, world_dir / "test.jsonl",
-                                               FeatureCache(cache_dir, model.x_encoder, view="single_frame")),
+                                               FeatureCache(cache_dir, model.x_encoder, view="single_frame"),
+                                               generation=False),
     }
     timings["evaluate"] = time.perf_counter() - mark
+
+    if (world_dir / "streams.jsonl").read_text().strip():
+        mark = time.perf_counter()
+        results["stream"] = caption_demo_stream(model, world_dir, out / "stream_timeline.png")
+        timings["caption a stream"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
     results["training"] = training_summary(out / "model" / METRICS_FILE, config)
     results["timings_s"] = timings
     (out / "results.json").write_text(json.dumps(results, indent=2))
     command = "vljepa demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "run_demo"
     return write_report(out, results, timings, out / "model" / METRICS_FILE, command.strip())
+
+
+def train_demo_decoder(model: VLJepa, model_dir: Path, train_manifest: Path, cache: FeatureCache,
+                       overrides: list[str] = ()) -> None:
+    """Train the Y-decoder (`world-tiny-decoder.yaml`) on the in-memory model, save it beside the
+    model as `vljepa train-decoder` would, and attach it."""
+    config = load_config(DecoderTrainConfig, packaged_config(DECODER_CONFIG),
+                         [f"model={model_dir}", f"train_manifest={train_manifest}", *overrides])
+    decoder, log = fit_model_decoder(model, config, cache)
+    decoder.save_pretrained(model_dir / DECODER_DIR)
+    (model_dir / DECODER_DIR / LOG_FILE).write_text(json.dumps({"config": asdict(config), "log": log}))
+    model.attach_decoder(decoder)
+
+
+def caption_demo_stream(model: VLJepa, world_dir: Path, plot: Path) -> dict:
+    """Caption the world's first long stream with adaptive (Ward) selective decoding at the paper's
+    0.35 Hz; a timeline plot beside its reference segments."""
+    record = json.loads((world_dir / "streams.jsonl").read_text().splitlines()[0])
+    video = world_dir / record["video"]
+    result: StreamResult = caption_stream(model, video, StreamConfig())
+    plot_stream_timeline(result, plot, reference=record["segments"])
+    wall = sum(result.seconds.values())
+    return {"video": record["video"], "seconds_of_video": result.duration, "windows": len(result.times),
+            "decodes": len(result.captions), "wall_s": wall, "x_real_time": result.duration / wall,
+            "captions": [asdict(c) for c in result.captions], "reference": record["segments"]}
 
 
 def training_summary(metrics_path: Path, config) -> dict:

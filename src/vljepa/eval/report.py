@@ -77,6 +77,44 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
+def _reference_at(segments: list[dict], time: float) -> str:
+    return next((s["caption"] for s in segments if s["start"] <= time < s["end"]), segments[-1]["caption"])
+
+
+def decoding_section(results: dict) -> list[str]:
+    """Captioning, open-ended VQA and the stream, when the run trained a Y-decoder."""
+    test, heldout = results["test"].get("generation"), results["test_heldout"].get("generation")
+    if not test:
+        return []
+    lines = ["", "## Decoding: captions and open-ended answers (Y-decoder)", "",
+             "CIDEr-D on pycocoevalcap's scale (1.0 = 100 in papers that multiply by 100); a caption's references are "
+             "every caption of the same meaning in the split.", "",
+             "| metric | seen forms | unseen forms |", "|---|---|---|"]
+    for task, label in (("inversion", "decoder inversion of the captions' text embeddings"),
+                        ("captioning", "captioning from the video")):
+        for metric in ("exact_match", "CIDEr-D", "BLEU-4", "ROUGE-L"):
+            seen, unseen = test[task][metric], heldout[task][metric] if heldout else None
+            show = _pct if metric == "exact_match" else (lambda v: "" if v is None else f"{v:.2f}")
+            lines.append(f"| {label}: {metric.replace('_', ' ')} | {show(seen)} | {show(unseen)} |")
+    lines += ["", "Open-ended VQA (no options given; exact match of the decoded answer):", "",
+              "| question type | exact match | multiple choice (nearest option) |", "|---|---|---|"]
+    for kind, stats in test["open_vqa"].items():
+        if kind not in ("overall", "examples"):
+            lines.append(f"| {kind} | {_pct(stats['exact_match'])} | {_pct(results['test']['vqa'][kind]['accuracy'])} |")
+    lines += ["", "Some decoded captions:", "", "| decoded | reference |", "|---|---|",
+              *[f"| {e['decoded']} | {e['references'][0]} |" for e in test["captioning"]["examples"][:6]]]
+    stream = results.get("stream")
+    if stream:
+        lines += ["", "## Selective decoding on a long stream", "",
+                  f"{stream['decodes']} decodes for {stream['seconds_of_video']:.0f} s of video ({stream['windows']} windows "
+                  f"of 2 s every 0.5 s; Ward segmentation at 0.35 Hz), {stream['x_real_time']:.0f}x real time "
+                  "including video decoding.", "", "![stream timeline](stream_timeline.png)", "",
+                  "| segment | decoded caption | reference at its midpoint |", "|---|---|---|",
+                  *[f"| {c['start']:.1f}-{c['end']:.1f} s | {c['text']} | {_reference_at(stream['reference'], c['time'])} |"
+                    for c in stream["captions"]]]
+    return lines
+
+
 def write_report(out_dir: Path, results: dict, timings: dict[str, float], metrics_path: Path, command: str) -> Path:
     rows = headline_rows(results)
     plot_learning_curves(metrics_path, out_dir / "learning_curves.png")
@@ -97,6 +135,7 @@ def write_report(out_dir: Path, results: dict, timings: dict[str, float], metric
         f"| classification top-5 | {_pct(test['classification']['prompted']['top5'])} | {_pct(heldout['classification']['prompted']['top5'])} |",
         f"| text->video R@1 (exact clip) | {_pct(test['retrieval']['exact']['t2v_R@1'])} | {_pct(heldout['retrieval']['exact']['t2v_R@1'])} |",
         f"| text->video R@1 (same meaning) | {_pct(test['retrieval']['same_meaning']['t2v_R@1'])} | {_pct(heldout['retrieval']['same_meaning']['t2v_R@1'])} |",
+        *decoding_section(results),
         "", "## Does the model use time? (single-frame control)", "",
         "The same questions with the clip replaced by its middle frame repeated (no motion left).", "",
         "| VQA type | full clip | single frame | chance |", "|---|---|---|---|",

@@ -81,8 +81,9 @@ def _vqa(model: VLJepa, records: list[Record], tokens, prior: QuestionPrior | No
 
 
 def evaluate_manifest(model: VLJepa, manifest: str | Path, cache: FeatureCache,
-                      prior_manifest: str | Path | None = None, progress: bool = True) -> dict:
-    """All the tasks this manifest's records support; the cache's view (clip / single_frame) applies."""
+                      prior_manifest: str | Path | None = None, progress: bool = True, generation: bool = True) -> dict:
+    """All the tasks this manifest's records support; the cache's view (clip / single_frame) applies.
+    `generation=False` skips the decoder-based metrics even when the model has a Y-decoder."""
     records = load_manifest(manifest)
     tokens = cache.tokens([r.clip for r in records], progress=progress)
     usable = [r for r in records if r.clip in tokens]
@@ -98,6 +99,6 @@ def evaluate_manifest(model: VLJepa, manifest: str | Path, cache: FeatureCache,
             train = [r for r in load_manifest(prior_manifest) if r.question]
             prior = QuestionPrior([r.question for r in train], [r.answer for r in train])
         results["vqa"] = _vqa(model, usable, tokens, prior)
-    if model.y_decoder is not None and any(r.caption or r.question for r in usable):
+    if generation and model.y_decoder is not None and any(r.caption or r.question for r in usable):
         results["generation"] = evaluate_generation(model, usable, tokens)
     return results

@@ -128,13 +128,10 @@ def adaptation_pairs(model: VLJepa, manifest: str, cache: FeatureCache, limit: i
     return TextPairs(predict_tokens(model, tokens, [s.query for s in samples]), [s.target for s in samples])
 
 
-def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
-    """Train a Y-decoder for `config.model` on `config.train_manifest`; returns the decoder directory."""
-    if not config.model or not config.train_manifest:
-        raise ValueError("train-decoder needs model=<trained VL-JEPA directory> and train_manifest=<manifest>")
-    device = resolve_device(config.device)
-    model = VLJepa.from_pretrained(config.model, device=str(device)).eval()
-    cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
+def fit_model_decoder(model: VLJepa, config: DecoderTrainConfig, cache: FeatureCache,
+                      progress: bool = True) -> tuple[YDecoder, list[dict]]:
+    """Train a Y-decoder for an in-memory model on `config.train_manifest`; returns it and its log."""
+    model.eval()
     torch.manual_seed(config.seed)
     predicted = adaptation_pairs(model, config.train_manifest, cache, config.max_adaptation_samples, config.seed,
                                  progress)
@@ -143,9 +140,20 @@ def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
     vocabulary = corpus_vocabulary(inversion.texts, config.decoder.tokenizer)
     decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": model.config.shared_dim,
                                        "vocabulary": vocabulary})
-    decoder = YDecoder(decoder_config).to(device)
+    decoder = YDecoder(decoder_config).to(model.device)
     log = fit_decoder(decoder, [Phase("inversion", [inversion], config.inversion_steps),
                                 Phase("adaptation", [inversion, predicted], config.adaptation_steps)], config, progress)
+    return decoder, log
+
+
+def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
+    """Train a Y-decoder for the checkpoint `config.model`; saves it into `config.out_dir` (default
+    `<model>/y_decoder`) with its training log, and returns that directory."""
+    if not config.model or not config.train_manifest:
+        raise ValueError("train-decoder needs model=<trained VL-JEPA directory> and train_manifest=<manifest>")
+    model = VLJepa.from_pretrained(config.model, device=str(resolve_device(config.device)))
+    cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
+    decoder, log = fit_model_decoder(model, config, cache, progress)
     out_dir = Path(config.out_dir or Path(config.model) / DECODER_DIR)
     decoder.save_pretrained(out_dir)
     (out_dir / LOG_FILE).write_text(json.dumps({"config": to_dict(config), "log": log}))

@@ -7,6 +7,11 @@ same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from
 so a step costs only the predictor and the Y-encoder. Every `save_every` steps (and at a requested
 stop) the run writes `checkpoint/` atomically: trained weights (safetensors), configs, optimizer,
 scheduler, sampler position and RNG state, so a resumed run continues exactly.
+For GPU-scale runs: `init_from` starts the first stage from a previous run's trained weights (the
+paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its own run here); a
+resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
+contrastive batch through gradient caching (`grad_cache.py`); `gradient_checkpointing` recomputes
+transformer activations in backward. bf16 autocast runs on the model's device type (CUDA or CPU).
 """
 
 from __future__ import annotations
@@ -19,13 +24,15 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from transformers import PreTrainedModel
 
 from ..atomic import atomic_directory, readable_directory
 from ..config import TrainConfig, save_json
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..data.manifest import ClipRef, load_manifest
-from ..model import VLJepa
+from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..progress import console, progress_bar
+from .grad_cache import grad_cache_backward
 from .optim import build_optimizer, build_scheduler
 from .samples import MixtureSampler, Sample, samples_from_records
 
@@ -83,6 +90,19 @@ def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool
     return samples_from_records(usable, prompt), table, len(records) - len(usable)
 
 
+def enable_gradient_checkpointing(model: VLJepa) -> None:
+    """Recompute activations in backward instead of storing them, in every transformers model that
+    trains: the predictor's Llama, and the Y-encoder's text model unless it is frozen. Memory for
+    compute; the gradients do not change (torch.utils.checkpoint replays the RNG for dropout)."""
+    parts = [model.predictor.llama]
+    if not model.y_encoder.frozen_text_model:
+        parts += [m for m in model.y_encoder.text_model.modules() if isinstance(m, PreTrainedModel)]
+    for part in parts:
+        # `activation_checkpointing_enable` is the newer name; `gradient_checkpointing_enable` the older one
+        enable = getattr(part, "activation_checkpointing_enable", None) or part.gradient_checkpointing_enable
+        enable({"use_reentrant": False})
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, progress: bool = True):
         self.config, self.progress = config, progress
@@ -91,6 +111,8 @@ class Trainer:
         self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
+        if config.gradient_checkpointing:
+            enable_gradient_checkpointing(self.model)
         self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
         self.samples, self.features, self.skipped = load_samples(
             config.train_manifest, self.cache, config.model.classification_prompt, progress)
@@ -153,6 +175,20 @@ class Trainer:
         console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
         return state
 
+    def _initialise_from(self, directory: Path) -> None:
+        """Load a previous run's trained weights (its final/ or a stage directory): same architecture only."""
+        weights = directory / WEIGHTS_FILE
+        if not weights.is_file():
+            raise FileNotFoundError(f"init_from={directory}: no {WEIGHTS_FILE}; expected the final/ directory "
+                                    f"of a previous vljepa run")
+        try:
+            self.model.load_trained_state(weights)
+        except (KeyError, RuntimeError) as error:
+            raise ValueError(f"init_from={directory}: its weights do not fit this run's model; the architecture "
+                             f"(predictor, Y-encoder, shared_dim, and whether the text model trains) must be the "
+                             f"previous run's: {error}") from error
+        console.print(f"initialised from {directory}")
+
     # --- the loop ------------------------------------------------------------------------------
 
     def run(self, stop_at_global_step: int | None = None) -> Path:
@@ -161,6 +197,8 @@ class Trainer:
         resume = self._load_checkpoint()
         if resume is None:
             (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
+            if config.init_from:
+                self._initialise_from(Path(config.init_from))
         offsets = [sum(s.steps for s in config.stages[:i]) for i in range(len(config.stages))]
         self.model.train()
         for stage_index, stage in enumerate(config.stages):
@@ -190,6 +228,17 @@ class Trainer:
         console.print(f"[green]saved[/] {final}")
         return final
 
+    def _forward_backward(self, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
+        """The batch's loss and its gradients in `.grad`: at once, or a micro-batch at a time (gradient caching)."""
+        queries, targets = [s.query for s in batch], [s.target for s in batch]
+        if micro_batch_size is None:
+            with self._autocast():
+                out = self.model(self.features.gather(batch, self.device), queries, targets)
+            out.loss.backward()
+            return out
+        return grad_cache_backward(self.model, lambda rows: self.features.gather(batch[rows], self.device),
+                                   queries, targets, micro_batch_size, self._autocast)
+
     def _run_stage(self, stage_index, start, offset, optimizer, scheduler, sampler, stop_at) -> bool:
         config, stage = self.config, self.config.stages[stage_index]
         log_path = self.out_dir / METRICS_FILE
@@ -198,16 +247,12 @@ class Trainer:
         with progress_bar(f"{stage.name}", stage.steps - start, self.progress,
                           fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance, log_path.open("a") as log:
             for step in range(start, stage.steps):
-                batch = sampler.next_batch(stage.batch_size)
-                with self._autocast():
-                    out = self.model(self.features.gather(batch, self.device), [s.query for s in batch],
-                                     [s.target for s in batch])
-                out.loss.backward()
+                out = self._forward_backward(sampler.next_batch(stage.batch_size), stage.micro_batch_size)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                window_samples += len(batch)
+                window_samples += len(out.predicted)
                 global_step = offset + step + 1
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                 advance(1, loss=out.loss.item(), rate=rate)
