@@ -4,6 +4,7 @@ For each decode frequency f, each stream is cut into N = f x duration segments, 
 clustering of its window embeddings; one caption is decoded per segment (from its mean embedding,
 stamped at its midpoint), and each reference segment is scored against the temporally nearest
 decoded caption. k = how much more often uniform decoding must decode to match adaptive's CIDEr.
+The online change detector (live streams: no look-ahead, no target count) is swept over thresholds.
 
     python benchmarks/selective_decoding.py --model runs/demo/model/final \
         --streams runs/demo/world/streams.jsonl --references runs/demo/world/train.jsonl
@@ -32,10 +33,11 @@ from vljepa.data.manifest import load_manifest  # noqa: E402
 from vljepa.eval.report import machine_description  # noqa: E402
 from vljepa.eval.text_metrics import caption_metrics  # noqa: E402
 from vljepa.model import VLJepa  # noqa: E402
-from vljepa.tasks.stream import segment_count, uniform, ward, with_edges  # noqa: E402
+from vljepa.tasks.stream import online, segment_count, uniform, ward, with_edges  # noqa: E402
 from vljepa.tasks.stream_captioner import StreamConfig, decode_segments, embed_windows  # noqa: E402
 
 FREQUENCIES = (2.0, 1.0, 0.5, 0.35, 0.2, 0.1)
+THRESHOLDS = (0.05, 0.1, 0.2, 0.3, 0.4)  # the online change detector's, with its default smoothing and min length
 
 
 def nearest(times: np.ndarray, t: float) -> int:
@@ -63,6 +65,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=2.0)
     parser.add_argument("--stride", type=float, default=0.5)
     parser.add_argument("--frequencies", type=float, nargs="+", default=list(FREQUENCIES))
+    parser.add_argument("--thresholds", type=float, nargs="+", default=list(THRESHOLDS))
     parser.add_argument("--out", default="benchmarks/results/selective_decoding.json")
     parser.add_argument("--plot", default="docs/selective_decoding.png")
     args = parser.parse_args()
@@ -88,26 +91,35 @@ def main() -> None:
                         "duration": record.segments[-1]["end"]})
     duration = sum(s["duration"] for s in streams)
 
+    def segmenter(method: str, setting: float):
+        if method == "uniform":
+            return lambda s: uniform(s["times"], setting)
+        if method == "adaptive":
+            return lambda s: ward(s["embeddings"], s["times"], segment_count(s["times"], setting))
+        return lambda s: online(s["embeddings"], s["times"], threshold=setting)
+
+    settings = [("uniform", hz) for hz in args.frequencies] + [("adaptive", hz) for hz in args.frequencies]
+    settings += [("online", threshold) for threshold in args.thresholds]
     rows = []
-    for method in ("uniform", "adaptive"):
-        for hz in args.frequencies:
-            predictions, references, decodes, decode_seconds = [], [], 0, 0.0
-            for s in streams:
-                cut = (uniform(s["times"], hz) if method == "uniform"
-                       else ward(s["embeddings"], s["times"], segment_count(s["times"], hz)))
-                began = time.perf_counter()
-                captions = decode_segments(model, with_edges(cut, *s["edges"]), s["embeddings"])
-                decode_seconds += time.perf_counter() - began
-                decodes += len(captions)
-                caption_times = np.array([c.time for c in captions])
-                for segment, refs in zip(s["segments"], s["references"]):
-                    predictions.append(captions[nearest(caption_times, 0.5 * (segment["start"] + segment["end"]))].text)
-                    references.append(refs)
-            metrics = caption_metrics(predictions, references)
-            rows.append({"method": method, "hz": hz, "decodes": decodes, "decodes_per_second": decodes / duration,
-                         "decode_seconds": decode_seconds, **metrics})
-            print(f"{method:8s} f={hz:<5} decodes={decodes:4d} CIDEr-D={metrics['CIDEr-D']:.3f} "
-                  f"exact={metrics['exact_match']:.3f} decode time {decode_seconds:.2f} s", flush=True)
+    for method, setting in settings:
+        cut_stream = segmenter(method, setting)
+        predictions, references, decodes, decode_seconds = [], [], 0, 0.0
+        for s in streams:
+            cut = cut_stream(s)
+            began = time.perf_counter()
+            captions = decode_segments(model, with_edges(cut, *s["edges"]), s["embeddings"])
+            decode_seconds += time.perf_counter() - began
+            decodes += len(captions)
+            caption_times = np.array([c.time for c in captions])
+            for segment, refs in zip(s["segments"], s["references"]):
+                predictions.append(captions[nearest(caption_times, 0.5 * (segment["start"] + segment["end"]))].text)
+                references.append(refs)
+        metrics = caption_metrics(predictions, references)
+        rows.append({"method": method, ("threshold" if method == "online" else "hz"): setting, "decodes": decodes,
+                     "decodes_per_second": decodes / duration, "decode_seconds": decode_seconds, **metrics})
+        print(f"{method:8s} {'threshold' if method == 'online' else 'f'}={setting:<5} decodes={decodes:4d} "
+              f"CIDEr-D={metrics['CIDEr-D']:.3f} "
+              f"exact={metrics['exact_match']:.3f} decode time {decode_seconds:.2f} s", flush=True)
 
     uniform_points = [(r["decodes_per_second"], r["CIDEr-D"]) for r in rows if r["method"] == "uniform"]
     for row in rows:
@@ -130,9 +142,11 @@ def main() -> None:
     Path(args.out).write_text(json.dumps(results, indent=2))
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for method, colour in (("uniform", "tab:gray"), ("adaptive", "tab:red")):
+    for method, colour, label in (("uniform", "tab:gray", "uniform (fixed rate)"), ("adaptive", "tab:red", "adaptive (Ward)"),
+                                  ("online", "tab:blue", "online change detector")):
         points = [(r["decodes_per_second"], r["CIDEr-D"]) for r in rows if r["method"] == method]
-        axis.plot(*zip(*sorted(points)), "o-", color=colour, label=f"{method} ({'Ward' if method == 'adaptive' else 'fixed rate'})")
+        if points:
+            axis.plot(*zip(*sorted(points)), "o-" if method != "online" else "s--", color=colour, label=label)
     axis.set_xscale("log")
     axis.set_xlabel("decodes per second of video")
     axis.set_ylabel("CIDEr-D (nearest decoded caption)")

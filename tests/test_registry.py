@@ -10,11 +10,12 @@ import pytest
 from typer.testing import CliRunner
 
 from vljepa.cli import app
-from vljepa.config import ModelConfig, TrainConfig, load_train_config
+from vljepa.config import ModelConfig, TrainConfig, load_config, load_train_config
 from vljepa.encoder_pretrain import load_encoder_pretrain_config
 from vljepa.info import model_info
 from vljepa.model import VLJepa
 from vljepa.registry import LLAMA_3_2_1B, VJEPA2_VITL_256, get_model_config, list_models
+from vljepa.train.decoder import DecoderTrainConfig
 from vljepa.train.trainer import Trainer
 
 from conftest import tiny_model_config
@@ -28,6 +29,10 @@ PAPER = sorted((REPO / "src" / "vljepa" / "configs" / "paper").glob("*.yaml"))
 def test_every_yaml_config_validates(path):
     if path.name.startswith("encoder-pretrain"):
         assert load_encoder_pretrain_config(path).steps > 0
+        return
+    if path.name.endswith("-decoder.yaml"):
+        config = load_config(DecoderTrainConfig, path)
+        assert config.inversion_steps > 0 and config.adaptation_steps > 0
         return
     config = load_train_config(path)
     assert isinstance(config, TrainConfig) and config.stages and all(s.steps > 0 for s in config.stages)
@@ -122,6 +127,9 @@ def test_paper_recipe_trains_two_steps_at_tiny_sizes(path, tmp_path, clip_manife
                                       f"cache_dir={tmp_path / 'cache'}", "stages.0.steps=2", "stages.0.batch_size=4",
                                       "log_every=1"])
     config.model = tiny_dims(config.model)
+    if config.init_from:  # a later stage: chain from a stand-in for the previous stage's final model
+        config.init_from = str(tmp_path / "previous")
+        VLJepa(config.model).save_pretrained(config.init_from)
     final = Trainer(config, progress=False).run()
     assert (final / "model.safetensors").is_file()
     log = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

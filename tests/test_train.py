@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,6 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 
 from vljepa.config import StageConfig, TrainConfig, load_train_config, to_dict
-from vljepa.encoder_pretrain import load_encoder_pretrain_config
 from vljepa.model import VLJepa
 from vljepa.train.samples import MixtureSampler, Sample
 from vljepa.train.trainer import Trainer, prediction_spread
@@ -106,12 +106,70 @@ def test_config_overrides_and_validation(tmp_path):
     assert to_dict(load_train_config(None, [])) == to_dict(TrainConfig())
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "src" / "vljepa" / "configs").glob("*.yaml")) +
-                         sorted((REPO / "configs").glob("*.yaml")), ids=lambda p: p.name)
-def test_every_shipped_config_validates(path):
-    if path.name.startswith("encoder-pretrain"):
-        config = load_encoder_pretrain_config(path, [])
-        assert config.steps > 0 and config.masks
-        return
-    config = load_train_config(path, [])
-    assert config.stages and all(stage.steps > 0 for stage in config.stages)
+def _one_stage(config: TrainConfig, steps: int, lr: float = 1e-3) -> TrainConfig:
+    config.stages = [StageConfig(name="pretrain", steps=steps, batch_size=8, lr=lr)]
+    return config
+
+
+def test_init_from_starts_from_a_previous_run_and_resume_takes_precedence(tmp_path, clip_manifest):
+    cache = tmp_path / "cache"
+    previous = Trainer(_one_stage(_config(clip_manifest, tmp_path / "first", cache), 3), progress=False).run()
+    untouched = _one_stage(_config(clip_manifest, tmp_path / "lr0", cache), 1, lr=0.0)  # AdamW at LR 0 changes nothing
+    untouched.init_from = str(previous)
+    expected = load_file(previous / "model.safetensors")
+    for key, value in load_file(Trainer(untouched, progress=False).run() / "model.safetensors").items():
+        assert torch.equal(value, expected[key]), key
+
+    def chained(out: str) -> TrainConfig:
+        config = _one_stage(_config(clip_manifest, tmp_path / out, cache), 4)
+        config.init_from = str(previous)
+        return config
+
+    straight = Trainer(chained("straight"), progress=False).run()
+    Trainer(chained("resumed"), progress=False).run(stop_at_global_step=2)
+    resumed = Trainer(chained("resumed"), progress=False).run()  # from its checkpoint, not from init_from again
+    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_init_from_rejects_a_missing_directory_and_another_architecture(tmp_path, clip_manifest):
+    cache = tmp_path / "cache"
+    config = _one_stage(_config(clip_manifest, tmp_path / "missing", cache), 1)
+    config.init_from = str(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="init_from=.*nowhere: no model.safetensors"):
+        Trainer(config, progress=False).run()
+    previous = Trainer(_one_stage(_config(clip_manifest, tmp_path / "first", cache), 1), progress=False).run()
+    wider = _one_stage(_config(clip_manifest, tmp_path / "wider", cache), 1)
+    wider.model.shared_dim = 48
+    wider.init_from = str(previous)
+    with pytest.raises(ValueError, match="(?s)init_from=.*do not fit this run's model.*size mismatch"):
+        Trainer(wider, progress=False).run()
+
+
+def test_micro_batches_with_gradient_checkpointing_train_like_the_full_batch(tmp_path, clip_manifest):
+    """Frozen text model (no dropout anywhere): the two runs compute the same function, up to float rounding."""
+    runs = []
+    for name, micro_batch_size, checkpointing in [("full", None, False), ("micro", 3, True)]:
+        config = _one_stage(_config(clip_manifest, tmp_path / name, tmp_path / "cache"), 3)
+        config.model.y_encoder.lr_multiplier = 0.0
+        config.log_every, config.stages[0].micro_batch_size = 1, micro_batch_size
+        config.gradient_checkpointing = checkpointing
+        final = Trainer(config, progress=False).run()
+        log = [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+        runs.append((log, load_file(final / "model.safetensors")))
+    (full_log, full), (micro_log, micro) = runs
+    for a, b in zip(full_log, micro_log, strict=True):
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5) and b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+    for key in full:
+        assert torch.allclose(full[key], micro[key], atol=1e-5), key
+
+
+def test_paper_recipe_stages_chain_through_init_from():
+    configs = [load_train_config(path) for path in sorted((REPO / "src" / "vljepa" / "configs" / "paper").glob("*.yaml"))]
+    assert configs[0].init_from is None
+    for previous, config in zip(configs, configs[1:]):
+        assert config.init_from == f"{previous.out_dir}/final"
+    for config in configs:
+        (stage,) = config.stages
+        assert stage.micro_batch_size and stage.batch_size % stage.micro_batch_size == 0
