@@ -6,6 +6,8 @@ weights, the preprocessing and the frame view; change either and a fresh cache i
 `index.json` maps a clip key (resolved path, file size and mtime, time window) to a row of a
 safetensors shard; new clips are encoded in batches and appended as a new shard (atomic writes).
 A clip that cannot be decoded is reported, not cached, and not fatal: callers skip its records.
+Several processes may share a cache only if one of them encodes: the others read with
+`encode_missing=False` once it is done (the ranks of a torchrun launch: rank 0 encodes).
 """
 
 from __future__ import annotations
@@ -102,8 +104,10 @@ class FeatureCache:
             self._shards[name] = load_file(str(self.directory / name))["tokens"]
         return self._shards[name]
 
-    def tokens(self, clips: list[ClipRef], progress: bool = True) -> dict[ClipRef, torch.Tensor]:
-        """Tokens (N, D) float16 for every clip that decodes; failures are in `self.failed`."""
+    def tokens(self, clips: list[ClipRef], progress: bool = True,
+               encode_missing: bool = True) -> dict[ClipRef, torch.Tensor]:
+        """Tokens (N, D) float16 for every clip that decodes; failures are in `self.failed`. With
+        `encode_missing=False` a clip not in the cache counts as failed (another process fills the cache)."""
         unique = list(dict.fromkeys(clips))
         keys: dict[ClipRef, str] = {}
         for clip in unique:
@@ -112,7 +116,10 @@ class FeatureCache:
             except OSError:
                 self.failed[clip.path] = f"{clip.path}: file not found"
         missing = [clip for clip, key in keys.items() if key not in self.index]
-        if missing:
+        if missing and encode_missing:
             self._encode_missing(missing, progress)
+        elif missing:
+            self.failed.update({c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)"
+                                for c in missing})
         return {clip: self._shard(self.index[key][0])[self.index[key][1]]
                 for clip, key in keys.items() if key in self.index}

@@ -12,7 +12,9 @@ micro-batch with grad and backpropagates those cached gradients into the network
 gradients equal the full batch's up to float rounding; memory is that of one micro-batch, compute
 about one extra forward. Each micro-batch's RNG state is saved in pass 1 and restored in pass 2, so
 dropout (MiniLM's 0.1 in the default Y-encoder when it trains; a Llama checkpoint's
-`attention_dropout` if it sets one) draws the same masks in both passes.
+`attention_dropout` if it sets one) draws the same masks in both passes. Under torchrun the batch loss
+of pass 1 gathers every rank's embeddings first (`distributed.py`), so the cached gradients are those
+of the global batch's loss and pass 2 stays local to the rank.
 """
 
 from __future__ import annotations
@@ -44,13 +46,17 @@ class RngState:
             torch.cuda.set_rng_state(self.cuda, device)
 
 
+BatchLoss = Callable[[torch.Tensor, torch.Tensor], VLJepaOutput]
+
+
 def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor], queries: list[str | None],
-                        targets: list[str], micro_batch_size: int,
-                        autocast: Callable[[], AbstractContextManager]) -> VLJepaOutput:
+                        targets: list[str], micro_batch_size: int, autocast: Callable[[], AbstractContextManager],
+                        batch_loss: BatchLoss | None = None) -> VLJepaOutput:
     """Accumulate into `.grad` the gradients of the full batch's InfoNCE loss, running the model on
     `micro_batch_size` samples at a time. `visual_tokens(rows)` returns the X-encoder tokens of those
-    rows of the batch (so only one micro-batch of them is on the device at once). Returns the batch's
-    embeddings and loss, detached."""
+    rows of the batch (so only one micro-batch of them is on the device at once). `batch_loss(predicted,
+    target)` turns these rows' embeddings into the batch's embeddings and loss (default: InfoNCE over these
+    rows; under torchrun, over the rows of every rank). Returns the batch's embeddings and loss, detached."""
     if micro_batch_size < 1:
         raise ValueError(f"micro_batch_size must be a positive number of samples, got {micro_batch_size}")
     device = model.device
@@ -70,10 +76,14 @@ def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Te
             target.append(chunk_target)
     predicted = torch.cat(predicted).requires_grad_()
     target = torch.cat(target).requires_grad_()
-    loss = info_nce(predicted, target, model.temperature, positives_from_texts(targets, device))
-    loss.backward()  # d loss / d embeddings, and the learnable temperature's gradient
+    if batch_loss is None:
+        out = VLJepaOutput(predicted, target, info_nce(predicted, target, model.temperature,
+                                                       positives_from_texts(targets, device)))
+    else:
+        out = batch_loss(predicted, target)
+    out.loss.backward()  # d loss / d embeddings, and the learnable temperature's gradient
     for rows, state in zip(chunks, states):
         state.restore(device)
         chunk_predicted, chunk_target = embed(rows)
         torch.autograd.backward([chunk_predicted, chunk_target], [predicted.grad[rows], target.grad[rows]])
-    return VLJepaOutput(predicted.detach(), target.detach(), loss.detach())
+    return VLJepaOutput(out.predicted.detach(), out.target.detach(), out.loss.detach())

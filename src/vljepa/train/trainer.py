@@ -12,13 +12,17 @@ paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its
 resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
 contrastive batch through gradient caching (`grad_cache.py`); `gradient_checkpointing` recomputes
 transformer activations in backward. bf16 autocast runs on the model's device type (CUDA or CPU).
+The same loop runs data-parallel under torchrun (`distributed.py`): each rank runs its slice of every
+global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, and only rank
+0 fills the feature cache and writes logs and checkpoints (which hold every rank's RNG state).
 """
 
 from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +34,10 @@ from ..atomic import atomic_directory, readable_directory
 from ..config import TrainConfig, save_json
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..data.manifest import ClipRef, load_manifest
+from ..losses import info_nce, positives_from_texts
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..progress import console, progress_bar
+from .distributed import World, init_distributed
 from .grad_cache import grad_cache_backward
 from .optim import build_optimizer, build_scheduler
 from .samples import MixtureSampler, Sample, samples_from_records
@@ -75,16 +81,17 @@ class FeatureTable:
         return self.tokens[rows].to(device=device, dtype=torch.float32)
 
 
-def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool):
-    """Samples of a manifest and the feature table of their clips; undecodable clips are skipped and reported."""
+def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool, main: bool = True):
+    """Samples of a manifest and the feature table of their clips; undecodable clips are skipped and reported.
+    `main=False` (the other ranks of a torchrun launch): only read what rank 0 put in the cache; report nothing."""
     records = load_manifest(manifest)
-    tokens = cache.tokens([r.clip for r in records], progress=progress)
+    tokens = cache.tokens([r.clip for r in records], progress=progress, encode_missing=main)
     usable = [r for r in records if r.clip in tokens]
-    if len(usable) < len(records):
+    if len(usable) < len(records) and main:
         console.print(f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
                       f"video could not be read ({len(cache.failed)} files), e.g. {next(iter(cache.failed.values()))}")
     if not usable:
-        raise RuntimeError(f"{manifest}: no record has a readable video")
+        raise RuntimeError(f"{manifest}: no record has a readable video, e.g. {next(iter(cache.failed.values()))}")
     clips = list(dict.fromkeys(r.clip for r in usable))
     table = FeatureTable(torch.stack([tokens[c] for c in clips]), {c: i for i, c in enumerate(clips)})
     return samples_from_records(usable, prompt), table, len(records) - len(usable)
@@ -103,25 +110,66 @@ def enable_gradient_checkpointing(model: VLJepa) -> None:
         enable({"use_reentrant": False})
 
 
+def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor], queries: list[str | None],
+                   targets: list[str], micro_batch_size: int | None, autocast: Callable[[], AbstractContextManager],
+                   world: World = World()) -> VLJepaOutput:
+    """The InfoNCE loss of a global batch, and its gradients in `.grad` (the same on every rank). `queries`,
+    `targets` and `visual_tokens(rows)` describe the whole batch; this rank runs only its slice of it, at
+    once or a micro-batch at a time (gradient caching), the loss gathers every rank's embeddings, and the
+    gradients are averaged over ranks. Returns the whole batch's embeddings and loss, detached."""
+    mine = world.local_rows(len(targets))
+    local_queries, local_targets = queries[mine], targets[mine]
+
+    def local_tokens(rows: slice) -> torch.Tensor:
+        return visual_tokens(slice(mine.start + rows.start, mine.start + rows.stop))
+
+    def batch_loss(predicted: torch.Tensor, target: torch.Tensor) -> VLJepaOutput:
+        both = world.gather(torch.cat([predicted, target], dim=1))  # one collective for both, rows in rank order
+        predicted, target = both.split([predicted.shape[1], target.shape[1]], dim=1)
+        positives = positives_from_texts(targets, both.device)
+        return VLJepaOutput(predicted, target, info_nce(predicted, target, model.temperature, positives))
+
+    if micro_batch_size is None:
+        with autocast():
+            out = batch_loss(model.predict(local_tokens(slice(0, len(local_targets))), local_queries),
+                             model.y_encoder(local_targets))
+        out.loss.backward()
+    else:
+        out = grad_cache_backward(model, local_tokens, local_queries, local_targets, micro_batch_size, autocast,
+                                  batch_loss)
+    world.average_gradients(model)
+    return VLJepaOutput(out.predicted.detach(), out.target.detach(), out.loss.detach())
+
+
 class Trainer:
     def __init__(self, config: TrainConfig, progress: bool = True):
-        self.config, self.progress = config, progress
+        self.config = config
+        self.world, self.device = init_distributed(resolve_device(config.device))
+        self.progress = progress and self.world.is_main
+        for stage in config.stages:
+            self.world.check_batch_size(stage.batch_size, f"stage {stage.name!r}")
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.device = resolve_device(config.device)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
+        if self.world.rank:  # every rank initialises the same model above; from here each draws its own dropout
+            torch.manual_seed(config.seed + self.world.rank)
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
-        self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
-        self.samples, self.features, self.skipped = load_samples(
-            config.train_manifest, self.cache, config.model.classification_prompt, progress)
-        self.val = None
-        if config.val_manifest:
-            val_samples, val_features, _ = load_samples(config.val_manifest, self.cache,
-                                                        config.model.classification_prompt, progress)
-            self.val = (val_samples, val_features)
-        save_json(config, self.out_dir / "train_config.json")
+        prompt, main = config.model.classification_prompt, self.world.is_main
+        with self.world.main_first():  # rank 0 encodes clips missing from the cache; the others then read them
+            self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
+            self.samples, self.features, self.skipped = load_samples(
+                config.train_manifest, self.cache, prompt, self.progress, main)
+            self.val = None
+            if config.val_manifest:
+                val_samples, val_features, _ = load_samples(config.val_manifest, self.cache, prompt, self.progress, main)
+                self.val = (val_samples, val_features)
+        self.world.check_same({kind: len(items) for kind, items in self.samples.items()},
+                              f"the training samples read through the feature cache {self.cache.directory} "
+                              f"(every rank must see the cache_dir rank 0 fills)")
+        if main:
+            save_json(config, self.out_dir / "train_config.json")
 
     def _autocast(self):
         if not self.config.bf16:
@@ -155,11 +203,16 @@ class Trainer:
     # --- checkpoints ---------------------------------------------------------------------------
 
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
-        """Optimizer, scheduler and sampler are None at a stage boundary (the next stage builds its own)."""
+        """Optimizer, scheduler and sampler are None at a stage boundary (the next stage builds its own).
+        Every rank calls it (each sends its RNG state); rank 0 writes."""
+        torch_rng = self.world.gather_objects(torch.get_rng_state())
+        if not self.world.is_main:
+            return
+
         def fill(directory: Path) -> None:
             self.model.save_pretrained(directory)
             save_json(self.config, directory / "train_config.json")
-            torch.save({"stage": stage_index, "step": step, "torch_rng": torch.get_rng_state(),
+            torch.save({"stage": stage_index, "step": step, "torch_rng": torch_rng,
                         "optimizer": optimizer and optimizer.state_dict(),
                         "scheduler": scheduler and scheduler.state_dict(),
                         "sampler": sampler and sampler.state_dict()}, directory / "trainer_state.pt")
@@ -172,7 +225,8 @@ class Trainer:
             return None
         self.model.load_trained_state(directory / "model.safetensors")
         state = torch.load(directory / "trainer_state.pt", weights_only=False)
-        console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
+        if self.world.is_main:
+            console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
         return state
 
     def _initialise_from(self, directory: Path) -> None:
@@ -187,7 +241,8 @@ class Trainer:
             raise ValueError(f"init_from={directory}: its weights do not fit this run's model; the architecture "
                              f"(predictor, Y-encoder, shared_dim, and whether the text model trains) must be the "
                              f"previous run's: {error}") from error
-        console.print(f"initialised from {directory}")
+        if self.world.is_main:
+            console.print(f"initialised from {directory}")
 
     # --- the loop ------------------------------------------------------------------------------
 
@@ -196,7 +251,8 @@ class Trainer:
         config = self.config
         resume = self._load_checkpoint()
         if resume is None:
-            (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
+            if self.world.is_main:
+                (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
             if config.init_from:
                 self._initialise_from(Path(config.init_from))
         offsets = [sum(s.steps for s in config.stages[:i]) for i in range(len(config.stages))]
@@ -213,39 +269,48 @@ class Trainer:
                     optimizer.load_state_dict(resume["optimizer"])
                     scheduler.load_state_dict(resume["scheduler"])
                     sampler.load_state_dict(resume["sampler"])
-                torch.set_rng_state(resume["torch_rng"])
+                self._restore_rng(resume["torch_rng"])
                 start = resume["step"]
-                trim_metrics(self.out_dir / METRICS_FILE, offsets[stage_index] + start)
+                if self.world.is_main:
+                    trim_metrics(self.out_dir / METRICS_FILE, offsets[stage_index] + start)
                 resume = None
             if start >= stage.steps:
                 continue
             stopped = self._run_stage(stage_index, start, offsets[stage_index], optimizer, scheduler, sampler,
                                       stop_at_global_step)
             if stopped:
+                self.world.barrier()  # no rank returns before rank 0 has written
                 return self.out_dir / CHECKPOINT_DIR
         final = self.out_dir / FINAL_DIR
-        atomic_directory(final, self.model.save_pretrained)
-        console.print(f"[green]saved[/] {final}")
+        if self.world.is_main:
+            atomic_directory(final, self.model.save_pretrained)
+            console.print(f"[green]saved[/] {final}")
+        self.world.barrier()
         return final
 
+    def _restore_rng(self, states: list[torch.Tensor]) -> None:
+        """This rank's RNG state from a checkpoint; another number of ranks keeps the batches but not the dropout draws."""
+        if len(states) == self.world.size:
+            torch.set_rng_state(states[self.world.rank])
+        elif self.world.is_main:
+            console.print(f"[yellow]warning:[/] the checkpoint was written by {len(states)} ranks, this run has "
+                          f"{self.world.size}: the batches continue exactly, the dropout draws do not")
+
     def _forward_backward(self, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
-        """The batch's loss and its gradients in `.grad`: at once, or a micro-batch at a time (gradient caching)."""
-        queries, targets = [s.query for s in batch], [s.target for s in batch]
-        if micro_batch_size is None:
-            with self._autocast():
-                out = self.model(self.features.gather(batch, self.device), queries, targets)
-            out.loss.backward()
-            return out
-        return grad_cache_backward(self.model, lambda rows: self.features.gather(batch[rows], self.device),
-                                   queries, targets, micro_batch_size, self._autocast)
+        """The global batch's loss and its gradients in `.grad` (see `batch_backward`)."""
+        return batch_backward(self.model, lambda rows: self.features.gather(batch[rows], self.device),
+                              [s.query for s in batch], [s.target for s in batch], micro_batch_size, self._autocast,
+                              self.world)
 
     def _run_stage(self, stage_index, start, offset, optimizer, scheduler, sampler, stop_at) -> bool:
         config, stage = self.config, self.config.stages[stage_index]
         log_path = self.out_dir / METRICS_FILE
         warned_collapse = False
         window_samples, window_start = 0, time.perf_counter()
+        main = self.world.is_main
+        log_file = log_path.open("a") if main else nullcontext()
         with progress_bar(f"{stage.name}", stage.steps - start, self.progress,
-                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance, log_path.open("a") as log:
+                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance, log_file as log:
             for step in range(start, stage.steps):
                 out = self._forward_backward(sampler.next_batch(stage.batch_size), stage.micro_batch_size)
                 grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
@@ -257,7 +322,7 @@ class Trainer:
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                 advance(1, loss=out.loss.item(), rate=rate)
                 done = step + 1
-                if done % config.log_every == 0 or done == stage.steps:
+                if main and (done % config.log_every == 0 or done == stage.steps):
                     spread = prediction_spread(out.predicted)
                     entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
                              "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
@@ -278,6 +343,7 @@ class Trainer:
                     self._save_checkpoint(stage_index, done, optimizer, scheduler, sampler)
                 if global_step == stop_at:
                     return True
-        atomic_directory(self.out_dir / stage.name, self.model.save_pretrained)
+        if main:
+            atomic_directory(self.out_dir / stage.name, self.model.save_pretrained)
         self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
