@@ -7,6 +7,11 @@ Flat API:
     text = model.encode_text(["left", "right", "up", "down"])
     answer = (video @ text.T).argmax(-1)
 
+    # text only when asked: a Y-decoder trained for the model (`vljepa train-decoder`) loads with it
+    train_decoder(DecoderTrainConfig(model="runs/demo/model/final", train_manifest="world/train.jsonl"))
+    captions = VLJepa.from_pretrained("runs/demo/model/final").decode(video)
+    result = caption_stream(model, "long_video.mp4", StreamConfig(hz=0.35))  # selective decoding
+
     # self-supervised X-encoder (V-JEPA) on unlabelled video, then frozen probes
     encoder_dir = pretrain_encoder(load_encoder_pretrain_config(None, ["data=[world/train.jsonl]"]))
     scores = probe_encoder(XEncoderConfig(path=str(encoder_dir)), "world/train.jsonl", "world/test.jsonl", "cache_dir")
@@ -20,13 +25,18 @@ from .encoder_pretrain import EncoderPretrainConfig, EncoderPretrainer, load_enc
 from .eval.probe import probe_encoder
 from .eval.suite import evaluate_manifest
 from .model import VLJepa
+from .registry import get_model_config, list_models
+from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
+from .train.decoder import DecoderTrainConfig, train_decoder
 from .train.trainer import Trainer
+from .y_decoder import YDecoder, YDecoderConfig
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipRef", "EncoderPretrainConfig", "EncoderPretrainer", "FeatureCache", "ModelConfig", "PredictorConfig", "Record",
-    "StageConfig", "TrainConfig", "Trainer", "VLJepa", "VideoError", "XEncoderConfig", "YEncoderConfig",
-    "evaluate_manifest", "load_encoder_pretrain_config", "load_manifest", "load_train_config", "pretrain_encoder",
-    "probe_encoder", "read_clip",
+    "ClipRef", "DecoderTrainConfig", "EncoderPretrainConfig", "EncoderPretrainer", "FeatureCache", "ModelConfig",
+    "PredictorConfig", "Record", "StageConfig", "StreamConfig", "StreamResult", "TrainConfig", "Trainer", "VLJepa",
+    "VideoError", "XEncoderConfig", "YDecoder", "YDecoderConfig", "YEncoderConfig", "caption_stream",
+    "evaluate_manifest", "get_model_config", "list_models", "load_encoder_pretrain_config", "load_manifest",
+    "load_train_config", "pretrain_encoder", "probe_encoder", "read_clip", "train_decoder",
 ]

@@ -28,7 +28,8 @@ from ..model import DECODER_DIR, VLJepa
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
 from ..y_decoder import YDecoder, YDecoderConfig, corpus_vocabulary
-from .trainer import load_samples, resolve_device
+from .samples import Sample
+from .trainer import FeatureTable, load_samples, resolve_device
 
 LOG_FILE = "train_log.json"
 
@@ -116,11 +117,8 @@ def inversion_pairs(model: VLJepa, texts: list[str]) -> TextPairs:
     return TextPairs(embed_texts(model, texts), texts)
 
 
-def adaptation_pairs(model: VLJepa, manifest: str, cache: FeatureCache, limit: int, seed: int,
-                     progress: bool) -> TextPairs:
-    """Predictor outputs for (at most `limit`, seeded) training samples of every kind, with their targets."""
-    by_kind, table, _ = load_samples(manifest, cache, model.config.classification_prompt, progress)
-    samples = [s for kind in by_kind.values() for s in kind]
+def adaptation_pairs(model: VLJepa, samples: list[Sample], table: FeatureTable, limit: int, seed: int) -> TextPairs:
+    """Predictor outputs for (at most `limit`, seeded) training samples, with their targets."""
     if len(samples) > limit:
         keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit]
         samples = [samples[i] for i in sorted(keep.tolist())]
@@ -133,9 +131,10 @@ def fit_model_decoder(model: VLJepa, config: DecoderTrainConfig, cache: FeatureC
     """Train a Y-decoder for an in-memory model on `config.train_manifest`; returns it and its log."""
     model.eval()
     torch.manual_seed(config.seed)
-    predicted = adaptation_pairs(model, config.train_manifest, cache, config.max_adaptation_samples, config.seed,
-                                 progress)
-    inversion = inversion_pairs(model, predicted.texts)
+    by_kind, table, _ = load_samples(config.train_manifest, cache, model.config.classification_prompt, progress)
+    samples = [s for kind in by_kind.values() for s in kind]
+    inversion = inversion_pairs(model, [s.target for s in samples])
+    predicted = adaptation_pairs(model, samples, table, config.max_adaptation_samples, config.seed)
     console.print(f"Y-decoder corpus: {len(inversion.texts)} distinct texts; {len(predicted.texts)} predictor outputs")
     vocabulary = corpus_vocabulary(inversion.texts, config.decoder.tokenizer)
     decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": model.config.shared_dim,
