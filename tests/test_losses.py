@@ -1,12 +1,16 @@
-"""InfoNCE against a reference formula, multi-positive handling, and the retrieval/VQA metrics."""
+"""InfoNCE against a reference formula, multi-positive handling, the ablation's regression losses, and the
+retrieval/VQA metrics."""
 
 from __future__ import annotations
+
+import math
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from vljepa.losses import info_nce, positives_from_texts
+from vljepa.config import ModelConfig
+from vljepa.losses import embedding_loss, info_nce, positives_from_texts
 from vljepa.tasks.classify import classification_accuracy
 from vljepa.tasks.retrieve import recall_at_k
 from vljepa.tasks.vqa import QuestionPrior
@@ -42,6 +46,43 @@ def test_identical_targets_are_positives():
     multi = info_nce(target.clone(), target, 0.05, positives)
     single = info_nce(target.clone(), target, 0.05)
     assert multi < 1e-3 < single
+
+
+def test_regression_losses_on_unit_directions():
+    predicted = torch.tensor([[3.0, 0.0], [0.0, 2.0]])  # the scale does not matter: both sides are normalised
+    same, orthogonal = torch.tensor([[1.0, 0.0], [0.0, 5.0]]), torch.tensor([[0.0, 1.0], [1.0, 0.0]])
+    opposite = -predicted
+    assert embedding_loss("cosine", predicted, same, 0.07).item() == pytest.approx(0.0)
+    assert embedding_loss("cosine", predicted, orthogonal, 0.07).item() == pytest.approx(1.0)
+    assert embedding_loss("cosine", predicted, opposite, 0.07).item() == pytest.approx(2.0)
+    assert embedding_loss("l1", predicted, orthogonal, 0.07).item() == pytest.approx(1.0)  # |1-0|, |0-1| per row
+    assert embedding_loss("l1", predicted, opposite, 0.07).item() == pytest.approx(1.0)  # (2 + 0) / 2
+    assert embedding_loss("l2", predicted, orthogonal, 0.07).item() == pytest.approx(1.0)
+    assert embedding_loss("l2", predicted, opposite, 0.07).item() == pytest.approx(2.0)  # (4 + 0) / 2
+
+
+def test_l2_is_cosine_scaled_on_normalised_embeddings():
+    torch.manual_seed(0)
+    predicted, target = torch.randn(8, 16), torch.randn(8, 16)
+    cosine = embedding_loss("cosine", predicted, target, 0.07)
+    assert torch.allclose(embedding_loss("l2", predicted, target, 0.07), cosine * 2 / 16)
+
+
+def test_infonce_dispatch_and_collapse_costs_only_infonce():
+    torch.manual_seed(0)
+    predicted, target = torch.randn(8, 16), torch.randn(8, 16)
+    assert torch.equal(embedding_loss("infonce", predicted, target, 0.07), info_nce(predicted, target, 0.07))
+    constant = torch.ones(8, 16)  # every prediction and every target the same vector: a collapsed solution
+    for name in ("cosine", "l1", "l2"):
+        assert embedding_loss(name, constant, constant, 0.07).item() == pytest.approx(0.0, abs=1e-6)
+    assert embedding_loss("infonce", constant, constant, 1.0).item() == pytest.approx(math.log(8))
+
+
+def test_unknown_loss_name_is_rejected():
+    with pytest.raises(ValueError, match="unknown loss 'mse'; choose from infonce, cosine, l1, l2"):
+        embedding_loss("mse", torch.ones(2, 4), torch.ones(2, 4), 0.07)
+    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+        ModelConfig(loss="mse")
 
 
 def test_recall_at_k_counts_any_relevant_candidate():

@@ -15,6 +15,7 @@ from pathlib import Path
 import yaml
 
 from .atomic import atomic_write
+from .losses import check_loss_name
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -66,12 +67,16 @@ class YEncoderConfig:
 @dataclass
 class ModelConfig:
     shared_dim: int = 256
+    loss: str = "infonce"  # infonce | cosine | l1 | l2 (the regression losses are the paper's ablation; losses.py)
     temperature: float = 0.07
     learnable_temperature: bool = False
     classification_prompt: str = "what is happening in the video?"  # the query used for label samples
     x_encoder: XEncoderConfig = field(default_factory=XEncoderConfig)
     predictor: PredictorConfig = field(default_factory=PredictorConfig)
     y_encoder: YEncoderConfig = field(default_factory=YEncoderConfig)
+
+    def __post_init__(self) -> None:
+        check_loss_name(self.loss)
 
 
 @dataclass

@@ -1,10 +1,19 @@
-"""Loss: symmetric InfoNCE between predicted and target embeddings, in-batch negatives.
+"""Loss: symmetric InfoNCE between predicted and target embeddings, in-batch negatives; regression
+losses for the paper's loss ablation.
 
 Paper: bidirectional InfoNCE on L2-normalised embeddings; the temperature is not stated (community
 code uses a fixed 0.07). Identical target texts in a batch (short answers such as "left", repeated
 captions) are all positives of each other (multi-positive InfoNCE): otherwise the loss would push a
 correct prediction away from an identical copy of its own target. With distinct targets this is
 exactly the standard InfoNCE.
+The paper's ablation replaces InfoNCE by cosine, L1 and L2 regression onto the target embedding
+(without negatives these can collapse: a constant prediction of a constant target costs nothing).
+`ModelConfig.loss` picks one; `embedding_loss` dispatches. Ours, as the paper leaves the details open:
+cosine = mean over the batch of 1 - cos(predicted, target); l1 / l2 = the mean absolute / squared
+difference over all elements of the L2-normalised embeddings (normalised like InfoNCE's inputs, so
+that shrinking both embeddings is no way out). On unit vectors the squared difference is 2 - 2 cos, so
+l2 equals cosine x 2 / dim: the same gradient direction, only scaled (which AdamW largely undoes).
+The regression losses ignore the temperature and the positives.
 """
 
 from __future__ import annotations
@@ -36,3 +45,26 @@ def info_nce(predicted: torch.Tensor, target: torch.Tensor, temperature: torch.T
     if positives is None:
         positives = torch.eye(len(logits), dtype=torch.bool, device=logits.device)
     return 0.5 * (_multi_positive_ce(logits, positives) + _multi_positive_ce(logits.T, positives.T))
+
+
+REGRESSION_LOSSES = {
+    "cosine": lambda predicted, target: (1 - (predicted * target).sum(-1)).mean(),
+    "l1": lambda predicted, target: (predicted - target).abs().mean(),
+    "l2": lambda predicted, target: (predicted - target).pow(2).mean(),
+}
+LOSS_NAMES = ("infonce", *REGRESSION_LOSSES)
+
+
+def check_loss_name(name: str) -> None:
+    if name not in LOSS_NAMES:
+        raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
+
+
+def embedding_loss(name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
+                   positives: torch.Tensor | None = None) -> torch.Tensor:
+    """The loss `name` (one of LOSS_NAMES) between predicted and target embeddings (B, dim), in float32."""
+    check_loss_name(name)
+    if name == "infonce":
+        return info_nce(predicted, target, temperature, positives)
+    with torch.autocast(predicted.device.type, enabled=False):
+        return REGRESSION_LOSSES[name](F.normalize(predicted.float(), dim=-1), F.normalize(target.float(), dim=-1))

@@ -25,7 +25,7 @@ from torch import nn
 from .atomic import atomic_write
 from .config import ModelConfig, read_config_json, write_config_json
 from .data.transforms import preprocess_clip
-from .losses import info_nce, positives_from_texts
+from .losses import embedding_loss, positives_from_texts
 from .predictor import Predictor
 from .x_encoder import XEncoder
 from .y_decoder import YDecoder
@@ -111,7 +111,8 @@ class VLJepa(nn.Module):
         if targets is None:
             return VLJepaOutput(predicted, None, None)
         target = self.y_encoder(targets)
-        loss = info_nce(predicted, target, self.temperature, positives_from_texts(targets, predicted.device))
+        loss = embedding_loss(self.config.loss, predicted, target, self.temperature,
+                              positives_from_texts(targets, predicted.device))
         return VLJepaOutput(predicted, target, loss)
 
     # --- checkpoints -------------------------------------------------------------------------------

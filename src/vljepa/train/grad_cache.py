@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..losses import info_nce, positives_from_texts
+from ..losses import embedding_loss, positives_from_texts
 from ..model import VLJepa, VLJepaOutput
 
 
@@ -77,8 +77,8 @@ def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Te
     predicted = torch.cat(predicted).requires_grad_()
     target = torch.cat(target).requires_grad_()
     if batch_loss is None:
-        out = VLJepaOutput(predicted, target, info_nce(predicted, target, model.temperature,
-                                                       positives_from_texts(targets, device)))
+        out = VLJepaOutput(predicted, target, embedding_loss(model.config.loss, predicted, target, model.temperature,
+                                                             positives_from_texts(targets, device)))
     else:
         out = batch_loss(predicted, target)
     out.loss.backward()  # d loss / d embeddings, and the learnable temperature's gradient

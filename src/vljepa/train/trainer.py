@@ -34,7 +34,7 @@ from ..atomic import atomic_directory, readable_directory
 from ..config import TrainConfig, save_json
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..data.manifest import ClipRef, load_manifest
-from ..losses import info_nce, positives_from_texts
+from ..losses import embedding_loss, positives_from_texts
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..progress import console, progress_bar
 from .distributed import World, init_distributed
@@ -113,7 +113,7 @@ def enable_gradient_checkpointing(model: VLJepa) -> None:
 def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor], queries: list[str | None],
                    targets: list[str], micro_batch_size: int | None, autocast: Callable[[], AbstractContextManager],
                    world: World = World()) -> VLJepaOutput:
-    """The InfoNCE loss of a global batch, and its gradients in `.grad` (the same on every rank). `queries`,
+    """The loss (`ModelConfig.loss`, InfoNCE by default) of a global batch, and its gradients in `.grad` (the same on every rank). `queries`,
     `targets` and `visual_tokens(rows)` describe the whole batch; this rank runs only its slice of it, at
     once or a micro-batch at a time (gradient caching), the loss gathers every rank's embeddings, and the
     gradients are averaged over ranks. Returns the whole batch's embeddings and loss, detached."""
@@ -127,7 +127,8 @@ def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor]
         both = world.gather(torch.cat([predicted, target], dim=1))  # one collective for both, rows in rank order
         predicted, target = both.split([predicted.shape[1], target.shape[1]], dim=1)
         positives = positives_from_texts(targets, both.device)
-        return VLJepaOutput(predicted, target, info_nce(predicted, target, model.temperature, positives))
+        loss = embedding_loss(model.config.loss, predicted, target, model.temperature, positives)
+        return VLJepaOutput(predicted, target, loss)
 
     if micro_batch_size is None:
         with autocast():
@@ -327,7 +328,7 @@ class Trainer:
                     entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
                              "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
                              "samples_per_s": rate, "prediction_spread": spread,
-                             "temperature": float(self.model.temperature)}
+                             "temperature": self.model.temperature.item()}
                     if done % config.eval_every == 0 or done == stage.steps:
                         entry.update(self.validate())
                     log.write(json.dumps(entry) + "\n")
