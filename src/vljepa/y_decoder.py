@@ -13,9 +13,8 @@ exactly, so training adds Gaussian noise of norm about `noise_std` to the unit i
 (then renormalises): the decoder learns a neighbourhood of each text, not a point.
 The tiny default is randomly initialised and borrows the packaged MiniLM WordPiece tokenizer
 ([CLS] = BOS, [SEP] = EOS), like the predictor. Its output layer covers only `vocabulary`, the
-tokenizer ids found in the training corpus (plus the special tokens): a decoder trained to write a
-corpus cannot usefully write tokens it never saw, and on this CPU the full 30k-word softmax was 97%
-of a training step. Decoding (greedy or beam, batched) is transformers'
+tokenizer ids found in the training corpus (plus the special tokens; see `causal_lm.py`, shared
+with the token VLM baseline). Decoding (greedy or beam, batched) is transformers'
 `generate` on `inputs_embeds`, with `length_penalty=0` so beams are ranked by total log-likelihood.
 """
 
@@ -28,11 +27,12 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
-from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
 from .atomic import atomic_write
+from .causal_lm import RestrictedVocabulary, corpus_vocabulary, load_tokenizer, small_llama
 from .config import read_config_json, write_config_json
-from .predictor import default_tokenizer_path
+
+__all__ = ["YDecoder", "YDecoderConfig", "corpus_vocabulary"]
 
 WEIGHTS_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
@@ -55,41 +55,18 @@ class YDecoderConfig:
     seed: int = 0
 
 
-def corpus_vocabulary(texts: list[str], tokenizer: str | None = None) -> list[int]:
-    """The tokenizer ids used by `texts`: a decoder's `vocabulary` for that corpus."""
-    tokens = AutoTokenizer.from_pretrained(tokenizer or default_tokenizer_path())(list(texts), add_special_tokens=False)
-    return sorted({i for ids in tokens["input_ids"] for i in ids})
-
-
 class YDecoder(nn.Module):
     def __init__(self, config: YDecoderConfig):
         super().__init__()
         self.config = config
-        self.tokenizer = AutoTokenizer.from_pretrained(config.tokenizer or default_tokenizer_path())
-        tok = self.tokenizer  # WordPiece has [CLS]/[SEP]/[PAD]; Llama-style tokenizers have BOS/EOS and no pad
-        bos_id = tok.bos_token_id if tok.bos_token_id is not None else tok.cls_token_id
-        eos_id = tok.eos_token_id if tok.eos_token_id is not None else tok.sep_token_id
-        pad_id = tok.pad_token_id if tok.pad_token_id is not None else eos_id
-        unknown_id = tok.unk_token_id if tok.unk_token_id is not None else eos_id
-        vocabulary = (list(range(len(tok))) if config.vocabulary is None
-                      else sorted({bos_id, eos_id, pad_id, unknown_id} | set(config.vocabulary)))
-        rows = torch.full((len(tok),), vocabulary.index(unknown_id), dtype=torch.long)  # tokenizer id -> output row
-        rows[torch.tensor(vocabulary)] = torch.arange(len(vocabulary))
-        self.register_buffer("rows", rows, persistent=False)
-        self.register_buffer("tokenizer_ids", torch.tensor(vocabulary), persistent=False)  # output row -> tokenizer id
-        self.bos_row, self.eos_row, self.pad_row = (int(rows[i]) for i in (bos_id, eos_id, pad_id))
+        self.tokenizer = load_tokenizer(config.tokenizer)
+        self.vocabulary = RestrictedVocabulary(self.tokenizer, config.vocabulary)
+        self.bos_row, self.eos_row, self.pad_row = self.vocabulary.bos, self.vocabulary.eos, self.vocabulary.pad
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            self.lm = LlamaForCausalLM(LlamaConfig(
-                vocab_size=len(vocabulary), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
-                num_attention_heads=config.num_heads, num_key_value_heads=config.num_heads,
-                intermediate_size=config.intermediate_size,
-                max_position_embeddings=config.prefix_tokens + config.max_text_tokens + 2,
-                bos_token_id=self.bos_row, eos_token_id=self.eos_row, pad_token_id=self.pad_row,
-                tie_word_embeddings=True, attn_implementation="sdpa",
-            ))
+            self.lm = small_llama(self.vocabulary, config.hidden_size, config.num_layers, config.num_heads,
+                                  config.intermediate_size, config.prefix_tokens + config.max_text_tokens + 2)
             self.prefix = nn.Linear(config.shared_dim, config.prefix_tokens * config.hidden_size)
-        self._token_cache: dict[str, tuple[int, ...]] = {}
 
     @property
     def device(self) -> torch.device:
@@ -106,12 +83,8 @@ class YDecoder(nn.Module):
         return torch.cat([prefix, bos], dim=1)
 
     def _text_rows(self, text: str) -> tuple[int, ...]:
-        """Output-layer rows of one text's tokens followed by EOS, memoised (training repeats texts)."""
-        if text not in self._token_cache:
-            ids = self.tokenizer(text, add_special_tokens=False, truncation=True,
-                                 max_length=self.config.max_text_tokens)["input_ids"]
-            self._token_cache[text] = (*self.rows[torch.tensor(ids, dtype=torch.long)].tolist(), self.eos_row)
-        return self._token_cache[text]
+        """Output-layer rows of one text's tokens followed by EOS."""
+        return (*self.vocabulary.encode(text, self.config.max_text_tokens), self.eos_row)
 
     def token_log_likelihood(self, embeddings: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced log-probabilities of each text's tokens + EOS: values (B, L) and mask (B, L)."""
@@ -155,8 +128,7 @@ class YDecoder(nn.Module):
             eos_token_id=self.eos_row, pad_token_id=self.pad_row, bos_token_id=self.bos_row, **beam,
         )
         self.train(was_training)
-        texts = self.tokenizer.batch_decode(self.tokenizer_ids[generated], skip_special_tokens=True)
-        return [text.strip() for text in texts]
+        return self.vocabulary.decode(generated)
 
     def save_pretrained(self, directory: str | Path) -> None:
         directory = Path(directory)

@@ -15,7 +15,7 @@ from collections import defaultdict
 
 import torch
 
-from ..data.manifest import Record
+from ..data.manifest import ClipRef, Record
 from ..model import VLJepa
 from ..tasks.embed import embed_texts, predict_tokens
 from .text_metrics import caption_metrics, tokenize
@@ -39,18 +39,23 @@ def _inversion(model: VLJepa, records: list[Record], beam_size: int) -> dict:
     return {"num": len(captions), **caption_metrics(decoded, references), "examples": _examples(decoded, references)}
 
 
-def _captioning(model: VLJepa, records: list[Record], tokens, beam_size: int) -> dict:
-    captioned = [r for r in records if r.caption]
+def caption_references(records: list[Record]) -> tuple[list[ClipRef], list[list[str]]]:
+    """The captioned clips and, for each, its captions widened to every caption of the same meaning."""
     by_meaning: dict[str, list[str]] = defaultdict(list)
     clip_meanings: dict = defaultdict(set)
-    for record in captioned:
-        meaning = record.extra.get("meaning", record.caption)
-        by_meaning[meaning].append(record.caption)
-        clip_meanings[record.clip].add(meaning)
+    for record in records:
+        if record.caption:
+            meaning = record.extra.get("meaning", record.caption)
+            by_meaning[meaning].append(record.caption)
+            clip_meanings[record.clip].add(meaning)
     clips = list(clip_meanings)
+    return clips, [list(dict.fromkeys(c for m in sorted(clip_meanings[clip]) for c in by_meaning[m])) for clip in clips]
+
+
+def _captioning(model: VLJepa, records: list[Record], tokens, beam_size: int) -> dict:
+    clips, references = caption_references(records)
     decoded = decode_all(model, predict_tokens(model, torch.stack([tokens[c] for c in clips]), [None] * len(clips)),
                          beam_size)
-    references = [list(dict.fromkeys(c for m in sorted(clip_meanings[clip]) for c in by_meaning[m])) for clip in clips]
     return {"num_clips": len(clips), **caption_metrics(decoded, references), "examples": _examples(decoded, references)}
 
 

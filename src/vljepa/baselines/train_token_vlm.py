@@ -1,0 +1,87 @@
+"""Training the token VLM on exactly the stream of samples VL-JEPA's `Trainer` sees.
+
+Paper: the controlled comparison trains both models with the same encoder, data and batch size and
+plots quality against samples seen.
+Ours: the token VLM reads the `Trainer`'s own samples and feature table (`load_samples`), runs the
+same `TrainConfig` stages (steps, batch size, mixture, warmup + constant/cosine schedule) and draws
+batches from `MixtureSampler`s seeded as `Trainer.run` seeds them (`seed + 1000 x stage index`), so
+both models see the same batches in the same order. AdamW with the trainer's betas, weight-decay rule
+(matrices only), gradient clipping and bf16 autocast; a fresh optimizer per stage, as the trainer.
+Only the objective differs: next-token cross-entropy on the target text instead of InfoNCE.
+`lr_scale` multiplies every stage's LR (tuning keeps the schedule's shape). `on_stop(global_step,
+training seconds so far)` is called at each requested step, in eval mode, and is not timed as training.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import replace
+
+import torch
+
+from ..causal_lm import corpus_vocabulary
+from ..config import StageConfig, TrainConfig
+from ..progress import progress_bar
+from ..train.optim import build_scheduler
+from ..train.samples import MixtureSampler, Sample
+from ..train.trainer import FeatureTable
+from .token_vlm import TokenVLM
+
+
+def sample_vocabulary(samples: dict[str, list[Sample]], tokenizer: str | None = None) -> list[int]:
+    """The tokenizer ids of every query and target of the training samples (the token VLM's table)."""
+    texts = {text for items in samples.values() for s in items for text in (s.query, s.target) if text}
+    return corpus_vocabulary(sorted(texts), tokenizer)
+
+
+def stage_sampler(samples: dict[str, list[Sample]], config: TrainConfig, stage_index: int) -> MixtureSampler:
+    """The sampler `Trainer.run` builds for this stage (same seed, hence the same batches)."""
+    return MixtureSampler(samples, config.stages[stage_index].mixture, config.seed + 1000 * stage_index)
+
+
+def build_optimizer(model: TokenVLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW as the trainer's: weight decay on matrices only, betas (0.9, 0.95)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
+
+
+def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features: FeatureTable, config: TrainConfig,
+                    lr_scale: float = 1.0, stops: tuple[int, ...] = (),
+                    on_stop: Callable[[int, float], None] | None = None, progress: bool = True) -> dict:
+    """Run every stage of `config`; returns {"seconds": training wall time, "log": [...]}."""
+    device = model.device
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
+    log, seconds, global_step = [], 0.0, 0
+    model.train()
+    for stage_index, stage in enumerate(config.stages):
+        scaled: StageConfig = replace(stage, lr=stage.lr * lr_scale)
+        optimizer = build_optimizer(model, scaled.lr, config.weight_decay)
+        scheduler = build_scheduler(optimizer, scaled)
+        sampler = stage_sampler(samples, config, stage_index)
+        with progress_bar(f"token VLM {stage.name}", stage.steps, progress, fields="loss {loss:.3f}") as advance:
+            for step in range(stage.steps):
+                began = time.perf_counter()
+                batch = sampler.next_batch(stage.batch_size)
+                with autocast:
+                    loss = model.loss(features.gather(batch, device), [s.query for s in batch], [s.target for s in batch])
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                seconds += time.perf_counter() - began
+                global_step += 1
+                advance(1, loss=loss.item())
+                if (step + 1) % config.log_every == 0 or step + 1 == stage.steps:
+                    log.append({"stage": stage.name, "step": step + 1, "global_step": global_step,
+                                "loss": loss.item(), "lr": scheduler.get_last_lr()[0]})
+                if global_step in stops and on_stop is not None:
+                    model.eval()
+                    on_stop(global_step, seconds)
+                    model.train()
+    model.eval()
+    return {"seconds": seconds, "log": log}
