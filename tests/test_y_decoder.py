@@ -7,7 +7,8 @@ import torch
 
 from vljepa.config import YEncoderConfig
 from vljepa.train.decoder import DecoderTrainConfig, Phase, TextPairs, fit_decoder
-from vljepa.y_decoder import YDecoder, YDecoderConfig, corpus_vocabulary
+from vljepa.causal_lm import corpus_vocabulary
+from vljepa.y_decoder import YDecoder, YDecoderConfig
 from vljepa.y_encoder import YEncoder
 
 TEXTS = ["a red circle slides left", "a blue square moves up", "two green dots spin", "the hand picks up a cup",

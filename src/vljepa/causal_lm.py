@@ -1,4 +1,5 @@
-"""What the two small causal LMs share (the Y-decoder and the token VLM baseline): a restricted vocabulary.
+"""What the two small causal LMs share (the Y-decoder and the token VLM baseline): a restricted
+vocabulary, and checkpoints as a directory of `model.safetensors` + `config.json`.
 
 A small LM trained to write one corpus cannot usefully write tokens that corpus never uses, and on
 this CPU a 30k-word softmax was 97% of a Y-decoder training step. So each LM's token table (tied to
@@ -10,10 +11,18 @@ BOS/EOS/pad/unknown; Llama-style tokenizers have BOS/EOS and may lack a pad (EOS
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
+from safetensors.torch import load_model, save_model
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
+from .atomic import atomic_write
+from .config import read_config_json, write_config_json
 from .predictor import default_tokenizer_path
+
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
 
 
 def load_tokenizer(path: str | None):
@@ -70,3 +79,24 @@ def small_llama(vocabulary: RestrictedVocabulary, hidden_size: int, num_layers: 
         max_position_embeddings=max_positions, bos_token_id=vocabulary.bos, eos_token_id=vocabulary.eos,
         pad_token_id=vocabulary.pad, tie_word_embeddings=True, attn_implementation=attention,
     ))
+
+
+class DirectoryCheckpoint:
+    """`save_pretrained` / `from_pretrained` for an nn.Module built from one dataclass `config`:
+    subclasses name that dataclass (`config_class`) and what the directory holds (`kind`, for errors)."""
+
+    config_class: type
+    kind: str
+
+    def save_pretrained(self, directory: str | Path) -> None:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(self, str(tmp)))
+        write_config_json(self.config, directory / CONFIG_FILE)
+
+    @classmethod
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu"):
+        directory = Path(directory)
+        module = cls(read_config_json(cls.config_class, directory / CONFIG_FILE, cls.kind))
+        load_model(module, str(directory / WEIGHTS_FILE))
+        return module.to(device)

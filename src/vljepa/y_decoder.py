@@ -21,21 +21,12 @@ with the token VLM baseline). Decoding (greedy or beam, batched) is transformers
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from .atomic import atomic_write
-from .causal_lm import RestrictedVocabulary, corpus_vocabulary, load_tokenizer, small_llama
-from .config import read_config_json, write_config_json
-
-__all__ = ["YDecoder", "YDecoderConfig", "corpus_vocabulary"]
-
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
+from .causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 
 
 @dataclass
@@ -55,7 +46,10 @@ class YDecoderConfig:
     seed: int = 0
 
 
-class YDecoder(nn.Module):
+class YDecoder(DirectoryCheckpoint, nn.Module):
+    config_class = YDecoderConfig
+    kind = "Y-decoder"
+
     def __init__(self, config: YDecoderConfig):
         super().__init__()
         self.config = config
@@ -129,17 +123,3 @@ class YDecoder(nn.Module):
         )
         self.train(was_training)
         return self.vocabulary.decode(generated)
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(self, str(tmp)))
-        write_config_json(self.config, directory / CONFIG_FILE)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "YDecoder":
-        directory = Path(directory)
-        decoder = cls(read_config_json(YDecoderConfig, directory / CONFIG_FILE, "Y-decoder"))
-        load_model(decoder, str(directory / WEIGHTS_FILE))
-        return decoder.to(device)
-

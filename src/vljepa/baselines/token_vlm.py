@@ -26,19 +26,13 @@ Saved as `config.json` + `model.safetensors`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_model, save_model
 from torch import nn
 
-from ..atomic import atomic_write
-from ..causal_lm import RestrictedVocabulary, load_tokenizer, small_llama
-from ..config import read_config_json, write_config_json
+from ..causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 
-WEIGHTS_FILE = "model.safetensors"
-CONFIG_FILE = "config.json"
 IGNORE = -100
 
 
@@ -72,7 +66,10 @@ def _pad_rows(rows: list[tuple[int, ...]], value: int, left: bool = False) -> tu
     return ids, mask
 
 
-class TokenVLM(nn.Module):
+class TokenVLM(DirectoryCheckpoint, nn.Module):
+    config_class = TokenVLMConfig
+    kind = "token VLM"
+
     def __init__(self, config: TokenVLMConfig):
         super().__init__()
         self.config = config
@@ -186,18 +183,3 @@ class TokenVLM(nn.Module):
         values = log_probs[:, : expected.shape[1]].gather(-1, expected[..., None]).squeeze(-1)
         mean = (values * expected_mask).sum(1) / expected_mask.sum(1)
         return list(mean.cpu().split([len(options) for options in candidates]))
-
-    # --- checkpoints ------------------------------------------------------------------------------
-
-    def save_pretrained(self, directory: str | Path) -> None:
-        directory = Path(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_model(self, str(tmp)))
-        write_config_json(self.config, directory / CONFIG_FILE)
-
-    @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "TokenVLM":
-        directory = Path(directory)
-        model = cls(read_config_json(TokenVLMConfig, directory / CONFIG_FILE, "token VLM"))
-        load_model(model, str(directory / WEIGHTS_FILE))
-        return model.to(device)

@@ -27,7 +27,8 @@ from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..model import DECODER_DIR, VLJepa
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
-from ..y_decoder import YDecoder, YDecoderConfig, corpus_vocabulary
+from ..causal_lm import corpus_vocabulary
+from ..y_decoder import YDecoder, YDecoderConfig
 from .samples import Sample
 from .trainer import FeatureTable, load_samples, resolve_device
 
