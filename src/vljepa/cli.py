@@ -212,7 +212,7 @@ def stream(video: Path, model: ModelOption,
 def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, report).")] = Path("runs/demo"),
          pretrain_encoder: Annotated[bool, typer.Option(help="First pretrain the X-encoder with V-JEPA on the world's clips and use it instead of the seeded random one.")] = False,
          overrides: Annotated[Optional[list[str]], typer.Argument(help="Training config overrides (key=value).")] = None):
-    """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report (about 10 min on 2 cores)."""
+    """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report (about 9 min on 2 cores)."""
     from .demo import run_demo
 
     _quiet_loading()
