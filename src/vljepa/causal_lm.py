@@ -2,7 +2,8 @@
 vocabulary, and checkpoints as a directory of `model.safetensors` + `config.json`.
 
 A small LM trained to write one corpus cannot usefully write tokens that corpus never uses, and on
-this CPU a 30k-word softmax was 97% of a Y-decoder training step. So each LM's token table (tied to
+this CPU the full 30k-word softmax made a Y-decoder step (batch 128, 1 thread) take 0.9 s against 0.1 s
+with the 93 tokens of the world's corpus. So each LM's token table (tied to
 its output layer) holds only `corpus_vocabulary(texts)` plus the special tokens, in tokenizer order:
 row r of the table is tokenizer id `tokenizer_ids[r]`, and any id outside the vocabulary maps to the
 unknown token's row. WordPiece tokenizers (the packaged MiniLM) have [CLS]/[SEP]/[PAD]/[UNK], used as

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -116,8 +116,11 @@ def caption_stream(model: VLJepa, path: str | Path, config: StreamConfig,
     edges = [0.0, 0.0]  # the first window's start and the last window's end
 
     def decode(new_segments: list[Segment]) -> None:
+        """Decode segments, stacking only the windows from their first one on (a live stream grows)."""
         began = time.perf_counter()
-        new_captions = decode_segments(model, new_segments, np.stack(embeddings), config.beam_size)
+        first = new_segments[0].members[0] if new_segments else 0
+        local = [replace(s, members=tuple(m - first for m in s.members)) for s in new_segments]
+        new_captions = decode_segments(model, local, np.stack(embeddings[first:]), config.beam_size)
         seconds["decoding"] += time.perf_counter() - began
         segments.extend(new_segments)
         captions.extend(new_captions)
