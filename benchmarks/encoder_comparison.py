@@ -4,7 +4,9 @@ Both runs share one generated world and the demo's training recipe; only `model.
 differs. Writes each run's report under `<out>/<name>/` and a side-by-side table to `<out>/comparison.md`
 and `<out>/comparison.json`.
 Usage: python benchmarks/encoder_comparison.py --encoder runs/encoder-pretrain/encoder [--out runs/encoder-comparison]
-       [--world-option size=48 --world-option num_frames=16 ...] [override ...]
+       [--world-option size=48 --world-option num_frames=16 ...] [--only pretrained] [override ...]
+`--only NAME` trains only that variant and reads the other's finished run from `<out>/<other>/results.json`
+(training is deterministic, so the random run need not be repeated for each new pretrained encoder).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/encoder-comparison"))
     parser.add_argument("--world-option", action="append", default=[], help="WorldConfig field=value")
     parser.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished runs")
+    parser.add_argument("--only", choices=["random", "pretrained"], help="train only this variant; read the other's finished run")
     parser.add_argument("overrides", nargs="*", help="training config overrides for both runs (key=value)")
     args = parser.parse_args()
     world_config = from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), args.world_option))
@@ -33,7 +36,7 @@ def main() -> None:
     table: dict[str, dict[str, tuple[float, float]]] = {}  # task -> (value, chance)
     timings = {}
     for name, extra in variants.items():
-        if not args.tables_only:
+        if not args.tables_only and args.only in (None, name):
             run_demo(args.out / name, [*args.overrides, *extra], world_config, world_dir)
         results = json.loads((args.out / name / "results.json").read_text())
         table[name] = {task: (value, chance) for task, value, chance, _ in headline_rows(results)}

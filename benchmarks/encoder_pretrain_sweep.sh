@@ -5,9 +5,14 @@
 set -euo pipefail
 world=${1:-runs/demo/world}; out=${2:-runs/encoder-sweep}
 config=src/vljepa/configs/encoder-pretrain-world.yaml
+# The config's masks are 4 x 15% + 1 x 40%; steps600 and the slow-EMA row ran with V-JEPA's 8 x 15% + 2 x 70%
+# (before the config took the smaller masks, which leave 12-40 of the 64 tokens as context instead of 4-16).
+paper_masks="masks.0.num_blocks=8 masks.1.num_blocks=2 masks.1.spatial_scale=[0.7,0.7]"
 declare -A variants=(
-  [steps600]="steps=600"
-  [steps600_slow_ema_lr1e-4]="steps=600 lr=0.0001 ema=[0.9995,1.0]"
+  [steps600]="steps=600 $paper_masks"
+  [steps600_slow_ema_lr1e-4]="steps=600 lr=0.0001 ema=[0.9995,1.0] $paper_masks"
+  [small600]="steps=600"
+  [small1500]="steps=1500"
 )
 for name in $(printf '%s\n' "${!variants[@]}" | sort); do
   # shellcheck disable=SC2086

@@ -181,8 +181,8 @@ def test_probes_learn_a_separable_task():
 
 def test_packaged_yaml_and_overrides():
     config = load_encoder_pretrain_config(REPO / "src/vljepa/configs/encoder-pretrain-world.yaml",
-                                          ["masks.0.num_blocks=4", "ema=[0.99, 1.0]", "x_encoder.num_layers=2"])
-    assert config.masks[0].num_blocks == 4 and config.masks[1].spatial_scale == (0.7, 0.7)
+                                          ["masks.0.num_blocks=6", "ema=[0.99, 1.0]", "x_encoder.num_layers=2"])
+    assert config.masks[0].num_blocks == 6 and config.masks[1].spatial_scale == (0.4, 0.4)
     assert config.ema == (0.99, 1.0) and config.x_encoder.num_layers == 2 and config.x_encoder.hidden_size == 192
     with pytest.raises(ValueError, match="unknown config keys"):
         load_encoder_pretrain_config(None, ["masks.0.blocks=4"])

@@ -1,0 +1,111 @@
+"""What limits the demo's shape (and colour) VQA? Levers that cost the demo little or nothing, each
+trained at a fraction of the demo's budget and scored on the test split and on training clips.
+
+The demo misses issue 2's floors for shape (55%) and colour (90%); colour fails when the question names
+the shape by its form (BENCHMARKS.md, `world_vqa_breakdown.py`), so both come down to telling forms
+apart. Each row changes one thing against the demo's recipe (`world-tiny-demo.yaml`, scaled by
+`--budget-scale`):
+- `base`: the demo's frozen random X-encoder (32 px, patch 8, width 192, 4 layers);
+- `h384`: the X-encoder twice as wide, so its random projection of each 8x8x2 RGB patch
+  (384 numbers) keeps all of them (the predictor's input Linear is the only added cost);
+- `48p12h384`: the world's frames at 48 px instead of 32, in 12-px patches, so the token
+  count (and the predictor's cost) is unchanged while each patch carries 2.25x the pixels;
+- `32p4`: 4-px patches at 32 px, four times the tokens (about 3.5x the training time);
+- `6000-clips`: the demo's encoder and steps on a world with 6,000 training clips instead of 2,000
+  (the same test split: clips are seeded per index).
+Besides the test split, every row is scored on the first 200 training clips ("train"): a large gap
+between the two says the model memorises its clips rather than learns forms.
+Results are reused per run when `<out>/<row>/result.json` holds the very same config (as in
+`ablations.py`). Writes `shape_levers.json` and `.md` to `--results`.
+Usage: python benchmarks/shape_levers.py --world runs/demo/world [--out runs/shape-levers] [--budget-scale 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from ablations import budget_overrides, headline, train_and_evaluate
+from vljepa import VLJepa
+from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.world import WorldConfig
+from vljepa.demo import ensure_world
+from vljepa.eval.report import machine_description
+from vljepa.eval.suite import evaluate_manifest
+
+WIDE = ("model.x_encoder.hidden_size=384", "model.x_encoder.num_heads=6")
+ROWS: dict[str, tuple[tuple[str, ...], int]] = {  # name -> (config overrides, training clips)
+    "base": ((), 2000),
+    "h384": (WIDE, 2000),
+    "48p12h384": ((*WIDE, "model.x_encoder.image_size=48", "model.x_encoder.patch_size=12"), 2000),
+    "32p4": (("model.x_encoder.patch_size=4",), 2000),
+    "6000-clips": ((), 6000),
+}
+TRAIN_SUBSET_CLIPS = 200
+
+
+def training_subset(world_dir: Path, out: Path) -> Path:
+    """A manifest of every record of the first TRAIN_SUBSET_CLIPS training clips (absolute video paths)."""
+    records = [json.loads(line) for line in (world_dir / "train.jsonl").read_text().splitlines() if line]
+    keep = sorted({r["video"] for r in records})[:TRAIN_SUBSET_CLIPS]
+    path = out / "train-subset.jsonl"
+    path.write_text("".join(json.dumps({**r, "video": str((world_dir / r["video"]).resolve())}) + "\n"
+                            for r in records if r["video"] in keep))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--world", type=Path, required=True, help="the demo's world (default WorldConfig)")
+    parser.add_argument("--out", type=Path, default=Path("runs/shape-levers"))
+    parser.add_argument("--budget-scale", type=float, default=0.5)
+    parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
+    parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    world_dir, out = args.world.resolve(), args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    subset = training_subset(world_dir, out)
+    _, budget = budget_overrides(args.budget_scale, None)
+    results = {}
+    for name in args.rows:
+        overrides, clips = ROWS[name]
+        world = world_dir
+        if clips != WorldConfig().num_train:
+            world = out / f"world-{clips}"
+            ensure_world(world, WorldConfig(num_train=clips, num_streams=0))
+        started = time.perf_counter()
+        result = train_and_evaluate(out / name, world, out / "cache", [*budget, *overrides])
+        model = VLJepa.from_pretrained(out / name / "final")
+        train = headline(evaluate_manifest(model, subset, FeatureCache(out / "cache", model.x_encoder),
+                                           progress=False, generation=False))
+        results[name] = {"overrides": list(overrides), "training_clips": clips, "test": result, "train": train}
+        print(f"{name}: test shape {result['vqa_by_type']['shape']:.3f} colour {result['vqa_by_type']['colour']:.3f}"
+              f" cls {result['cls_top1']:.3f}; train shape {train['vqa_by_type']['shape']:.3f} "
+              f"({time.perf_counter() - started:.0f} s)", flush=True)
+
+    kinds = ("shape", "colour", "count", "exists", "direction", "what_happened")
+    lines = [f"Machine: {machine_description()}  ", f"Budget: scale {args.budget_scale:g} of the demo's steps; "
+             "seed 0. Test = the world's test split (200 clips); train = its first 200 training clips.", "",
+             "| row | cls top-1 | t2v R@1 | " + " | ".join(kinds) + " | train: cls / shape / colour | "
+             "SFT samples/s | train s |", "|---|---|---|" + "---|" * len(kinds) + "---|---|---|"]
+    for name, row in results.items():
+        test, train = row["test"], row["train"]
+        cells = " | ".join(f"{100 * test['vqa_by_type'][k]:.1f}" for k in kinds)
+        lines.append(f"| {name} | {100 * test['cls_top1']:.1f} | {100 * test['ret_R@1']:.1f} | {cells} | "
+                     f"{100 * train['cls_top1']:.1f} / {100 * train['vqa_by_type']['shape']:.1f} / "
+                     f"{100 * train['vqa_by_type']['colour']:.1f} | {test['samples_per_s']['sft']:.0f} | "
+                     f"{test['train_s']:.0f} |")
+    markdown = "\n".join(lines) + "\n"
+    args.results.mkdir(parents=True, exist_ok=True)
+    (args.results / "shape_levers.md").write_text(markdown)
+    (args.results / "shape_levers.json").write_text(json.dumps({
+        "machine": machine_description(), "budget_scale": args.budget_scale,
+        "rows": {name: {**row, "test": {k: v for k, v in row["test"].items() if k != "config"}}
+                 for name, row in results.items()}}, indent=2) + "\n")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
