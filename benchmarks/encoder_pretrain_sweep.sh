@@ -11,6 +11,7 @@ paper_masks="masks.0.num_blocks=8 masks.1.num_blocks=2 masks.1.spatial_scale=[0.
 declare -A variants=(
   [steps600]="steps=600 $paper_masks"
   [steps600_slow_ema_lr1e-4]="steps=600 lr=0.0001 ema=[0.9995,1.0] $paper_masks"
+  [small300]="steps=300"
   [small600]="steps=600"
   [small1500]="steps=1500"
 )
