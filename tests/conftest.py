@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from transformers.utils import logging as hf_logging
 
 from vljepa.config import ModelConfig, PredictorConfig, XEncoderConfig, YEncoderConfig
@@ -13,6 +14,14 @@ from vljepa.data.video import write_video
 
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """The two modules hold the same parameter and buffer names, each bit-exactly equal."""
+    first, second = a.state_dict(), b.state_dict()
+    assert first.keys() == second.keys()
+    for name, tensor in first.items():
+        assert torch.equal(tensor, second[name]), name
 
 
 def tiny_model_config(**predictor_overrides) -> ModelConfig:

@@ -12,7 +12,7 @@ from vljepa.config import StageConfig, TrainConfig
 from vljepa.train.samples import MixtureSampler
 from vljepa.train.trainer import Trainer
 
-from conftest import tiny_model_config
+from conftest import assert_same_weights, tiny_model_config
 
 QUERIES = [None, None, "which way does the square move?", "which way does the square move?",
            "what colour is it?", "is there a red square in the video?", "what is happening in the video?",
@@ -89,8 +89,7 @@ def test_save_load_round_trip(trained, tmp_path):
     model.save_pretrained(tmp_path / "token_vlm")
     loaded = TokenVLM.from_pretrained(tmp_path / "token_vlm").eval()
     assert loaded.config == model.config
-    for (name, a), (_, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
-        assert torch.equal(a, b), name
+    assert_same_weights(model, loaded)
     assert loaded.generate(visual, QUERIES) == TARGETS
     with pytest.raises(FileNotFoundError):
         TokenVLM.from_pretrained(tmp_path)

@@ -11,6 +11,8 @@ from vljepa.causal_lm import corpus_vocabulary
 from vljepa.y_decoder import YDecoder, YDecoderConfig
 from vljepa.y_encoder import YEncoder
 
+from conftest import assert_same_weights
+
 TEXTS = ["a red circle slides left", "a blue square moves up", "two green dots spin", "the hand picks up a cup",
          "a person opens the door", "someone cuts an onion", "a yellow ball bounces", "the camera pans right"]
 TINY = YDecoderConfig(shared_dim=32, prefix_tokens=2, hidden_size=32, num_layers=1, num_heads=2,
@@ -64,8 +66,7 @@ def test_save_load_round_trip(trained, tmp_path):
     decoder.save_pretrained(tmp_path / "decoder")
     loaded = YDecoder.from_pretrained(tmp_path / "decoder").eval()
     assert loaded.config == decoder.config
-    for (name, a), (_, b) in zip(decoder.state_dict().items(), loaded.state_dict().items()):
-        assert torch.equal(a, b), name
+    assert_same_weights(decoder, loaded)
     assert loaded.decode(embeddings) == decoder.decode(embeddings)
     with pytest.raises(FileNotFoundError):
         YDecoder.from_pretrained(tmp_path)
