@@ -11,8 +11,8 @@ apart. Each row changes one thing against the demo's recipe (`world-tiny-demo.ya
 - `48p12h384`: the world's frames at 48 px instead of 32, in 12-px patches, so the token
   count (and the predictor's cost) is unchanged while each patch carries 2.25x the pixels;
 - `32p4`: 4-px patches at 32 px, four times the tokens (about 3.5x the training time);
-- `6000-clips`: the demo's encoder and steps on a world with 6,000 training clips instead of 2,000
-  (the same test split: clips are seeded per index);
+- `6000-clips` / `4000-clips`: the demo's encoder and steps on a world with 6,000 or 4,000 training
+  clips instead of 2,000 (the same test split: clips are seeded per index);
 - `lr2e-3`: twice the demo's learning rate in both stages (faster learning, or faster memorising?).
 Besides the test split, every row is scored on the first 200 training clips ("train"): a large gap
 between the two says the model memorises its clips rather than learns forms. And every row's frozen
@@ -52,6 +52,7 @@ ROWS: dict[str, tuple[tuple[str, ...], int]] = {  # name -> (config overrides, t
     "48p12h384": ((*WIDE, "model.x_encoder.image_size=48", "model.x_encoder.patch_size=12"), 2000),
     "32p4": (("model.x_encoder.patch_size=4",), 2000),
     "6000-clips": ((), 6000),
+    "4000-clips": ((), 4000),
     "lr2e-3": (("stages.0.lr=0.002", "stages.1.lr=0.002"), 2000),
 }
 TRAIN_SUBSET_CLIPS = 200
