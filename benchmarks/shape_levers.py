@@ -37,10 +37,10 @@ from pathlib import Path
 from ablations import budget_overrides, headline, train_and_evaluate
 from vljepa import VLJepa
 from vljepa.data.feature_cache import FeatureCache
-from vljepa.data.world import WorldConfig
-from vljepa.demo import ensure_world
 from vljepa.data.manifest import ClipRef, load_manifest
+from vljepa.data.world import WorldConfig
 from vljepa.data.world_text import SHAPES
+from vljepa.demo import ensure_world
 from vljepa.eval.probe import ProbeConfig, gather, run_task
 from vljepa.eval.report import machine_description
 from vljepa.eval.suite import evaluate_manifest
@@ -100,6 +100,7 @@ def main() -> None:
     subset = training_subset(world_dir, out)
     _, budget = budget_overrides(args.budget_scale, None)
     results = {}
+    probes: dict[str, dict] = {}  # one probe per (world, X-encoder): rows that change only training share it
     for name in args.rows:
         overrides, clips = ROWS[name]
         world = world_dir
@@ -111,7 +112,10 @@ def main() -> None:
         model = VLJepa.from_pretrained(out / name / "final")
         cache = FeatureCache(out / "cache", model.x_encoder)
         train = headline(evaluate_manifest(model, subset, cache, progress=False, generation=False))
-        probe = shape_probe(world, cache)
+        probe_key = json.dumps([str(world), result["config"]["model"]["x_encoder"]], sort_keys=True)
+        if probe_key not in probes:
+            probes[probe_key] = shape_probe(world, cache)
+        probe = probes[probe_key]
         results[name] = {"overrides": list(overrides), "training_clips": clips, "test": result, "train": train,
                          "shape_probe": probe}
         print(f"{name}: test shape {result['vqa_by_type']['shape']:.3f} colour {result['vqa_by_type']['colour']:.3f}"
