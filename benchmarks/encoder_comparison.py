@@ -15,7 +15,6 @@ import argparse
 import json
 from pathlib import Path
 
-from vljepa.config import apply_overrides, from_dict, to_dict
 from vljepa.data.world import WorldConfig
 from vljepa.demo import run_demo
 from vljepa.eval.report import headline_rows, machine_description
@@ -30,7 +29,7 @@ def main() -> None:
     parser.add_argument("--only", choices=["random", "pretrained"], help="train only this variant; read the other's finished run")
     parser.add_argument("overrides", nargs="*", help="training config overrides for both runs (key=value)")
     args = parser.parse_args()
-    world_config = from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), args.world_option))
+    world_config = WorldConfig.from_overrides(args.world_option)
     world_dir = args.out / "world"
     variants = {"random": [], "pretrained": [f"model.x_encoder.path={args.encoder.resolve()}"]}
     table: dict[str, dict[str, tuple[float, float]]] = {}  # task -> (value, chance)

@@ -38,10 +38,9 @@ def _read(video: Path, model, start: float | None = None, end: float | None = No
 def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("world"),
           overrides: Annotated[Optional[list[str]], typer.Argument(help="WorldConfig fields, e.g. num_train=500 size=48")] = None):
     """Generate the built-in video world: mp4 clips + JSONL manifests (train/val/test, held-out paraphrases, streams)."""
-    from .config import apply_overrides, from_dict, to_dict
     from .data.world import WorldConfig, generate_world
 
-    generate_world(out, from_dict(WorldConfig, apply_overrides(to_dict(WorldConfig()), overrides or [])))
+    generate_world(out, WorldConfig.from_overrides(overrides or []))
     typer.echo(f"world written to {out}")
 
 
@@ -211,12 +210,15 @@ def stream(video: Path, model: ModelOption,
 @app.command()
 def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, report).")] = Path("runs/demo"),
          pretrain_encoder: Annotated[bool, typer.Option(help="First pretrain the X-encoder with V-JEPA on the world's clips and use it instead of the seeded random one.")] = False,
+         world_option: Annotated[Optional[list[str]], typer.Option(help="A field of the world, as in `vljepa world` (repeatable), e.g. num_train=2000.")] = None,
          overrides: Annotated[Optional[list[str]], typer.Argument(help="Training config overrides (key=value).")] = None):
     """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report (about 9 min on 2 cores)."""
+    from .data.world import WorldConfig
     from .demo import run_demo
 
     _quiet_loading()
-    report = run_demo(out, overrides or [], encoder_pretrain_overrides=[] if pretrain_encoder else None)
+    report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
+                      encoder_pretrain_overrides=[] if pretrain_encoder else None)
     typer.echo(f"report: {report}")
 
 

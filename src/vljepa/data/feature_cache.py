@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -64,28 +65,35 @@ class FeatureCache:
         self.failed: dict[str, str] = {}  # clip path -> error message, for this session
         self._shards: dict[str, torch.Tensor] = {}
 
-    def _load_frames(self, clip: ClipRef) -> torch.Tensor:
-        frames = read_clip(clip.path, self.x_encoder.config.num_frames, clip.start, clip.end)
+    def _read_frames(self, clip: ClipRef) -> torch.Tensor | Exception:
+        """The clip's sampled frames in the cache's view, or the error that stopped the decoding."""
+        try:
+            frames = read_clip(clip.path, self.x_encoder.config.num_frames, clip.start, clip.end)
+        except (VideoError, OSError) as error:
+            return error
         view = VIEWS[self.view]
-        frames = view(frames) if view else frames
-        return preprocess_clip(frames, self.x_encoder.config)
+        return view(frames) if view else frames
 
     def _encode_missing(self, clips: list[ClipRef], progress: bool) -> None:
+        """Decode each batch's clips on one thread per CPU, then preprocess and encode them. (Decoding is
+        kept apart from the torch work: interleaved, torch's idle threads slowed PyAV's decoding 2.4x here.)"""
         keys, rows = [], []
         device = next(self.x_encoder.parameters()).device
-        with progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance:
+        with (progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance,
+              ThreadPoolExecutor(os.cpu_count() or 1) as readers):
             for start in range(0, len(clips), self.batch_size):
+                batch = clips[start:start + self.batch_size]
                 batch_keys, videos = [], []
-                for clip in clips[start:start + self.batch_size]:
-                    try:
-                        videos.append(self._load_frames(clip))
-                        batch_keys.append(clip_key(clip))
-                    except (VideoError, OSError) as error:
-                        self.failed[clip.path] = str(error)
+                for clip, frames in zip(batch, list(readers.map(self._read_frames, batch))):
+                    if isinstance(frames, Exception):
+                        self.failed[clip.path] = str(frames)
+                        continue
+                    batch_keys.append(clip_key(clip))
+                    videos.append(preprocess_clip(frames, self.x_encoder.config))
                 if videos:
                     rows.append(self.x_encoder(torch.stack(videos).to(device)).to(torch.float16).cpu())
                     keys.extend(batch_keys)
-                advance(min(self.batch_size, len(clips) - start))
+                advance(len(batch))
         if not keys:
             return
         shard = f"shard_{len({s for s, _ in self.index.values()}):05d}.safetensors"

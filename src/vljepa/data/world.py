@@ -23,7 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +56,7 @@ class WorldConfig:
     size: int = 64  # frame height = width, px (even)
     num_frames: int = 16  # frames per clip
     fps: float = 8.0
-    num_train: int = 2000  # clips per split
+    num_train: int = 4000  # training clips (with 2,000 the demo answered 48.5% of shape questions: BENCHMARKS.md)
     num_val: int = 200
     num_test: int = 200
     max_objects: int = 3  # 1..max_objects shapes per clip (a collision always has two)
@@ -60,6 +65,13 @@ class WorldConfig:
     moving_distractors: bool = False  # the shapes that do not act drift slowly (harder)
     num_streams: int = 3  # long test videos of back-to-back events
     stream_seconds: float = 60.0
+
+    @classmethod
+    def from_overrides(cls, overrides: list[str] | tuple[str, ...] = ()) -> WorldConfig:
+        """The default world with `field=value` overrides (`vljepa world`, `vljepa demo --world-option`)."""
+        from ..config import apply_overrides, from_dict, to_dict
+
+        return from_dict(cls, apply_overrides(to_dict(cls()), list(overrides)))
 
     def __post_init__(self) -> None:
         checks = {
@@ -431,22 +443,34 @@ def stream_record(config: WorldConfig, index: int, out: Path) -> dict:
     return {"video": video, "segments": segments}
 
 
-def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progress: bool = True) -> Path:
-    """Write clips, end-state pairs, streams and manifests under `out_dir`; returns `out_dir`."""
+def stream_records(config: WorldConfig, index: int, out: Path) -> dict[str, list[dict]]:
+    return {"streams": [stream_record(config, index, out)]}
+
+
+def _run(job: Callable[[], dict[str, list[dict]]]) -> dict[str, list[dict]]:
+    return job()
+
+
+def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progress: bool = True,
+                   workers: int | None = None) -> Path:
+    """Write clips, end-state pairs, streams and manifests under `out_dir`; returns `out_dir`.
+    Clips and streams are rendered by `workers` processes (default: one per CPU); each is a function
+    of (seed, split, index) alone, so the files do not depend on the number of workers."""
     config = config or WorldConfig()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clip_counts = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     manifests: dict[str, list[dict]] = {name: [] for name in (
         "train", "val", "test", "test_heldout", "world_prediction_val", "world_prediction_test", "streams")}
-    with progress_bar("generating world", sum(clip_counts.values()) + config.num_streams, enabled=progress) as advance:
-        for split, count in clip_counts.items():
-            for index in range(count):
-                for name, records in clip_records(config, split, index, out).items():
-                    manifests[name].extend(records)
-                advance()
-        for index in range(config.num_streams):
-            manifests["streams"].append(stream_record(config, index, out))
+    jobs = [*(partial(clip_records, config, split, index, out)
+              for split, count in clip_counts.items() for index in range(count)),
+            *(partial(stream_records, config, index, out) for index in range(config.num_streams))]
+    workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
+    with (progress_bar("generating world", len(jobs), enabled=progress) as advance,
+          ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool):
+        for results in (pool.map(_run, jobs, chunksize=16) if pool is not None else map(_run, jobs)):
+            for name, records in results.items():
+                manifests[name].extend(records)
             advance()
     for name, records in manifests.items():
         (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
