@@ -32,7 +32,7 @@ per-type mean is treated as one accuracy over all questions, an approximation).
 Writes per-row runs under `<out>/scale-<s>/`, and `ablations.json` + `ablations.md` (`ablations_<name>.*`
 for a single ablation) to `--results` (default benchmarks/results; with --quick, `<out>/quick`).
 Usage: python benchmarks/ablations.py --ablation all|loss|y_encoder_lr|attention|pretraining|depth|temperature
-       [--budget-scale 0.4] [--out runs/ablations] [--results DIR] [--quick]
+       [--budget-scale 0.4] [--out runs/ablations] [--results DIR] [--world-option field=value ...] [--quick]
 """
 
 from __future__ import annotations
@@ -219,6 +219,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
     parser.add_argument("--results", type=Path, help="where ablations.json/.md go (default benchmarks/results, "
                                                      "or <out>/quick with --quick)")
+    parser.add_argument("--world-option", action="append", default=[],
+                        help="a WorldConfig field=value for the world (not with --quick), e.g. num_train=2000")
     parser.add_argument("--quick", action="store_true", help="a seconds-level smoke run: tiny world, batch "
                                                              f"{QUICK_BATCH}, budget scale {QUICK_SCALE}")
     args = parser.parse_args()
@@ -227,7 +229,7 @@ def main() -> None:
     if args.quick:
         scale, batch, world_config = QUICK_SCALE, QUICK_BATCH, QUICK_WORLD
     else:
-        scale, batch, world_config = args.budget_scale, None, WorldConfig()
+        scale, batch, world_config = args.budget_scale, None, WorldConfig.from_overrides(args.world_option)
     root = args.out / "quick" if args.quick else args.out
     results_dir = args.results or (root if args.quick else Path("benchmarks/results"))
     world_dir, cache_dir, runs_dir = root / "world", root / "feature_cache", root / f"scale-{scale:g}"

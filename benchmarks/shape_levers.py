@@ -1,10 +1,11 @@
 """What limits the demo's shape (and colour) VQA? Levers that cost the demo little or nothing, each
 trained at a fraction of the demo's budget and scored on the test split and on training clips.
 
-The demo misses issue 2's floors for shape (55%) and colour (90%); colour fails when the question names
-the shape by its form (BENCHMARKS.md, `world_vqa_breakdown.py`), so both come down to telling forms
-apart. Each row changes one thing against the demo's recipe (`world-tiny-demo.yaml`, scaled by
-`--budget-scale`):
+With 2,000 training clips (its world until session 7) the demo missed issue 2's floors for shape (55%)
+and colour (90%); colour fails when the question names the shape by its form (BENCHMARKS.md,
+`world_vqa_breakdown.py`), so both come down to telling forms apart. Each row changes one thing
+against the demo's recipe (`world-tiny-demo.yaml`, scaled by `--budget-scale`) on a world of 2,000
+training clips (`--world`: a world of that many, e.g. `vljepa world --out runs/world-2000 num_train=2000`):
 - `base`: the demo's frozen random X-encoder (32 px, patch 8, width 192, 4 layers);
 - `h384`: the X-encoder twice as wide, so its random projection of each 8x8x2 RGB patch
   (384 numbers) keeps all of them (the predictor's input Linear is the only added cost);
@@ -12,7 +13,7 @@ apart. Each row changes one thing against the demo's recipe (`world-tiny-demo.ya
   count (and the predictor's cost) is unchanged while each patch carries 2.25x the pixels;
 - `32p4`: 4-px patches at 32 px, four times the tokens (about 3.5x the training time);
 - `6000-clips` / `4000-clips`: the demo's encoder and steps on a world with 6,000 or 4,000 training
-  clips instead of 2,000 (the same test split: clips are seeded per index);
+  clips instead of 2,000 (`--world`'s config otherwise; the same test split: clips are seeded per index);
 - `lr2e-3`: twice the demo's learning rate in both stages (faster learning, or faster memorising?).
 Besides the test split, every row is scored on the first 200 training clips ("train"): a large gap
 between the two says the model memorises its clips rather than learns forms. And every row's frozen
@@ -23,7 +24,7 @@ scored on the test clips. A probe that fits its training clips but not the test 
 tokens do not carry forms in a way that generalises from that many clips.
 Results are reused per run when `<out>/<row>/result.json` holds the very same config (as in
 `ablations.py`). Writes `shape_levers_scale-<s>.json` and `.md` to `--results`.
-Usage: python benchmarks/shape_levers.py --world runs/demo/world [--out runs/shape-levers] [--budget-scale 0.5]
+Usage: python benchmarks/shape_levers.py --world runs/world-2000 [--out runs/shape-levers] [--budget-scale 0.5]
        [--rows base lr2e-3 ...]
 """
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ablations import budget_overrides, headline, train_and_evaluate
@@ -89,13 +91,14 @@ def shape_probe(world: Path, cache: FeatureCache) -> dict[str, dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--world", type=Path, required=True, help="the demo's world (default WorldConfig)")
+    parser.add_argument("--world", type=Path, required=True, help="a world of 2,000 training clips (the rows' base)")
     parser.add_argument("--out", type=Path, default=Path("runs/shape-levers"))
     parser.add_argument("--budget-scale", type=float, default=0.5)
     parser.add_argument("--rows", nargs="*", default=list(ROWS), choices=list(ROWS))
     parser.add_argument("--results", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     world_dir, out = args.world.resolve(), args.out.resolve()
+    given = WorldConfig(**json.loads((world_dir / "world.json").read_text())["config"])
     out.mkdir(parents=True, exist_ok=True)
     subset = training_subset(world_dir, out)
     _, budget = budget_overrides(args.budget_scale, None)
@@ -104,9 +107,9 @@ def main() -> None:
     for name in args.rows:
         overrides, clips = ROWS[name]
         world = world_dir
-        if clips != WorldConfig().num_train:
+        if clips != given.num_train:
             world = out / f"world-{clips}"
-            ensure_world(world, WorldConfig(num_train=clips, num_streams=0))
+            ensure_world(world, replace(given, num_train=clips, num_streams=0))
         started = time.perf_counter()
         result = train_and_evaluate(out / name, world, out / "cache", [*budget, *overrides])
         model = VLJepa.from_pretrained(out / name / "final")

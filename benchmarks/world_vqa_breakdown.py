@@ -1,6 +1,8 @@
-"""Where do colour and shape questions fail? Accuracy on the built-in world's test clips, split by
-the number of shapes in the clip and by how the question names its shape ("the circle" / "the red
-object" vs "the object that grows").
+"""Where do colour, shape and yes/no questions fail? Accuracy on the built-in world's test clips, split
+by the number of shapes in the clip and by how the question names its shape ("the circle" / "the red
+object" vs "the object that grows"); "is there a red circle?" by its answer, and for "no" by whether
+a shape of the named colour is in the clip. "margin": the mean gap between the cosine similarity of
+the prediction to its nearest option and to the next one (how decisive the answers are).
 
 A diagnostic for the world only (it re-renders each test scene to count its shapes).
 Usage: python benchmarks/world_vqa_breakdown.py --run runs/demo [--out benchmarks/results/world_vqa_breakdown.json]
@@ -19,10 +21,21 @@ from vljepa import VLJepa
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import load_manifest
 from vljepa.data.world import WorldConfig, clip_scene
+from vljepa.data.world_text import COLOURS
 from vljepa.tasks.embed import embed_texts, predict_tokens
-from vljepa.tasks.vqa import choose_options
 
-TYPES = ("colour", "shape")
+TYPES = ("colour", "shape", "exists")
+
+
+def group(record, scene) -> str:
+    if record.type == "exists":
+        if record.answer == "yes":
+            return "answer yes"
+        colour = next(c for c in COLOURS if f" {c} " in f" {record.question.rstrip('?')} ")
+        shown = any(colour in track.colours for track in scene.tracks)
+        return f"answer no, {'a shape of that colour in the clip' if shown else 'no shape of that colour'}"
+    named_by = "role" if "object that" in record.question else "appearance"
+    return f"{len(scene.tracks)} shape(s) | named by {named_by}"
 
 
 def main() -> None:
@@ -38,17 +51,19 @@ def main() -> None:
     predicted = predict_tokens(model, torch.stack([tokens[r.clip] for r in records]), [r.question for r in records])
     options = list(dict.fromkeys(o for r in records for o in r.options))
     embedded = dict(zip(options, embed_texts(model, options)))
-    chosen = choose_options(predicted, [torch.stack([embedded[o] for o in r.options]) for r in records])
+    similarities = [torch.stack([embedded[o] for o in r.options]) @ row for r, row in zip(records, predicted)]
     hits: dict[str, list[bool]] = defaultdict(list)
-    for record, choice in zip(records, chosen):
+    margins: dict[str, list[float]] = defaultdict(list)
+    for record, similarity in zip(records, similarities):
         index = int(Path(record.clip.path).stem.split("_")[-1])
         scene, _ = clip_scene(world_config, "test", index)
-        named_by = "role" if "object that" in record.question else "appearance"
-        hits[f"{record.type} | {len(scene.tracks)} shape(s) | named by {named_by}"].append(
-            record.options[choice] == record.answer)
-    table = {key: {"num": len(v), "accuracy": round(sum(v) / len(v), 3)} for key, v in sorted(hits.items())}
+        key = f"{record.type} | {group(record, scene)}"
+        hits[key].append(record.options[int(similarity.argmax())] == record.answer)
+        margins[key].append(float(similarity.topk(2).values.diff().abs()))
+    table = {key: {"num": len(v), "accuracy": round(sum(v) / len(v), 3),
+                   "margin": round(sum(margins[key]) / len(v), 3)} for key, v in sorted(hits.items())}
     for key, row in table.items():
-        print(f"{key:45s} n={row['num']:3d}  {row['accuracy']:.1%}")
+        print(f"{key:50s} n={row['num']:3d}  {row['accuracy']:6.1%}  margin {row['margin']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"run": str(args.run), "breakdown": table}, indent=2) + "\n")
 

@@ -69,9 +69,9 @@ class WorldConfig:
     @classmethod
     def from_overrides(cls, overrides: list[str] | tuple[str, ...] = ()) -> WorldConfig:
         """The default world with `field=value` overrides (`vljepa world`, `vljepa demo --world-option`)."""
-        from ..config import apply_overrides, from_dict, to_dict
+        from ..config import load_config
 
-        return from_dict(cls, apply_overrides(to_dict(cls()), list(overrides)))
+        return load_config(cls, overrides=list(overrides))
 
     def __post_init__(self) -> None:
         checks = {
