@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaModel
 
@@ -64,32 +65,44 @@ def test_loss_is_about_log_batch_at_init(model_config):
     assert abs(loss.item() - math.log(16)) < 0.1 * math.log(16)
 
 
-def _predictor(bidirectional: bool) -> Predictor:
+def _predictor(bidirectional: bool, attention: str = "sdpa") -> Predictor:
     torch.manual_seed(0)
-    config = PredictorConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, bidirectional=bidirectional)
+    config = PredictorConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, bidirectional=bidirectional,
+                             attention=attention)
     return Predictor(config, visual_dim=16, shared_dim=8).eval()
 
 
-def test_later_query_token_changes_earlier_visual_output():
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_later_query_token_changes_earlier_visual_output(attention):
     visual = torch.randn(1, 5, 16)
     mask = torch.ones(1, 3, dtype=torch.bool)
     first, second = torch.tensor([[10, 11, 12]]), torch.tensor([[10, 11, 99]])
-    bidirectional = _predictor(True)
+    bidirectional = _predictor(True, attention)
     a, _ = bidirectional.hidden_states(visual, first, mask)
     b, _ = bidirectional.hidden_states(visual, second, mask)
     assert (a[0, 0] - b[0, 0]).abs().max() > 1e-4  # position 0 saw the last query token
-    causal = _predictor(False)
+    causal = _predictor(False, attention)
     a, _ = causal.hidden_states(visual, first, mask)
     b, _ = causal.hidden_states(visual, second, mask)
     assert torch.allclose(a[0, :7], b[0, :7], atol=1e-6)  # causal: earlier positions cannot see it
 
 
-def test_padding_does_not_change_prediction():
-    predictor = _predictor(True)
+@pytest.mark.parametrize("attention", ["sdpa", "eager"])
+def test_padding_does_not_change_prediction(attention):
+    predictor = _predictor(True, attention)
     visual = torch.randn(1, 5, 16)
     short = predictor(visual, torch.tensor([[10, 11]]), torch.ones(1, 2, dtype=torch.bool))
     padded = predictor(visual, torch.tensor([[10, 11, 0, 0]]), torch.tensor([[True, True, False, False]]))
     assert torch.allclose(short, padded, atol=1e-5)
+
+
+def test_eager_and_sdpa_attention_agree():
+    visual = torch.randn(2, 5, 16)
+    ids, mask = torch.tensor([[10, 11, 12], [13, 0, 0]]), torch.tensor([[True] * 3, [True, False, False]])
+    sdpa, eager = _predictor(True, "sdpa"), _predictor(True, "eager")
+    assert torch.allclose(sdpa(visual, ids, mask), eager(visual, ids, mask), atol=1e-5)
+    with pytest.raises(ValueError, match="attention"):
+        _predictor(True, "flash")
 
 
 def test_from_llama_reproduces_the_checkpoint_layers(tmp_path):

@@ -70,3 +70,13 @@ def test_save_load_round_trip(trained, tmp_path):
     assert loaded.decode(embeddings) == decoder.decode(embeddings)
     with pytest.raises(FileNotFoundError):
         YDecoder.from_pretrained(tmp_path)
+
+
+def test_eager_attention_matches_sdpa(trained):
+    decoder, embeddings, _ = trained
+    eager = YDecoder(YDecoderConfig(**{**vars(TINY), "attention": "eager"}))
+    eager.load_state_dict(decoder.state_dict())
+    decoder.eval(), eager.eval()
+    with torch.no_grad():  # texts of different lengths: the padding mask matters
+        assert torch.allclose(decoder.loss(embeddings, TEXTS), eager.loss(embeddings, TEXTS), atol=1e-5)
+    assert eager.decode(embeddings, beam_size=2) == decoder.decode(embeddings, beam_size=2)

@@ -52,6 +52,7 @@ class PredictorConfig:
     intermediate_size: int = 512
     max_query_tokens: int = 64
     bidirectional: bool = True
+    attention: str = "sdpa"  # transformers attention implementation: "sdpa" or "eager" (faster for the tiny CPU model)
 
 
 @dataclass

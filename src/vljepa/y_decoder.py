@@ -44,6 +44,7 @@ class YDecoderConfig:
     vocabulary: list[int] | None = None  # tokenizer ids the decoder can write; None = the whole tokenizer
     noise_std: float = 0.1  # norm of the training noise relative to the unit input embedding
     seed: int = 0
+    attention: str = "sdpa"  # transformers attention implementation: "sdpa" or "eager" (faster for the tiny CPU model)
 
 
 class YDecoder(DirectoryCheckpoint, nn.Module):
@@ -59,7 +60,8 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
             self.lm = small_llama(self.vocabulary, config.hidden_size, config.num_layers, config.num_heads,
-                                  config.intermediate_size, config.prefix_tokens + config.max_text_tokens + 2)
+                                  config.intermediate_size, config.prefix_tokens + config.max_text_tokens + 2,
+                                  config.attention)
             self.prefix = nn.Linear(config.shared_dim, config.prefix_tokens * config.hidden_size)
 
     @property
