@@ -2,8 +2,8 @@
 
 Paper (PAPER.md): InfoNCE vs cosine / L1 / L2 regression; the Y-encoder's LR multiplier (x0.05 chosen;
 x1.0 and frozen hurt); bidirectional vs causal predictor; with vs without caption pretraining (stage 1).
-Ours: each row trains the demo's recipe (`world-tiny-demo.yaml`: stage 1 captions 800 steps, SFT 1200
-steps, batch 128) with one change given as config overrides, same seed, on one generated world and
+Ours: each row trains the demo's recipe (`world-tiny-demo.yaml`: stage 1 captions, then SFT, batch
+128) with one change given as config overrides, same seed, on one generated world and
 one X-encoder feature cache shared by every row. Rows are evaluated on the world's test split:
 classification top-1/top-5 (classification prompt), text->video R@1 (exact clip), VQA accuracy (mean
 over question types, and per type). Predictor depth (1/2/4 layers) and a fixed vs learnable
@@ -14,10 +14,11 @@ no head; ours keeps the demo's frozen MiniLM with a trainable head, so a regress
 collapse the targets (the spread of the predictions is reported beside each row).
 
 Budget: `--budget-scale s` runs round(s x steps) per stage (warmup scaled alike). The Y-encoder LR
-ablation fine-tunes MiniLM in four of its five rows (2.2x slower per step, BENCHMARKS.md), so every
-one of its rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baseline is the
-paper's x0.05, not the demo's frozen text model. Cost, measured with short runs (scale 0.05), in
-units of the demo's baseline training (414 s on 2 uncontended cores): depth 1 0.63, depth 4 1.65,
+ablation fine-tunes MiniLM in four of its five rows (several times slower per step, BENCHMARKS.md),
+so every one of its rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baseline
+is the paper's x0.05, not the demo's frozen text model. Cost, measured with short runs (scale 0.05)
+at commit 3dbb5c3 (the demo then: SDPA attention, 800 + 1200 steps; REPRODUCTION.md's figures are
+from then), in units of the demo's baseline training (414 s on 2 uncontended cores): depth 1 0.63, depth 4 1.65,
 MiniLM fine-tuned 2.2, no stage 1 1.09 (all steps at the SFT rate), other rows 1. The 14 distinct runs
 cost (9.4 + 9.8 x `TEXT_MODEL_STEP_SHARE`) x s = 14.3 s units, plus ~2 minutes of world, clip encoding
 and per-run setup: the default s = 0.4 takes ~42 minutes on 2 uncontended cores. `--quick` ignores

@@ -22,8 +22,9 @@ probes of `vljepa probe` (vljepa.eval.probe), trained on the training clips to n
 shape (read from the world's `meaning` field; collisions, which have two actors, left out) and
 scored on the test clips. A probe that fits its training clips but not the test clips says the
 tokens do not carry forms in a way that generalises from that many clips.
-Results are reused per run when `<out>/<row>/result.json` holds the very same config (as in
-`ablations.py`). Writes `shape_levers_scale-<s>.json` and `.md` to `--results`.
+BENCHMARKS.md's tables of these rows were measured at commit 3dbb5c3 (the demo's recipe then: SDPA
+attention, 800 + 1200 steps). Results are reused per run when `<out>/<row>/result.json` holds the
+very same config (as in `ablations.py`). Writes `shape_levers_scale-<s>.json` and `.md` to `--results`.
 Usage: python benchmarks/shape_levers.py --world runs/world-2000 [--out runs/shape-levers] [--budget-scale 0.5]
        [--rows base lr2e-3 ...]
 """

@@ -11,8 +11,8 @@ Llama-architecture checkpoint (last N layers, final norm, rotary, token table an
 default is a randomly initialised 2-layer, 128-wide Llama that borrows the packaged MiniLM's
 WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `bidirectional=False`
 restores the causal mask for the ablation. `attention` picks transformers' attention implementation:
-SDPA by default (fused kernels on GPUs); the demo's tiny model uses "eager" (plain matmuls), because on
-a 2-core CPU SDPA's backward pass took about 40% of a training step (BENCHMARKS.md, throughput).
+SDPA by default (fused kernels on GPUs); the demo's tiny model uses "eager" (plain matmuls), with which
+it trains 1.7x faster on a 2-core CPU (SDPA's backward pass is slow there; BENCHMARKS.md, throughput).
 """
 
 from __future__ import annotations
