@@ -100,6 +100,7 @@ def test_eager_and_sdpa_attention_agree():
     visual = torch.randn(2, 5, 16)
     ids, mask = torch.tensor([[10, 11, 12], [13, 0, 0]]), torch.tensor([[True] * 3, [True, False, False]])
     sdpa, eager = _predictor(True, "sdpa"), _predictor(True, "eager")
+    assert (sdpa.llama.config._attn_implementation, eager.llama.config._attn_implementation) == ("sdpa", "eager")
     assert torch.allclose(sdpa(visual, ids, mask), eager(visual, ids, mask), atol=1e-5)
     with pytest.raises(ValueError, match="attention"):
         _predictor(True, "flash")

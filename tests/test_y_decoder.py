@@ -76,6 +76,7 @@ def test_eager_attention_matches_sdpa(trained):
     decoder, embeddings, _ = trained
     eager = YDecoder(YDecoderConfig(**{**vars(TINY), "attention": "eager"}))
     eager.load_state_dict(decoder.state_dict())
+    assert eager.lm.config._attn_implementation == "eager"
     decoder.eval(), eager.eval()
     with torch.no_grad():  # texts of different lengths: the padding mask matters
         assert torch.allclose(decoder.loss(embeddings, TEXTS), eager.loss(embeddings, TEXTS), atol=1e-5)

@@ -60,7 +60,6 @@ class Predictor(nn.Module):
                 intermediate_size=config.intermediate_size, max_position_embeddings=4096,
                 attn_implementation=config.attention,
             ))
-        llama.set_attn_implementation(config.attention)
         for layer in llama.layers:
             layer.self_attn.is_causal = not config.bidirectional
         self.llama = llama
