@@ -52,3 +52,16 @@ def test_missing_video_is_a_clear_error(tmp_path, clip_manifest):
     VLJepa(tiny_model_config()).save_pretrained(model_dir)
     result = runner.invoke(app, ["ask", str(tmp_path / "nope.mp4"), "q?", "-m", str(model_dir), "-o", "a", "-o", "b"])
     assert result.exit_code != 0 and "nope.mp4" in str(result.exception)
+
+
+def test_demo_passes_world_options_and_training_overrides(tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("vljepa.demo.run_demo", lambda *args, **kwargs: calls.append((args, kwargs)) or tmp_path / "report.md")
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--world-option", "num_train=12",
+                                 "--world-option", "size=32", "stages.0.steps=3"])
+    assert result.exit_code == 0, result.output
+    (out, overrides, world), kwargs = calls[0]
+    assert overrides == ["stages.0.steps=3"] and (world.num_train, world.size, world.num_test) == (12, 32, 200)
+    assert kwargs["encoder_pretrain_overrides"] is None
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--world-option", "num_trian=12"])
+    assert result.exit_code != 0 and "num_trian" in str(result.exception)
