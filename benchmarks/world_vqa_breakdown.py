@@ -52,11 +52,12 @@ def main() -> None:
     options = list(dict.fromkeys(o for r in records for o in r.options))
     embedded = dict(zip(options, embed_texts(model, options)))
     similarities = [torch.stack([embedded[o] for o in r.options]) @ row for r, row in zip(records, predicted)]
+    scenes = {clip: clip_scene(world_config, "test", int(Path(clip.path).stem.split("_")[-1]))[0]
+              for clip in {r.clip for r in records}}  # re-rendered once per clip, not per question
     hits: dict[str, list[bool]] = defaultdict(list)
     margins: dict[str, list[float]] = defaultdict(list)
     for record, similarity in zip(records, similarities):
-        index = int(Path(record.clip.path).stem.split("_")[-1])
-        scene, _ = clip_scene(world_config, "test", index)
+        scene = scenes[record.clip]
         key = f"{record.type} | {group(record, scene)}"
         hits[key].append(record.options[int(similarity.argmax())] == record.answer)
         margins[key].append(float(similarity.topk(2).values.diff().abs()))
