@@ -17,7 +17,8 @@ from vljepa.tasks.stream import segment_count, sliding_windows, window_times
 from conftest import moving_square, tiny_model_config
 
 runner = CliRunner()
-TINY_DECODER = ["inversion_steps=300", "adaptation_steps=40", "batch_size=32", "lr=0.01", "warmup_steps=10",
+# 600 inversion steps: with 300, one seed in five on the fp32 path stalled before telling the numbered captions apart
+TINY_DECODER = ["inversion_steps=600", "adaptation_steps=40", "batch_size=32", "lr=0.01", "warmup_steps=10",
                 "decoder.noise_std=0.02", "decoder.hidden_size=32", "decoder.num_layers=1", "decoder.num_heads=2",
                 "decoder.intermediate_size=64", "decoder.prefix_tokens=2"]
 
@@ -57,7 +58,7 @@ def test_decoder_is_saved_with_the_model_and_inverts_its_text_encoder(model_with
     model, cache = model_with_decoder
     assert (model / "y_decoder" / "model.safetensors").is_file()
     log = json.loads((model / "y_decoder" / "train_log.json").read_text())["log"]
-    assert [e["phase"] for e in log] == ["inversion"] * 300 + ["adaptation"] * 40
+    assert [e["phase"] for e in log] == ["inversion"] * 600 + ["adaptation"] * 40
     result = runner.invoke(app, ["eval", "-m", str(model), "--manifest", str(clip_manifest), "--cache-dir", str(cache),
                                  "--out", str(tmp_path / "eval.json")])
     assert result.exit_code == 0, result.output

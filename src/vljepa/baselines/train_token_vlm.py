@@ -6,7 +6,7 @@ Ours: the token VLM reads the `Trainer`'s own samples and feature table (`load_s
 same `TrainConfig` stages (steps, batch size, mixture, warmup + constant/cosine schedule) and draws
 batches from `MixtureSampler`s seeded as `Trainer.run` seeds them (`seed + 1000 x stage index`), so
 both models see the same batches in the same order. AdamW with the trainer's betas, weight-decay rule
-(matrices only), gradient clipping and bf16 autocast; a fresh optimizer per stage, as the trainer.
+(matrices only), gradient clipping and precision (`bf16`); a fresh optimizer per stage, as the trainer.
 Only the objective differs: next-token cross-entropy on the target text instead of InfoNCE.
 `lr_scale` multiplies every stage's LR (tuning keeps the schedule's shape). `on_stop(global_step,
 training seconds so far)` is called at each requested step, in eval mode, and is not timed as training.
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import replace
 
 import torch
 
 from ..causal_lm import corpus_vocabulary
 from ..config import StageConfig, TrainConfig
+from ..precision import announce_precision, resolve_precision
 from ..progress import progress_bar
 from ..train.optim import build_scheduler
 from ..train.samples import MixtureSampler, Sample
@@ -54,7 +54,8 @@ def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features:
                     on_stop: Callable[[int, float], None] | None = None, progress: bool = True) -> dict:
     """Run every stage of `config`; returns {"seconds": training wall time, "log": [...]}."""
     device = model.device
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext()
+    precision = resolve_precision(config.bf16, device)
+    announce_precision(precision)
     log, seconds, global_step = [], 0.0, 0
     model.train()
     for stage_index, stage in enumerate(config.stages):
@@ -66,7 +67,7 @@ def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features:
             for step in range(stage.steps):
                 began = time.perf_counter()
                 batch = sampler.next_batch(stage.batch_size)
-                with autocast:
+                with precision.autocast(device.type):
                     loss = model.loss(features.gather(batch, device), [s.query for s in batch], [s.target for s in batch])
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import XEncoderConfig, load_config
+from ..precision import check_bf16_setting
 
 
 @dataclass
@@ -57,7 +58,7 @@ class EncoderPretrainConfig:
     grad_clip: float = 10.0
     ema: tuple[float, float] = (0.996, 1.0)
     device: str = "auto"
-    bf16: bool = False
+    bf16: bool | str = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
     log_every: int = 20
     save_every: int = 500
     collapse_threshold: float = 0.05
@@ -67,6 +68,9 @@ class EncoderPretrainConfig:
         MaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15)),  # short-range
         MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7)),  # long-range
     ])
+
+    def __post_init__(self) -> None:
+        self.bf16 = check_bf16_setting(self.bf16)
 
 
 def load_encoder_pretrain_config(path: str | Path | None = None,

@@ -4,8 +4,8 @@ V-JEPA: AdamW (no weight decay on biases and norms), LR linear warmup then cosin
 raised 0.04 -> 0.4 by a cosine schedule, EMA momentum linear 0.998 -> 1.0 over the run, bf16.
 Ours: the same loop with a constant weight decay (one fewer schedule to tune at this scale; 0.04 is
 V-JEPA's starting value), warmup + cosine to zero from `train/optim.py`, the momentum schedule of
-the config, gradient norm clipped at `grad_clip` (10: a guard against spikes only), fp32 by
-default (bf16 autocast measured only ~15% faster here). Every `save_every` steps, at a requested
+the config, gradient norm clipped at `grad_clip` (10: a guard against spikes only), bf16 autocast
+only where the hardware computes it natively (`bf16: auto`, `precision.py`). Every `save_every` steps, at a requested
 stop and at the end, the run writes `checkpoint/` atomically: both networks (safetensors),
 optimizer, scheduler, sampler position and RNG state; masks are a function of (seed, step). A
 resumed run therefore continues bit-exactly, and its log is cut back to the checkpoint so it reads
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ from torch import nn
 
 from ..atomic import atomic_directory, readable_directory
 from ..config import StageConfig, save_json
+from ..precision import announce_precision, resolve_precision
 from ..progress import console, progress_bar
 from ..train.optim import build_scheduler
 from ..train.trainer import resolve_device, trim_metrics
@@ -62,6 +62,8 @@ class EncoderPretrainer:
         self.out_dir = Path(config.out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.bf16, self.device)
+        announce_precision(self.precision)
         torch.manual_seed(config.seed)
         self.objective = VJepaObjective(config).to(self.device)
         self.clips = load_clips(config.data, config.x_encoder, progress)
@@ -104,7 +106,7 @@ class EncoderPretrainer:
     # --- the loop ------------------------------------------------------------------------------
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=torch.bfloat16) if self.config.bf16 else nullcontext()
+        return self.precision.autocast(self.device.type)
 
     def train_step(self) -> tuple[ObjectiveOutput, float]:
         """One optimizer step and one EMA update; returns the objective's output and the grad norm."""
@@ -145,7 +147,7 @@ class EncoderPretrainer:
                              "mask_tokens": out.mask_tokens,
                              "target_std": out.target_std, "lr": self.scheduler.get_last_lr()[0],
                              "momentum": ema_momentum(self.step - 1, config.steps, config.ema),
-                             "grad_norm": grad_norm, "clips_per_s": rate}
+                             "grad_norm": grad_norm, "clips_per_s": rate, "precision": self.precision.name}
                     log.write(json.dumps(entry) + "\n")
                     log.flush()
                     watch.check(out.target_std, self.step)

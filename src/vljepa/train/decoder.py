@@ -8,7 +8,7 @@ described. Ours, in two phases over one manifest (`vljepa train-decoder`):
 2. adaptation: the same pairs mixed one to one with (predictor output for a training sample, its
    target text), because at inference the decoder reads predictions, which lie off the text
    embeddings by a model-specific error. The predictor and Y-encoder stay fixed throughout.
-Linear warmup then cosine decay over both phases, AdamW, bf16 autocast like the main trainer. The
+Linear warmup then cosine decay over both phases, AdamW, precision chosen like the main trainer's. The
 decoder is written to `<model>/y_decoder`, where `VLJepa.from_pretrained` finds it.
 """
 
@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,6 +24,7 @@ import torch
 from ..config import to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..model import DECODER_DIR, VLJepa
+from ..precision import announce_precision, check_bf16_setting, resolve_precision
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
 from ..causal_lm import corpus_vocabulary
@@ -49,9 +49,12 @@ class DecoderTrainConfig:
     warmup_steps: int = 50
     weight_decay: float = 0.01
     seed: int = 0
-    bf16: bool = True
+    bf16: bool | str = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
     device: str = "auto"
     decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
+
+    def __post_init__(self) -> None:
+        self.bf16 = check_bf16_setting(self.bf16)
 
 
 @dataclass
@@ -92,20 +95,22 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
         return 0.5 * (1 + math.cos(math.pi * (step - config.warmup_steps) / max(1, total - config.warmup_steps)))
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
-    autocast = (torch.autocast(decoder.device.type, dtype=torch.bfloat16) if config.bf16 else nullcontext())
+    precision = resolve_precision(config.bf16, decoder.device)
+    announce_precision(precision)
     decoder.train()
     log, step = [], 0
     with progress_bar("training the Y-decoder", total, enabled=progress, fields="{phase} loss {loss:.3f}") as advance:
         for phase in phases:
             for _ in range(phase.steps):
                 embeddings, texts = phase.batch(config.batch_size, generator)
-                with autocast:
+                with precision.autocast(decoder.device.type):
                     loss = decoder.loss(embeddings, texts)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-                log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0]})
+                log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
+                            "precision": precision.name})
                 advance(phase=phase.name, loss=loss.item())
                 step += 1
     decoder.eval()

@@ -11,7 +11,8 @@ For GPU-scale runs: `init_from` starts the first stage from a previous run's tra
 paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its own run here); a
 resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
 contrastive batch through gradient caching (`grad_cache.py`); `gradient_checkpointing` recomputes
-transformer activations in backward. bf16 autocast runs on the model's device type (CUDA or CPU).
+transformer activations in backward. Precision follows `bf16` (auto: bf16 autocast only where the
+device computes bf16 natively, `precision.py`); the choice is printed and recorded in the run's files.
 The same loop runs data-parallel under torchrun (`distributed.py`): each rank runs its slice of every
 global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, and only rank
 0 fills the feature cache and writes logs and checkpoints (which hold every rank's RNG state).
@@ -31,11 +32,12 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..atomic import atomic_directory, readable_directory
-from ..config import TrainConfig, save_json
+from ..config import TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..data.manifest import ClipRef, load_manifest
 from ..losses import embedding_loss, positives_from_texts
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
+from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
 from .distributed import World, init_distributed
 from .grad_cache import grad_cache_backward
@@ -45,10 +47,16 @@ from .samples import MixtureSampler, Sample, samples_from_records
 CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
 METRICS_FILE = "metrics.jsonl"
+RUN_CONFIG_FILE = "train_config.json"
 
 
 def resolve_device(name: str) -> torch.device:
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def save_run_config(config: TrainConfig, precision: Precision, directory: Path) -> None:
+    """`train_config.json`: the config as given (`bf16` may say auto) and the precision it resolved to."""
+    (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": precision.as_dict()}, indent=2))
 
 
 def prediction_spread(predicted: torch.Tensor) -> float:
@@ -147,6 +155,9 @@ class Trainer:
         self.config = config
         self.world, self.device = init_distributed(resolve_device(config.device))
         self.progress = progress and self.world.is_main
+        self.precision = resolve_precision(config.bf16, self.device)
+        if self.world.is_main:
+            announce_precision(self.precision)
         for stage in config.stages:
             self.world.check_batch_size(stage.batch_size, f"stage {stage.name!r}")
         self.out_dir = Path(config.out_dir)
@@ -170,12 +181,10 @@ class Trainer:
                               f"the training samples read through the feature cache {self.cache.directory} "
                               f"(every rank must see the cache_dir rank 0 fills)")
         if main:
-            save_json(config, self.out_dir / "train_config.json")
+            save_run_config(config, self.precision, self.out_dir)
 
     def _autocast(self):
-        if not self.config.bf16:
-            return nullcontext()
-        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return self.precision.autocast(self.device.type)
 
     # --- validation ----------------------------------------------------------------------------
 
@@ -212,7 +221,7 @@ class Trainer:
 
         def fill(directory: Path) -> None:
             self.model.save_pretrained(directory)
-            save_json(self.config, directory / "train_config.json")
+            save_run_config(self.config, self.precision, directory)
             torch.save({"stage": stage_index, "step": step, "torch_rng": torch_rng,
                         "optimizer": optimizer and optimizer.state_dict(),
                         "scheduler": scheduler and scheduler.state_dict(),
@@ -327,7 +336,7 @@ class Trainer:
                     spread = prediction_spread(out.predicted)
                     entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
                              "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
-                             "samples_per_s": rate, "prediction_spread": spread,
+                             "samples_per_s": rate, "precision": self.precision.name, "prediction_spread": spread,
                              "temperature": self.model.temperature.item()}
                     if done % config.eval_every == 0 or done == stage.steps:
                         entry.update(self.validate())
