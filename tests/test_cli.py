@@ -62,6 +62,19 @@ def test_demo_passes_world_options_and_training_overrides(tmp_path, monkeypatch)
     assert result.exit_code == 0, result.output
     (out, overrides, world), kwargs = calls[0]
     assert overrides == ["stages.0.steps=3"] and (world.num_train, world.size, world.num_test) == (12, 32, 200)
-    assert kwargs["encoder_pretrain_overrides"] is None
+    assert kwargs["encoder_pretrain_overrides"] is None and kwargs["minutes"] == 10.0
+    assert runner.invoke(app, ["demo", "--out", str(tmp_path), "--minutes", "0"]).exit_code == 0
+    assert calls[-1][1]["minutes"] is None  # 0: the whole recipe, however long
+
+
+def test_demo_says_how_long_it_needs_when_the_budget_is_too_small(tmp_path, monkeypatch):
+    from vljepa.demo_budget import BudgetTooSmall
+
+    def too_slow(*args, **kwargs):
+        raise BudgetTooSmall("this machine fits only 5% ... Run `vljepa demo --minutes 31`")
+
+    monkeypatch.setattr("vljepa.demo.run_demo", too_slow)
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--minutes", "2"])
+    assert result.exit_code == 1 and "vljepa demo --minutes 31" in result.output
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--world-option", "num_trian=12"])
     assert result.exit_code != 0 and "num_trian" in str(result.exception)

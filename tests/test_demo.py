@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from vljepa.data.world import WorldConfig
 from vljepa.demo import run_demo
+from vljepa.demo_budget import BudgetTooSmall
 
 TINY_WORLD = WorldConfig(num_train=24, num_val=6, num_test=12, num_streams=1, stream_seconds=12, size=32, num_frames=8)
 FEW_STEPS = ["stages.0.steps=2", "stages.1.steps=2", "stages.0.batch_size=8", "stages.1.batch_size=8",
@@ -28,3 +31,25 @@ def test_demo_with_a_pretrained_encoder_writes_its_report(tmp_path):
     assert results["test"]["classification"]["num_classes"] == 12 and "pretrain encoder" in results["timings_s"]
     saved = json.loads((tmp_path / "model" / "final" / "config.json").read_text())
     assert saved["x_encoder"]["path"] == str(tmp_path / "encoder-pretrain" / "encoder")
+
+
+def test_a_budgeted_demo_sizes_its_recipe_to_the_time_and_reports_it(tmp_path):
+    report = run_demo(tmp_path, FEW_STEPS, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=5,
+                      command="vljepa demo --minutes 5")
+    results = json.loads((tmp_path / "results.json").read_text())
+    budget = results["budget"]
+    assert budget["minutes"] == 5 and budget["wall minutes"] < 5
+    assert budget["fraction of the recipe (at start, then re-sized per part)"][0] == 1.0  # a tiny recipe fits
+    assert set(budget["measured seconds per step"]) == {"pretrain", "sft", "Y-decoder"}
+    assert results["training"]["precision"]["precision"] in ("bf16", "fp32")
+    assert results["training"]["pretrain samples seen"] == 16
+    text = report.read_text()
+    assert "Budget: 5 min" in text and "Precision:" in text and "| floor |" in text
+
+
+def test_a_budget_too_small_for_the_machine_stops_before_training_and_says_what_it_needs(tmp_path, monkeypatch):
+    monkeypatch.setattr("vljepa.train.trainer.Trainer.measure_step_seconds", lambda self, index, steps=3: 300.0)
+    with pytest.raises(BudgetTooSmall, match=r"vljepa demo --minutes \d+") as error:
+        run_demo(tmp_path, FEW_STEPS, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=1)
+    assert "pretrain 300.00 s/step" in str(error.value)
+    assert not (tmp_path / "model" / "final").exists()

@@ -211,14 +211,25 @@ def stream(video: Path, model: ModelOption,
 def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, report).")] = Path("runs/demo"),
          pretrain_encoder: Annotated[bool, typer.Option(help="First pretrain the X-encoder with V-JEPA on the world's clips and use it instead of the seeded random one.")] = False,
          world_option: Annotated[Optional[list[str]], typer.Option(help="A field of the world, as in `vljepa world` (repeatable), e.g. num_train=2000.")] = None,
+         minutes: Annotated[float, typer.Option(help="Wall-clock budget of the whole demo: the recipe's steps are scaled to this machine's measured speed to fit (0: the whole recipe, however long).")] = 10.0,
          overrides: Annotated[Optional[list[str]], typer.Argument(help="Training config overrides (key=value).")] = None):
-    """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report (about 9 min on 2 cores)."""
+    """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report, all within --minutes."""
+    import shlex
+    import sys
+
     from .data.world import WorldConfig
     from .demo import run_demo
+    from .demo_budget import BudgetTooSmall
 
     _quiet_loading()
-    report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
-                      encoder_pretrain_overrides=[] if pretrain_encoder else None)
+    command = "vljepa demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "vljepa demo"
+    try:
+        report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
+                          encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
+                          command=command.strip())
+    except BudgetTooSmall as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"report: {report}")
 
 

@@ -2,22 +2,22 @@
 as users' data: generate the world, train stage 1 (query-free captions) and stage 2 (SFT mixture),
 train the Y-decoder, evaluate on held-out clips (seen and unseen paraphrases, world prediction, a
 single-frame control, captioning and open-ended VQA by decoding), caption a long stream with
-selective decoding, and write a report with plots.
+selective decoding, and write a report with plots. With `minutes`, the whole demo fits that wall-clock
+budget on this machine: the recipe's step counts are scaled to the measured step times (`demo_budget.py`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
-import shlex
-import sys
 import time
+from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
 from .config import load_config, load_train_config
 from .data.feature_cache import FeatureCache
 from .data.world import WorldConfig, generate_world
+from .demo_budget import Part, TimeBudget, scaled_steps
 from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 from .eval.report import write_report
 from .eval.stream_plot import plot_stream_timeline
@@ -25,7 +25,7 @@ from .eval.suite import evaluate_manifest
 from .model import DECODER_DIR, VLJepa
 from .progress import console
 from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
-from .train.decoder import LOG_FILE, DecoderTrainConfig, fit_model_decoder
+from .train.decoder import LOG_FILE, DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds
 from .train.trainer import METRICS_FILE, Trainer
 
 DEMO_CONFIG = "world-tiny-demo.yaml"
@@ -46,17 +46,64 @@ def ensure_world(world_dir: Path, config: WorldConfig) -> None:
     generate_world(world_dir, config)
 
 
+class BudgetedRecipe:
+    """The demo's recipe (training stages, Y-decoder) scaled by one fraction to fit a `TimeBudget`, and sized
+    again before stage 2 and the Y-decoder from the speed the previous part actually ran at."""
+
+    def __init__(self, budget: TimeBudget, trainer: Trainer, decoder: DecoderTrainConfig):
+        self.budget, self.stages, self.decoder = budget, trainer.config.stages, decoder
+        self.recipe_steps = [stage.steps for stage in self.stages] + [decoder.inversion_steps + decoder.adaptation_steps]
+        self.inversion_share = decoder.inversion_steps / self.recipe_steps[-1]
+        targets = [s.target for items in trainer.samples.values() for s in items]
+        self.measured = [trainer.measure_step_seconds(i) for i in range(len(self.stages))] + [
+            measure_decoder_step_seconds(decoder, targets, trainer.model.config.shared_dim, trainer.device)]
+        self.names = [stage.name for stage in self.stages] + ["Y-decoder"]
+        self.speed_drift, self.fractions = 1.0, []
+        self._size(0, check=True)
+        self._part_started = time.perf_counter()
+
+    def _size(self, first: int, check: bool = False) -> None:
+        parts = [Part(name, steps, seconds * self.speed_drift) for name, steps, seconds
+                 in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])]
+        fraction = self.budget.check_feasible(parts) if check else self.budget.fraction(parts)
+        self.fractions.append(round(fraction, 4))
+        for stage, steps in zip(self.stages[first:], self.recipe_steps[first:-1]):
+            stage.steps = scaled_steps(steps, fraction)
+            stage.warmup_steps = min(stage.warmup_steps, stage.steps // 4)
+        total = scaled_steps(self.recipe_steps[-1], fraction)
+        self.decoder.inversion_steps = scaled_steps(total, self.inversion_share)
+        self.decoder.adaptation_steps = max(1, total - self.decoder.inversion_steps)
+        self.decoder.warmup_steps = min(self.decoder.warmup_steps, total // 4)
+
+    def before_part(self, index: int) -> None:
+        """Before training stage `index` (or the Y-decoder, index = number of stages): re-size from the time left."""
+        now = time.perf_counter()
+        if index > 0:
+            seconds_per_step = (now - self._part_started) / self.stages[index - 1].steps
+            self.speed_drift = seconds_per_step / self.measured[index - 1]
+            self._size(index)
+        self._part_started = now
+
+    def summary(self) -> dict:
+        return {"minutes": self.budget.minutes, "fraction of the recipe (at start, then re-sized per part)": self.fractions,
+                "measured seconds per step": dict(zip(self.names, [round(s, 4) for s in self.measured])),
+                "recipe steps": dict(zip(self.names, self.recipe_steps))}
+
+
 def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
              world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None,
-             decoder_overrides: list[str] = ()) -> Path:
+             decoder_overrides: list[str] = (), minutes: float | None = None, command: str = "run_demo") -> Path:
     """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
     `<out>/world`) lets several runs share one generated world. With `encoder_pretrain_overrides`
     (a list, possibly empty), the X-encoder is first pretrained with V-JEPA on the world's training
     clips (`encoder-pretrain-world.yaml` + those overrides) and VL-JEPA is trained on top of it.
-    `decoder_overrides` adjust the Y-decoder recipe (`world-tiny-decoder.yaml`)."""
+    `decoder_overrides` adjust the Y-decoder recipe (`world-tiny-decoder.yaml`). `minutes` (None: no
+    limit) is the budget of the whole run, world included; the recipe is then the most it trains.
+    `command` is how the run was started, for the report."""
     out = Path(out)
     timings: dict[str, float] = {}
-    started = time.perf_counter()
+    budget = TimeBudget(minutes) if minutes else None
+    started = budget.started if budget else time.perf_counter()
     world_dir = Path(world_dir) if world_dir is not None else out / "world"
     ensure_world(world_dir, world_config or WorldConfig())
     timings["world"] = time.perf_counter() - started
@@ -73,15 +120,27 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
         f"train_manifest={world_dir / 'train.jsonl'}", f"val_manifest={world_dir / 'val.jsonl'}",
         f"out_dir={out / 'model'}", f"cache_dir={out / 'feature_cache'}", *overrides])
     trainer = Trainer(config)
+    decoder_config = load_config(DecoderTrainConfig, packaged_config(DECODER_CONFIG), [
+        f"model={out / 'model' / 'final'}", f"train_manifest={world_dir / 'train.jsonl'}", *decoder_overrides])
     timings["encode clips"] = time.perf_counter() - mark
+    sizing = None
+    if budget is not None:
+        mark = time.perf_counter()
+        sizing = BudgetedRecipe(budget, trainer, decoder_config)
+        timings["measure step times"] = time.perf_counter() - mark
+        console.print(f"budget: {minutes:g} minutes; training {sizing.fractions[0]:.0%} of the recipe "
+                      f"({', '.join(f'{s.name} {s.steps} steps' for s in config.stages)}, Y-decoder "
+                      f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps)")
     mark = time.perf_counter()
-    trainer.run()
+    trainer.run(before_stage=sizing.before_part if sizing else None)
     timings["train"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
+    if sizing is not None:
+        sizing.before_part(len(config.stages))
     model, cache_dir = trainer.model, config.cache_dir
     clip_cache = FeatureCache(cache_dir, model.x_encoder)
-    train_demo_decoder(model, out / "model" / "final", world_dir / "train.jsonl", clip_cache, decoder_overrides)
+    train_demo_decoder(model, out / "model" / "final", decoder_config, clip_cache)
     timings["train decoder"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
@@ -101,19 +160,18 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
         results["stream"] = caption_demo_stream(model, world_dir, out / "stream_timeline.png")
         timings["caption a stream"] = time.perf_counter() - mark
     timings["total"] = time.perf_counter() - started
-    results["training"] = training_summary(out / "model" / METRICS_FILE, config)
+    results["training"] = training_summary(out / "model" / METRICS_FILE, config, decoder_config)
+    results["training"]["precision"] = trainer.precision.as_dict()
+    if sizing is not None:
+        results["budget"] = {**sizing.summary(), "wall minutes": round(timings["total"] / 60, 2)}
     results["timings_s"] = timings
     (out / "results.json").write_text(json.dumps(results, indent=2))
-    command = "vljepa demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "run_demo"
-    return write_report(out, results, timings, out / "model" / METRICS_FILE, command.strip())
+    return write_report(out, results, timings, out / "model" / METRICS_FILE, command)
 
 
-def train_demo_decoder(model: VLJepa, model_dir: Path, train_manifest: Path, cache: FeatureCache,
-                       overrides: list[str] = ()) -> None:
-    """Train the Y-decoder (`world-tiny-decoder.yaml`) on the in-memory model, save it beside the
-    model as `vljepa train-decoder` would, and attach it."""
-    config = load_config(DecoderTrainConfig, packaged_config(DECODER_CONFIG),
-                         [f"model={model_dir}", f"train_manifest={train_manifest}", *overrides])
+def train_demo_decoder(model: VLJepa, model_dir: Path, config: DecoderTrainConfig, cache: FeatureCache) -> None:
+    """Train the Y-decoder (`world-tiny-decoder.yaml`, as `config` holds it) on the in-memory model, save it
+    beside the model as `vljepa train-decoder` would, and attach it."""
     decoder, log = fit_model_decoder(model, config, cache)
     decoder.save_pretrained(model_dir / DECODER_DIR)
     (model_dir / DECODER_DIR / LOG_FILE).write_text(json.dumps({"config": asdict(config), "log": log}))
@@ -133,8 +191,8 @@ def caption_demo_stream(model: VLJepa, world_dir: Path, plot: Path) -> dict:
             "captions": [asdict(c) for c in result.captions], "reference": record["segments"]}
 
 
-def training_summary(metrics_path: Path, config) -> dict:
-    """Median throughput per stage and the samples each stage saw."""
+def training_summary(metrics_path: Path, config, decoder: DecoderTrainConfig) -> dict:
+    """Median throughput per stage, the samples each stage saw and the Y-decoder's steps."""
     entries = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
     summary = {}
     for stage in config.stages:
@@ -142,4 +200,5 @@ def training_summary(metrics_path: Path, config) -> dict:
         if rates:
             summary[f"{stage.name} samples/s (median over log windows)"] = round(rates[len(rates) // 2], 1)
         summary[f"{stage.name} samples seen"] = stage.steps * stage.batch_size
+    summary["Y-decoder steps (inversion + adaptation)"] = decoder.inversion_steps + decoder.adaptation_steps
     return summary

@@ -13,10 +13,22 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
+from ..precision import cpu_bf16_units, cpu_capability  # noqa: E402
+
+
+# The figures the demo is expected to reach on held-out clips (the direction control, on a single frame,
+# should instead stay near chance).
+DEMO_FLOORS = {"action classification top-1": 0.75, "text->video R@1 (exact clip)": 0.35,
+               "text->video R@1 (same meaning)": 0.70, "VQA direction": 0.85, "VQA what_happened": 0.80,
+               "VQA colour": 0.90, "VQA shape": 0.55}
+
 
 def machine_description() -> str:
-    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, "
-            f"torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    """Architecture, CPUs, PyTorch's CPU capability (with any bf16 instructions) and torch version: quote it
+    beside every speed figure, since the same command runs at very different speeds on different CPUs."""
+    units = "+".join(cpu_bf16_units()) or "no bf16 instructions"
+    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, capability "
+            f"{cpu_capability()} ({units}), torch {torch.__version__} ({torch.get_num_threads()} threads)")
 
 
 def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]:
@@ -77,6 +89,11 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.1f}%"
 
 
+def _floor(name: str, value: float) -> str:
+    floor = DEMO_FLOORS.get(name)
+    return "" if floor is None else f"{_pct(floor)} {'met' if value >= floor else '**missed**'}"
+
+
 def _reference_at(segments: list[dict], time: float) -> str:
     return next((s["caption"] for s in segments if s["start"] <= time < s["end"]), segments[-1]["caption"])
 
@@ -115,6 +132,19 @@ def decoding_section(results: dict) -> list[str]:
     return lines
 
 
+def run_section(results: dict, timings: dict[str, float]) -> list[str]:
+    """Budget, wall time, precision and the samples each part trained on."""
+    lines, precision, budget = [], results["training"].get("precision"), results.get("budget")
+    if budget:
+        lines.append(f"Budget: {budget['minutes']:g} min; wall time {timings['total'] / 60:.1f} min; trained "
+                     f"{budget['fraction of the recipe (at start, then re-sized per part)'][-1]:.0%} of the recipe's "
+                     f"steps (sized to this machine's measured speed).  ")
+    if precision:
+        lines.append(f"Precision: {precision['precision']} ({precision['reason']}; CPU capability "
+                     f"{precision['cpu_capability']}).  ")
+    return lines
+
+
 def write_report(out_dir: Path, results: dict, timings: dict[str, float], metrics_path: Path, command: str) -> Path:
     rows = headline_rows(results)
     plot_learning_curves(metrics_path, out_dir / "learning_curves.png")
@@ -123,10 +153,12 @@ def write_report(out_dir: Path, results: dict, timings: dict[str, float], metric
     lines = [
         "# VL-JEPA demo report", "",
         f"Command: `{command}`  ", f"Machine: {machine_description()}  ",
-        f"Wall time: {timings['total']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total") + ")",
+        f"Wall time: {timings['total']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total") + ")  ",
+        *run_section(results, timings),
         "", "## Held-out test clips", "",
-        "| task | VL-JEPA | chance | question-only prior |", "|---|---|---|---|",
-        *[f"| {name} | {_pct(value)} | {_pct(chance)} | {_pct(prior)} |" for name, value, chance, prior in rows],
+        "| task | VL-JEPA | floor | chance | question-only prior |", "|---|---|---|---|---|",
+        *[f"| {name} | {_pct(value)} | {_floor(name, value)} | {_pct(chance)} | {_pct(prior)} |"
+          for name, value, chance, prior in rows],
         "", "![tasks](tasks.png)", "",
         "## Generalisation to unseen paraphrases", "",
         "Same test clips; captions and class names written with templates and synonyms held out of training.", "",

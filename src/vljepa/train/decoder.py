@@ -16,15 +16,17 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..config import to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..model import DECODER_DIR, VLJepa
-from ..precision import announce_precision, check_bf16_setting, resolve_precision
+from ..precision import Precision, announce_precision, check_bf16_setting, resolve_precision
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
 from ..causal_lm import corpus_vocabulary
@@ -102,12 +104,7 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
     with progress_bar("training the Y-decoder", total, enabled=progress, fields="{phase} loss {loss:.3f}") as advance:
         for phase in phases:
             for _ in range(phase.steps):
-                embeddings, texts = phase.batch(config.batch_size, generator)
-                with precision.autocast(decoder.device.type):
-                    loss = decoder.loss(embeddings, texts)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                loss = decoder_step(decoder, optimizer, *phase.batch(config.batch_size, generator), precision)
                 scheduler.step()
                 log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
                             "precision": precision.name})
@@ -115,6 +112,37 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
                 step += 1
     decoder.eval()
     return log
+
+
+def decoder_step(decoder: YDecoder, optimizer: torch.optim.Optimizer, embeddings: torch.Tensor, texts: list[str],
+                 precision: Precision) -> torch.Tensor:
+    """One optimizer step on a batch of (embedding, text) pairs; returns the loss."""
+    with precision.autocast(decoder.device.type):
+        loss = decoder.loss(embeddings, texts)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+def measure_decoder_step_seconds(config: DecoderTrainConfig, texts: list[str], shared_dim: int,
+                                 device: torch.device | str = "cpu", steps: int = 3) -> float:
+    """Seconds per training step of the Y-decoder `config` describes, over the vocabulary of `texts`, timed
+    on a throw-away decoder with random input embeddings after one untimed step (the global RNG is untouched)."""
+    texts = list(dict.fromkeys(texts))
+    decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": shared_dim,
+                                       "vocabulary": corpus_vocabulary(texts, config.decoder.tokenizer)})
+    with torch.random.fork_rng():
+        decoder = YDecoder(decoder_config).to(device).train()
+        optimizer = torch.optim.AdamW(decoder.parameters(), lr=0.0)
+        precision = resolve_precision(config.bf16, decoder.device)
+        batch = [texts[i % len(texts)] for i in range(config.batch_size)]
+        embeddings = F.normalize(torch.randn(config.batch_size, shared_dim, device=decoder.device), dim=-1)
+        for step in range(steps + 1):
+            if step == 1:
+                start = time.perf_counter()
+            decoder_step(decoder, optimizer, embeddings, batch, precision)
+    return (time.perf_counter() - start) / steps
 
 
 def inversion_pairs(model: VLJepa, texts: list[str]) -> TextPairs:

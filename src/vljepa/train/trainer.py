@@ -20,6 +20,7 @@ global batch, the loss gathers every rank's embeddings, gradients are averaged o
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -256,8 +257,31 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def run(self, stop_at_global_step: int | None = None) -> Path:
-        """Train every stage; return the final model directory (or the checkpoint if stopped early)."""
+    def measure_step_seconds(self, stage_index: int, steps: int = 3) -> float:
+        """Seconds per optimizer step of a stage on this machine, timed on a throw-away copy of the model after
+        one untimed step; the run's model, optimizer state, samplers and RNG are untouched."""
+        stage = self.config.stages[stage_index]
+        model = copy.deepcopy(self.model).train()
+        optimizer = build_optimizer(model, stage, self.config)
+        sampler = MixtureSampler(self.samples, stage.mixture, self.config.seed + 1000 * stage_index)
+        with torch.random.fork_rng():
+            for step in range(steps + 1):
+                if step == 1:
+                    start = time.perf_counter()
+                batch = sampler.next_batch(stage.batch_size)
+                batch_backward(model, lambda rows: self.features.gather(batch[rows], self.device),
+                               [s.query for s in batch], [s.target for s in batch], stage.micro_batch_size,
+                               self._autocast, self.world)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        return (time.perf_counter() - start) / steps
+
+    def run(self, stop_at_global_step: int | None = None,
+            before_stage: Callable[[int], None] | None = None) -> Path:
+        """Train every stage; return the final model directory (or the checkpoint if stopped early).
+        `before_stage(index)` is called before each stage that runs and may change its `StageConfig` (the
+        demo sizes a stage's steps to the time left)."""
         config = self.config
         resume = self._load_checkpoint()
         if resume is None:
@@ -270,6 +294,8 @@ class Trainer:
         for stage_index, stage in enumerate(config.stages):
             if resume is not None and stage_index < resume["stage"]:
                 continue
+            if before_stage is not None:
+                before_stage(stage_index)
             optimizer = build_optimizer(self.model, stage, config)
             scheduler = build_scheduler(optimizer, stage)
             sampler = MixtureSampler(self.samples, stage.mixture, config.seed + 1000 * stage_index)
