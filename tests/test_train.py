@@ -173,3 +173,29 @@ def test_paper_recipe_stages_chain_through_init_from():
     for config in configs:
         (stage,) = config.stages
         assert stage.micro_batch_size and stage.batch_size % stage.micro_batch_size == 0
+
+
+def test_measuring_a_step_leaves_the_run_untouched(tmp_path, clip_manifest):
+    """The demo times steps before training: the run that follows must be the run it would have been."""
+    measured = Trainer(_config(clip_manifest, tmp_path / "a", tmp_path / "cache"), progress=False)
+    before = {name: tensor.clone() for name, tensor in measured.model.state_dict().items()}
+    rng = torch.get_rng_state()
+    assert all(measured.measure_step_seconds(index, steps=2) > 0 for index in (0, 1))
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(torch.equal(tensor, before[name]) for name, tensor in measured.model.state_dict().items())
+    plain = Trainer(_config(clip_manifest, tmp_path / "b", tmp_path / "cache"), progress=False)
+    first, second = load_file(measured.run() / "model.safetensors"), load_file(plain.run() / "model.safetensors")
+    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+
+
+def test_a_stage_can_be_resized_before_it_starts(tmp_path, clip_manifest):
+    trainer = Trainer(_config(clip_manifest, tmp_path / "a", tmp_path / "cache"), progress=False)
+    seen = []
+
+    def shorten(index: int) -> None:
+        seen.append(index)
+        trainer.config.stages[index].steps = 2
+
+    trainer.run(before_stage=shorten)
+    entries = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert seen == [0, 1] and [e["global_step"] for e in entries][-1] == 4

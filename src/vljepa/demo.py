@@ -55,7 +55,7 @@ class BudgetedRecipe:
         self.recipe_steps = [stage.steps for stage in self.stages] + [decoder.inversion_steps + decoder.adaptation_steps]
         self.inversion_share = decoder.inversion_steps / self.recipe_steps[-1]
         targets = [s.target for items in trainer.samples.values() for s in items]
-        self.measured = [trainer.measure_step_seconds(i) for i in range(len(self.stages))] + [
+        self.measured = [trainer.measure_step_seconds(i, steps=6) for i in range(len(self.stages))] + [
             measure_decoder_step_seconds(decoder, targets, trainer.model.config.shared_dim, trainer.device)]
         self.names = [stage.name for stage in self.stages] + ["Y-decoder"]
         self.speed_drift, self.fractions = 1.0, []
@@ -80,14 +80,21 @@ class BudgetedRecipe:
         now = time.perf_counter()
         if index > 0:
             seconds_per_step = (now - self._part_started) / self.stages[index - 1].steps
-            self.speed_drift = seconds_per_step / self.measured[index - 1]
+            # a few steps timed at the start can be off by a third either way, and one part's speed carries
+            # over to the next only roughly: the correction is bounded, the reserve absorbs the rest
+            self.speed_drift = min(1.25, max(0.8, seconds_per_step / self.measured[index - 1]))
             self._size(index)
+            console.print(f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; "
+                          f"{self.names[index]} sized to {self.fractions[-1]:.0%} of the recipe "
+                          f"(the last part ran at {1 / self.speed_drift:.2f}x the speed measured at the start)")
         self._part_started = now
 
     def summary(self) -> dict:
+        trained = [stage.steps for stage in self.stages] + [self.decoder.inversion_steps + self.decoder.adaptation_steps]
         return {"minutes": self.budget.minutes, "fraction of the recipe (at start, then re-sized per part)": self.fractions,
                 "measured seconds per step": dict(zip(self.names, [round(s, 4) for s in self.measured])),
-                "recipe steps": dict(zip(self.names, self.recipe_steps))}
+                "steps trained / recipe": {name: [done, recipe] for name, done, recipe
+                                           in zip(self.names, trained, self.recipe_steps)}}
 
 
 def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
@@ -121,7 +128,8 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
         f"out_dir={out / 'model'}", f"cache_dir={out / 'feature_cache'}", *overrides])
     trainer = Trainer(config)
     decoder_config = load_config(DecoderTrainConfig, packaged_config(DECODER_CONFIG), [
-        f"model={out / 'model' / 'final'}", f"train_manifest={world_dir / 'train.jsonl'}", *decoder_overrides])
+        f"model={out / 'model' / 'final'}", f"train_manifest={world_dir / 'train.jsonl'}", f"bf16={config.bf16}",
+        *decoder_overrides])
     timings["encode clips"] = time.perf_counter() - mark
     sizing = None
     if budget is not None:

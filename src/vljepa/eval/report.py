@@ -136,9 +136,9 @@ def run_section(results: dict, timings: dict[str, float]) -> list[str]:
     """Budget, wall time, precision and the samples each part trained on."""
     lines, precision, budget = [], results["training"].get("precision"), results.get("budget")
     if budget:
-        lines.append(f"Budget: {budget['minutes']:g} min; wall time {timings['total'] / 60:.1f} min; trained "
-                     f"{budget['fraction of the recipe (at start, then re-sized per part)'][-1]:.0%} of the recipe's "
-                     f"steps (sized to this machine's measured speed).  ")
+        steps = ", ".join(f"{name} {done} of {recipe}" for name, (done, recipe) in budget["steps trained / recipe"].items())
+        lines.append(f"Budget: {budget['minutes']:g} min; wall time {timings['total'] / 60:.1f} min; steps sized to "
+                     f"this machine's measured speed: {steps}.  ")
     if precision:
         lines.append(f"Precision: {precision['precision']} ({precision['reason']}; CPU capability "
                      f"{precision['cpu_capability']}).  ")

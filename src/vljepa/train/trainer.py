@@ -178,11 +178,22 @@ class Trainer:
             if config.val_manifest:
                 val_samples, val_features, _ = load_samples(config.val_manifest, self.cache, prompt, self.progress, main)
                 self.val = (val_samples, val_features)
+        if self.model.y_encoder.frozen_text_model:
+            self._memoise_targets()
         self.world.check_same({kind: len(items) for kind, items in self.samples.items()},
                               f"the training samples read through the feature cache {self.cache.directory} "
                               f"(every rank must see the cache_dir rank 0 fills)")
         if main:
             save_run_config(config, self.precision, self.out_dir)
+
+    def _memoise_targets(self, chunk: int = 1024) -> None:
+        """Run the frozen text model once over every distinct target now, so that training steps (and the
+        demo's measurement of them) never wait for it."""
+        targets = list(dict.fromkeys(s.target for items in self.samples.values() for s in items))
+        with progress_bar(f"embedding {len(targets)} distinct targets", len(targets), self.progress) as advance:
+            for start in range(0, len(targets), chunk):
+                self.model.y_encoder.text_features(targets[start:start + chunk])
+                advance(len(targets[start:start + chunk]))
 
     def _autocast(self):
         return self.precision.autocast(self.device.type)
