@@ -28,7 +28,7 @@ def test_scaled_steps_keep_at_least_one_step():
 
 
 def test_the_reserve_for_evaluation_grows_with_the_budget_but_never_below_its_minimum():
-    assert TimeBudget(1).reserve_s == 30.0 and TimeBudget(60).reserve_s == pytest.approx(288.0)
+    assert TimeBudget(1).reserve_s == 45.0 and TimeBudget(60).reserve_s == pytest.approx(270.0)
 
 
 def test_a_budget_under_the_minimum_share_names_the_minutes_it_needs():

@@ -216,6 +216,9 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
     """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report, all within --minutes."""
     import shlex
     import sys
+    import time
+
+    started = time.perf_counter()  # the budget counts the imports below too
 
     from .data.world import WorldConfig
     from .demo import run_demo
@@ -226,7 +229,7 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
     try:
         report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
                           encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
-                          command=command.strip())
+                          command=command.strip(), started=started)
     except BudgetTooSmall as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(1)

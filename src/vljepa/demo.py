@@ -62,9 +62,13 @@ class BudgetedRecipe:
         self._size(0, check=True)
         self._part_started = time.perf_counter()
 
+    def parts(self, first: int = 0) -> list[Part]:
+        """The parts from `first` on, at the recipe's steps and the measured (drift-corrected) step times."""
+        return [Part(name, steps, seconds * self.speed_drift) for name, steps, seconds
+                in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])]
+
     def _size(self, first: int, check: bool = False) -> None:
-        parts = [Part(name, steps, seconds * self.speed_drift) for name, steps, seconds
-                 in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])]
+        parts = self.parts(first)
         fraction = self.budget.check_feasible(parts) if check else self.budget.fraction(parts)
         self.fractions.append(round(fraction, 4))
         for stage, steps in zip(self.stages[first:], self.recipe_steps[first:-1]):
@@ -99,18 +103,20 @@ class BudgetedRecipe:
 
 def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
              world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None,
-             decoder_overrides: list[str] = (), minutes: float | None = None, command: str = "run_demo") -> Path:
+             decoder_overrides: list[str] = (), minutes: float | None = None, command: str = "run_demo",
+             started: float | None = None) -> Path:
     """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
     `<out>/world`) lets several runs share one generated world. With `encoder_pretrain_overrides`
     (a list, possibly empty), the X-encoder is first pretrained with V-JEPA on the world's training
     clips (`encoder-pretrain-world.yaml` + those overrides) and VL-JEPA is trained on top of it.
     `decoder_overrides` adjust the Y-decoder recipe (`world-tiny-decoder.yaml`). `minutes` (None: no
     limit) is the budget of the whole run, world included; the recipe is then the most it trains.
-    `command` is how the run was started, for the report."""
+    `command` is how the run was started, for the report; `started` (a `time.perf_counter()` reading,
+    default now) is when the budget began."""
     out = Path(out)
     timings: dict[str, float] = {}
-    budget = TimeBudget(minutes) if minutes else None
-    started = budget.started if budget else time.perf_counter()
+    started = time.perf_counter() if started is None else started
+    budget = TimeBudget(minutes, started) if minutes else None
     world_dir = Path(world_dir) if world_dir is not None else out / "world"
     ensure_world(world_dir, world_config or WorldConfig())
     timings["world"] = time.perf_counter() - started
@@ -138,7 +144,8 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
         timings["measure step times"] = time.perf_counter() - mark
         console.print(f"budget: {minutes:g} minutes; training {sizing.fractions[0]:.0%} of the recipe "
                       f"({', '.join(f'{s.name} {s.steps} steps' for s in config.stages)}, Y-decoder "
-                      f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps)")
+                      f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps); the whole "
+                      f"recipe would take about {budget.minutes_needed(sizing.parts()):.0f} minutes here (--minutes 0)")
     mark = time.perf_counter()
     trainer.run(before_stage=sizing.before_part if sizing else None)
     timings["train"] = time.perf_counter() - mark

@@ -15,8 +15,8 @@ import time
 from dataclasses import dataclass, field
 
 MIN_FRACTION = 0.2  # below this share of the recipe's samples the figures say little about the method
-RESERVE_FRACTION = 0.08  # of the budget, kept for evaluation, the stream and the report (about 15 s of 600 here)
-RESERVE_MIN_S = 30.0
+RESERVE_FRACTION = 0.075  # of the budget, kept for the Y-decoder's set-up, evaluation, the stream and the report (30-40 s here)
+RESERVE_MIN_S = 45.0
 
 
 class BudgetTooSmall(RuntimeError):
@@ -59,14 +59,15 @@ class TimeBudget:
         needed = sum(part.seconds for part in parts)
         return 1.0 if needed <= 0 else max(0.0, min(1.0, self.seconds_left() / needed))
 
+    def minutes_needed(self, parts: list[Part], fraction: float = 1.0) -> float:
+        """The run's wall minutes if `fraction` of `parts` were trained from now on."""
+        return (time.perf_counter() - self.started + fraction * sum(p.seconds for p in parts) + self.reserve_s) / 60
+
     def check_feasible(self, parts: list[Part]) -> float:
         """The fraction of the recipe that fits; `BudgetTooSmall` (with the minutes needed) below `MIN_FRACTION`."""
         fraction = self.fraction(parts)
         if fraction < MIN_FRACTION:
-            elapsed = time.perf_counter() - self.started
-            needed = sum(part.seconds for part in parts)
-            at_least = (elapsed + MIN_FRACTION * needed + self.reserve_s) / 60
-            full = (elapsed + needed + self.reserve_s) / 60
+            at_least, full = self.minutes_needed(parts, MIN_FRACTION), self.minutes_needed(parts)
             raise BudgetTooSmall(
                 f"this machine fits only {fraction:.0%} of the demo's training in {self.minutes:g} minutes "
                 f"({', '.join(f'{p.name} {p.seconds_per_step:.2f} s/step' for p in parts)}); at least "
