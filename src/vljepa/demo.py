@@ -47,24 +47,29 @@ def ensure_world(world_dir: Path, config: WorldConfig) -> None:
 
 
 class BudgetedRecipe:
-    """The demo's recipe (training stages, Y-decoder) scaled by one fraction to fit a `TimeBudget`, and sized
-    again before stage 2 and the Y-decoder from the speed the previous part actually ran at."""
+    """The demo's recipe (training stages, Y-decoder) scaled by one fraction to fit a `TimeBudget`; each part's
+    step time is measured again when it starts (the machine warm, its speed as it is then) and the part and
+    those after it are sized to the time left."""
 
     def __init__(self, budget: TimeBudget, trainer: Trainer, decoder: DecoderTrainConfig):
-        self.budget, self.stages, self.decoder = budget, trainer.config.stages, decoder
+        self.budget, self.trainer, self.stages, self.decoder = budget, trainer, trainer.config.stages, decoder
         self.recipe_steps = [stage.steps for stage in self.stages] + [decoder.inversion_steps + decoder.adaptation_steps]
         self.inversion_share = decoder.inversion_steps / self.recipe_steps[-1]
-        targets = [s.target for items in trainer.samples.values() for s in items]
-        self.measured = [trainer.measure_step_seconds(i, steps=6) for i in range(len(self.stages))] + [
-            measure_decoder_step_seconds(decoder, targets, trainer.model.config.shared_dim, trainer.device)]
         self.names = [stage.name for stage in self.stages] + ["Y-decoder"]
-        self.speed_drift, self.fractions = 1.0, []
+        self.measured = [self._measure(index) for index in range(len(self.names))]
+        self.fractions: list[float] = []
         self._size(0, check=True)
-        self._part_started = time.perf_counter()
+
+    def _measure(self, index: int) -> float:
+        if index < len(self.stages):
+            return self.trainer.measure_step_seconds(index, steps=6)
+        targets = [s.target for items in self.trainer.samples.values() for s in items]
+        return measure_decoder_step_seconds(self.decoder, targets, self.trainer.model.config.shared_dim,
+                                            self.trainer.device)
 
     def parts(self, first: int = 0) -> list[Part]:
-        """The parts from `first` on, at the recipe's steps and the measured (drift-corrected) step times."""
-        return [Part(name, steps, seconds * self.speed_drift) for name, steps, seconds
+        """The parts from `first` on, at the recipe's steps and their measured step times."""
+        return [Part(name, steps, seconds) for name, steps, seconds
                 in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])]
 
     def _size(self, first: int, check: bool = False) -> None:
@@ -80,23 +85,19 @@ class BudgetedRecipe:
         self.decoder.warmup_steps = min(self.decoder.warmup_steps, total // 4)
 
     def before_part(self, index: int) -> None:
-        """Before training stage `index` (or the Y-decoder, index = number of stages): re-size from the time left."""
-        now = time.perf_counter()
-        if index > 0:
-            seconds_per_step = (now - self._part_started) / self.stages[index - 1].steps
-            # a few steps timed at the start can be off by a third either way, and one part's speed carries
-            # over to the next only roughly: the correction is bounded, the reserve absorbs the rest
-            self.speed_drift = min(1.25, max(0.8, seconds_per_step / self.measured[index - 1]))
-            self._size(index)
-            console.print(f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; "
-                          f"{self.names[index]} sized to {self.fractions[-1]:.0%} of the recipe "
-                          f"(the last part ran at {1 / self.speed_drift:.2f}x the speed measured at the start)")
-        self._part_started = now
+        """Before training stage `index` (or the Y-decoder, index = number of stages): measure it again and
+        size it, and the parts after it, to the time left. The first part was sized at the start."""
+        if index == 0:
+            return
+        self.measured[index] = self._measure(index)
+        self._size(index)
+        console.print(f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
+                      f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe")
 
     def summary(self) -> dict:
         trained = [stage.steps for stage in self.stages] + [self.decoder.inversion_steps + self.decoder.adaptation_steps]
         return {"minutes": self.budget.minutes, "fraction of the recipe (at start, then re-sized per part)": self.fractions,
-                "measured seconds per step": dict(zip(self.names, [round(s, 4) for s in self.measured])),
+                "measured seconds per step (last measurement)": dict(zip(self.names, [round(s, 4) for s in self.measured])),
                 "steps trained / recipe": {name: [done, recipe] for name, done, recipe
                                            in zip(self.names, trained, self.recipe_steps)}}
 

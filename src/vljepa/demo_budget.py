@@ -5,7 +5,7 @@ After the world is generated and its clips encoded, the time of one step of each
 Y-decoder is measured on this machine (`Trainer.measure_step_seconds`, `measure_decoder_step_seconds`),
 and every step count is scaled by one fraction so that the demo ends within the budget, the recipe's
 proportions kept. Because a machine's speed drifts from minute to minute, the plan is made again before
-stage 2 and before the Y-decoder from the time actually left and the speed actually seen. When even
+stage 2 and before the Y-decoder from the time actually left and a fresh measurement of its step. When even
 `MIN_FRACTION` of the recipe does not fit, the demo stops before training and says how long it needs.
 """
 

@@ -268,16 +268,17 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def measure_step_seconds(self, stage_index: int, steps: int = 3) -> float:
+    def measure_step_seconds(self, stage_index: int, steps: int = 3, warm_up: int = 2) -> float:
         """Seconds per optimizer step of a stage on this machine, timed on a throw-away copy of the model after
-        one untimed step; the run's model, optimizer state, samplers and RNG are untouched."""
+        `warm_up` untimed steps (the first steps of a shape pay one-off costs); the run's model, optimizer state,
+        samplers and RNG are untouched."""
         stage = self.config.stages[stage_index]
         model = copy.deepcopy(self.model).train()
         optimizer = build_optimizer(model, stage, self.config)
         sampler = MixtureSampler(self.samples, stage.mixture, self.config.seed + 1000 * stage_index)
         with torch.random.fork_rng():
-            for step in range(steps + 1):
-                if step == 1:
+            for step in range(warm_up + steps):
+                if step == warm_up:
                     start = time.perf_counter()
                 batch = sampler.next_batch(stage.batch_size)
                 batch_backward(model, lambda rows: self.features.gather(batch[rows], self.device),
