@@ -301,13 +301,13 @@ class Trainer:
                 (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
             if config.init_from:
                 self._initialise_from(Path(config.init_from))
-        offsets = [sum(s.steps for s in config.stages[:i]) for i in range(len(config.stages))]
         self.model.train()
         for stage_index, stage in enumerate(config.stages):
             if resume is not None and stage_index < resume["stage"]:
                 continue
             if before_stage is not None:
                 before_stage(stage_index)
+            offset = sum(s.steps for s in config.stages[:stage_index])  # after any resizing of the stages before
             optimizer = build_optimizer(self.model, stage, config)
             scheduler = build_scheduler(optimizer, stage)
             sampler = MixtureSampler(self.samples, stage.mixture, config.seed + 1000 * stage_index)
@@ -320,11 +320,11 @@ class Trainer:
                 self._restore_rng(resume["torch_rng"])
                 start = resume["step"]
                 if self.world.is_main:
-                    trim_metrics(self.out_dir / METRICS_FILE, offsets[stage_index] + start)
+                    trim_metrics(self.out_dir / METRICS_FILE, offset + start)
                 resume = None
             if start >= stage.steps:
                 continue
-            stopped = self._run_stage(stage_index, start, offsets[stage_index], optimizer, scheduler, sampler,
+            stopped = self._run_stage(stage_index, start, offset, optimizer, scheduler, sampler,
                                       stop_at_global_step)
             if stopped:
                 self.world.barrier()  # no rank returns before rank 0 has written
