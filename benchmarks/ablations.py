@@ -17,8 +17,7 @@ Budget: `--budget-scale s` runs round(s x steps) per stage (warmup scaled alike)
 ablation fine-tunes MiniLM in four of its five rows (several times slower per step, BENCHMARKS.md),
 so every one of its rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baseline
 is the paper's x0.05, not the demo's frozen text model. Cost, measured with short runs (scale 0.05)
-at commit 3dbb5c3 (the demo then: SDPA attention, 800 + 1200 steps; REPRODUCTION.md's figures are
-from then), in units of the demo's baseline training (414 s on 2 uncontended cores): depth 1 0.63,
+with the smaller demo REPRODUCTION.md's figures come from (SDPA attention, 800 + 1200 steps), in units of the demo's baseline training (414 s on 2 uncontended cores): depth 1 0.63,
 depth 4 1.65, MiniLM fine-tuned 2.2, no stage 1 1.09 (all steps at the SFT rate), other rows 1. The
 14 distinct runs cost (9.4 + 9.8 x `TEXT_MODEL_STEP_SHARE`) x s = 14.3 s units, plus ~2 minutes of world, clip encoding
 and per-run setup: the default s = 0.4 takes ~42 minutes on 2 uncontended cores. `--quick` ignores

@@ -1,8 +1,8 @@
 """What limits the demo's shape (and colour) VQA? Levers that cost the demo little or nothing, each
 trained at a fraction of the demo's budget and scored on the test split and on training clips.
 
-With 2,000 training clips (its world until session 7) the demo missed issue 2's floors for shape (55%)
-and colour (90%); colour fails when the question names the shape by its form (BENCHMARKS.md,
+On a world of 2,000 training clips the demo misses its floors for shape (55%) and colour (90%);
+colour fails when the question names the shape by its form (BENCHMARKS.md,
 `world_vqa_breakdown.py`), so both come down to telling forms apart. Each row changes one thing
 against the demo's recipe (`world-tiny-demo.yaml`, scaled by `--budget-scale`) on a world of 2,000
 training clips (`--world`: a world of that many, e.g. `vljepa world --out runs/world-2000 num_train=2000`):
@@ -22,8 +22,7 @@ probes of `vljepa probe` (vljepa.eval.probe), trained on the training clips to n
 shape (read from the world's `meaning` field; collisions, which have two actors, left out) and
 scored on the test clips. A probe that fits its training clips but not the test clips says the
 tokens do not carry forms in a way that generalises from that many clips.
-BENCHMARKS.md's tables of these rows were measured at commit 3dbb5c3 (the demo's recipe then: SDPA
-attention, 800 + 1200 steps). Results are reused per run when `<out>/<row>/result.json` holds the
+Results are reused per run when `<out>/<row>/result.json` holds the
 very same config (as in `ablations.py`). Writes `shape_levers_scale-<s>.json` and `.md` to `--results`.
 Usage: python benchmarks/shape_levers.py --world runs/world-2000 [--out runs/shape-levers] [--budget-scale 0.5]
        [--rows base lr2e-3 ...]

@@ -117,3 +117,17 @@ def test_a_run_prints_its_precision_once_and_records_it(cpu, tmp_path, clip_mani
     assert saved["bf16"] == "auto" and saved["resolved"]["precision"] == "fp32"
     entries = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     assert entries and all(e["precision"] == "fp32" for e in entries)
+
+
+def test_no_packaged_or_repository_config_forces_bf16():
+    """A config that says `bf16: true` would run about 100x slower on a CPU without native bf16."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    configs = [*root.glob("src/vljepa/configs/**/*.yaml"), *root.glob("configs/*.yaml"), *root.glob("benchmarks/*.yaml")]
+    assert len(configs) >= 6
+    for path in configs:
+        data = yaml.safe_load(path.read_text()) or {}
+        assert data.get("bf16", "auto") != True, path  # noqa: E712 - `true` in YAML, not a truthy string
