@@ -9,6 +9,7 @@ import torch
 
 from vljepa import precision
 from vljepa.config import load_train_config
+from vljepa.model import VLJepa
 from vljepa.precision import Precision, check_bf16_setting, resolve_precision
 
 
@@ -131,3 +132,31 @@ def test_no_packaged_or_repository_config_forces_bf16():
     for path in configs:
         data = yaml.safe_load(path.read_text()) or {}
         assert data.get("bf16", "auto") != True, path  # noqa: E712 - `true` in YAML, not a truthy string
+
+
+def test_a_loaded_model_infers_in_the_precision_auto_chooses(cpu, tmp_path, model_config):
+    VLJepa(model_config).save_pretrained(tmp_path)
+    cpu([], 40.0, "AVX2")
+    assert VLJepa.from_pretrained(tmp_path).inference_precision.name == "fp32"
+    assert VLJepa.from_pretrained(tmp_path, bf16=True).inference_precision.name == "bf16"
+    cpu(["AVX512-BF16"], 0.5)
+    model = VLJepa.from_pretrained(tmp_path)
+    assert model.inference_precision.name == "bf16" and not model.training
+    tokens = torch.randn(3, 32, model.x_encoder.embed_dim)
+    with model.inference():
+        predicted = model.predict(tokens, ["q", None, "q"])
+        texts = model.encode_text(["left", "right"])
+        assert torch.is_autocast_enabled("cpu")
+    assert predicted.dtype == texts.dtype == torch.float32  # embeddings leave the model in float32
+    with VLJepa.from_pretrained(tmp_path, bf16=False).inference() as fp32:
+        reference = fp32.predict(tokens, ["q", None, "q"])
+    assert torch.allclose(predicted, reference, atol=0.1) and not torch.equal(predicted, reference)
+
+
+def test_inference_restores_the_training_mode_even_when_it_raises(model_config):
+    model = VLJepa(model_config).train()
+    with pytest.raises(RuntimeError, match="inside"):
+        with model.inference():
+            assert not model.training and not torch.is_grad_enabled()
+            raise RuntimeError("inside")
+    assert model.training and torch.is_grad_enabled()

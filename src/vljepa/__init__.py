@@ -2,9 +2,10 @@
 
 Flat API:
     from vljepa import VLJepa, ModelConfig, TrainConfig, Trainer, load_train_config
-    model = VLJepa.from_pretrained("runs/demo/model/final")
-    video = model.encode_video(frames, query="which way does the red circle move?")  # (B, d), L2-normalised
-    text = model.encode_text(["left", "right", "up", "down"])
+    model = VLJepa.from_pretrained("runs/demo/model/final")  # bf16="auto": bf16 where the CPU/GPU has it natively
+    with model.inference():  # eval mode, no gradients, the chosen precision
+        video = model.encode_video(frames, query="which way does the red circle move?")  # (B, d), L2-normalised
+        text = model.encode_text(["left", "right", "up", "down"])
     answer = (video @ text.T).argmax(-1)
 
     # text only when asked: a Y-decoder trained for the model (`vljepa train-decoder`) loads with it

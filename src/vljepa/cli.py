@@ -101,8 +101,8 @@ def classify(video: Path, model: ModelOption,
     names = [n.strip() for n in names if n.strip()]
     vljepa = _load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
-    predicted = vljepa.encode_video(_read(video, vljepa), prompt).detach()
-    scores, indices = rank_classes(predicted, vljepa.encode_text(names).detach(), top)
+    with vljepa.inference():
+        scores, indices = rank_classes(vljepa.encode_video(_read(video, vljepa), prompt), vljepa.encode_text(names), top)
     for score, index in zip(scores[0].tolist(), indices[0].tolist()):
         typer.echo(f"{score:+.3f}  {names[index]}")
 
@@ -130,7 +130,8 @@ def retrieve(model: ModelOption, query: Annotated[str, typer.Option(help="Text t
         typer.echo(f"skipped {message}", err=True)
     clips = list(tokens)
     predicted = predict_tokens(vljepa, torch.stack([tokens[c] for c in clips]), [None] * len(clips))
-    scores = (predicted @ vljepa.encode_text([query]).detach().T).squeeze(1)
+    with vljepa.inference():
+        scores = (predicted @ vljepa.encode_text([query]).T).squeeze(1)
     for score, index in zip(*scores.topk(min(top, len(clips)))):
         typer.echo(f"{float(score):+.3f}  {clips[int(index)].path}")
 
@@ -143,11 +144,12 @@ def ask(video: Path, question: str, model: ModelOption,
     from .tasks.vqa import choose_options
 
     vljepa = _load_model(model)
-    predicted = vljepa.encode_video(_read(video, vljepa), question).detach()
-    if not options:
-        typer.echo(_decode(vljepa, predicted, beam)[0])
-        return
-    embedded = vljepa.encode_text(options).detach()
+    with vljepa.inference():
+        predicted = vljepa.encode_video(_read(video, vljepa), question)
+        if not options:
+            typer.echo(_decode(vljepa, predicted, beam)[0])
+            return
+        embedded = vljepa.encode_text(options)
     choice = choose_options(predicted, [embedded])[0]
     for option, score in zip(options, (embedded @ predicted[0]).tolist()):
         typer.echo(f"{'->' if option == options[choice] else '  '} {score:+.3f}  {option}")
@@ -167,7 +169,8 @@ def caption(video: Path, model: ModelOption,
             beam: Annotated[int, typer.Option(help="Beam size.")] = 1):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
     vljepa = _load_model(model)
-    typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)).detach(), beam)[0])
+    with vljepa.inference():
+        typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)), beam)[0])
 
 
 @app.command()

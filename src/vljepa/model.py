@@ -5,6 +5,10 @@ and an optional text query and outputs one vector; a text encoder embeds the ans
 the two together. Classification, retrieval and multiple-choice VQA compare vectors and never decode.
 Ours: the same wiring. `encode_video`/`encode_text` follow open_clip's `normalize=` convention;
 `predict` works from visual tokens so training and evaluation can reuse cached X-encoder features.
+Embeddings leave the model in float32 whatever the autocast inside. Inference (`with model.inference():`)
+runs in eval mode without gradients, in the precision `use_precision` chose for the model's device (bf16
+only where the hardware computes it natively, like training; `from_pretrained` chooses `auto`), and
+restores the previous mode even when it raises.
 Checkpoints store what trains (predictor, Y-encoder head, the text model unless frozen) as
 safetensors, and the frozen X-encoder by reference (its config plus a weight fingerprint). The
 Y-decoder is trained afterwards (`vljepa train-decoder`) into the `y_decoder/` subfolder of a
@@ -14,6 +18,8 @@ checkpoint; `from_pretrained` attaches it when present and `decode` turns embedd
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +31,9 @@ from torch import nn
 from .atomic import atomic_write
 from .config import ModelConfig, read_config_json, write_config_json
 from .data.transforms import preprocess_clip
+from .eval_mode import evaluating
 from .losses import embedding_loss, positives_from_texts
+from .precision import Precision, announce_precision, resolve_precision
 from .predictor import Predictor
 from .x_encoder import XEncoder
 from .y_decoder import YDecoder
@@ -61,6 +69,7 @@ class VLJepa(nn.Module):
         else:
             self.register_buffer("log_inverse_temperature", log_inverse_temperature)
         self.y_decoder: YDecoder | None = None  # trained separately; see `attach_decoder`
+        self.inference_precision = Precision(False, "fp32 (no precision chosen for inference)")
 
     @property
     def device(self) -> torch.device:
@@ -69,6 +78,19 @@ class VLJepa(nn.Module):
     @property
     def temperature(self) -> torch.Tensor:
         return torch.exp(-self.log_inverse_temperature)
+
+    def use_precision(self, bf16: bool | str = "auto", announce: bool = True) -> Precision:
+        """Choose the precision of `inference()` for the model's device: auto, true or false (as in training)."""
+        self.inference_precision = resolve_precision(bf16, self.device)
+        if announce:
+            announce_precision(self.inference_precision)
+        return self.inference_precision
+
+    @contextmanager
+    def inference(self) -> Iterator["VLJepa"]:
+        """Eval mode, no gradients, the chosen precision; the previous train/eval mode is restored on exit."""
+        with evaluating(self), torch.no_grad(), self.inference_precision.autocast(self.device.type):
+            yield self
 
     def visual_tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D)."""
@@ -79,7 +101,7 @@ class VLJepa(nn.Module):
         """Visual tokens (B, N, D) and queries (None = caption mode) -> predicted embeddings (B, shared_dim)."""
         queries = queries if queries is not None else [None] * len(visual_tokens)
         ids, mask = self.predictor.tokenize(queries, self.device)
-        return self.predictor(visual_tokens.to(self.device), ids, mask)
+        return self.predictor(visual_tokens.to(self.device), ids, mask).float()
 
     def encode_video(self, frames: torch.Tensor, query: str | list[str | None] | None = None,
                      normalize: bool = True) -> torch.Tensor:
@@ -89,7 +111,7 @@ class VLJepa(nn.Module):
         return F.normalize(predicted, dim=-1) if normalize else predicted
 
     def encode_text(self, texts: list[str], normalize: bool = True) -> torch.Tensor:
-        embedded = self.y_encoder(texts)
+        embedded = self.y_encoder(texts).float()
         return F.normalize(embedded, dim=-1) if normalize else embedded
 
     def attach_decoder(self, decoder: YDecoder) -> None:
@@ -103,7 +125,8 @@ class VLJepa(nn.Module):
         if self.y_decoder is None:
             raise RuntimeError("this model has no Y-decoder: train one with `vljepa train-decoder` "
                                "(it is saved into the model directory and loaded with it)")
-        return self.y_decoder.decode(embeddings, beam_size=beam_size)
+        with self.inference_precision.autocast(self.device.type):
+            return self.y_decoder.decode(embeddings.to(self.device), beam_size=beam_size)
 
     def forward(self, visual_tokens: torch.Tensor, queries: list[str | None],
                 targets: list[str] | None = None) -> VLJepaOutput:
@@ -133,13 +156,15 @@ class VLJepa(nn.Module):
             self.y_decoder.save_pretrained(directory / DECODER_DIR)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu") -> "VLJepa":
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu", bf16: bool | str = "auto") -> "VLJepa":
+        """A trained model on `device`, its inference precision chosen by `bf16` (auto, true or false)."""
         directory = Path(directory)
         model = cls(read_config_json(ModelConfig, directory / CONFIG_FILE, "vljepa checkpoint"))
         model.load_trained_state(directory / WEIGHTS_FILE)
         if (directory / DECODER_DIR).is_dir():
             model.attach_decoder(YDecoder.from_pretrained(directory / DECODER_DIR))
-        return model.to(device)
+        model.to(device).eval().use_precision(bf16)
+        return model
 
     def load_trained_state(self, path: str | Path) -> None:
         from safetensors import safe_open

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from .eval_mode import evaluating
 
 
 @dataclass
@@ -114,14 +115,12 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
     @torch.no_grad()
     def decode(self, embeddings: torch.Tensor, beam_size: int = 1, max_new_tokens: int | None = None) -> list[str]:
         """(B, shared_dim) -> B texts, greedy (`beam_size=1`) or beam search ranked by total log-likelihood."""
-        was_training = self.training
-        self.eval()
-        prefix = self._prefix_embeds(embeddings)
-        beam = {"num_beams": beam_size, "length_penalty": 0.0} if beam_size > 1 else {}
-        generated = self.lm.generate(
-            inputs_embeds=prefix, attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
-            max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1, do_sample=False,
-            eos_token_id=self.eos_row, pad_token_id=self.pad_row, bos_token_id=self.bos_row, **beam,
-        )
-        self.train(was_training)
+        with evaluating(self):
+            prefix = self._prefix_embeds(embeddings)
+            beam = {"num_beams": beam_size, "length_penalty": 0.0} if beam_size > 1 else {}
+            generated = self.lm.generate(
+                inputs_embeds=prefix, attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
+                max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1, do_sample=False,
+                eos_token_id=self.eos_row, pad_token_id=self.pad_row, bos_token_id=self.bos_row, **beam,
+            )
         return self.vocabulary.decode(generated)

@@ -17,9 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from ..data.transforms import preprocess_clip
 from ..data.video import iter_windows
 from ..model import VLJepa
 from .stream import OnlineSegmenter, Segment, decode_points, segment_count, uniform, ward, with_edges
@@ -67,17 +65,14 @@ class StreamResult:
         return self.segments[-1].end if self.segments else 0.0
 
 
-@torch.no_grad()
 def embed_windows(model: VLJepa, path: str | Path,
                   config: StreamConfig) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
     """((start, end), normalised query-free prediction) for each window, in order, batched."""
-    was_training = model.training
-    model.eval()
     batch: list[tuple[tuple[float, float], torch.Tensor]] = []
 
     def flush() -> Iterator[tuple[tuple[float, float], np.ndarray]]:
-        video = torch.stack([preprocess_clip(frames, model.config.x_encoder) for _, frames in batch]).to(model.device)
-        predicted = F.normalize(model.predict(model.x_encoder(video)).float(), dim=-1).cpu().numpy()
+        with model.inference():
+            predicted = model.encode_video(torch.stack([frames for _, frames in batch])).cpu().numpy()
         yield from zip([bounds for bounds, _ in batch], predicted)
         batch.clear()
 
@@ -88,7 +83,6 @@ def embed_windows(model: VLJepa, path: str | Path,
             yield from flush()
     if batch:
         yield from flush()
-    model.train(was_training)
 
 
 def decode_segments(model: VLJepa, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1) -> list[TimedCaption]:

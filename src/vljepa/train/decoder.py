@@ -163,7 +163,6 @@ def adaptation_pairs(model: VLJepa, samples: list[Sample], table: FeatureTable, 
 def fit_model_decoder(model: VLJepa, config: DecoderTrainConfig, cache: FeatureCache,
                       progress: bool = True) -> tuple[YDecoder, list[dict]]:
     """Train a Y-decoder for an in-memory model on `config.train_manifest`; returns it and its log."""
-    model.eval()
     torch.manual_seed(config.seed)
     by_kind, table, _ = load_samples(config.train_manifest, cache, model.config.classification_prompt, progress)
     samples = [s for kind in by_kind.values() for s in kind]
@@ -184,7 +183,7 @@ def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
     `<model>/y_decoder`) with its training log, and returns that directory."""
     if not config.model or not config.train_manifest:
         raise ValueError("train-decoder needs model=<trained VL-JEPA directory> and train_manifest=<manifest>")
-    model = VLJepa.from_pretrained(config.model, device=str(resolve_device(config.device)))
+    model = VLJepa.from_pretrained(config.model, device=str(resolve_device(config.device)), bf16=config.bf16)
     cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
     decoder, log = fit_model_decoder(model, config, cache, progress)
     out_dir = Path(config.out_dir or Path(config.model) / DECODER_DIR)

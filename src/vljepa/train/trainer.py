@@ -165,6 +165,7 @@ class Trainer:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
+        self.model.inference_precision = self.precision  # validation and evaluation follow the run
         if self.world.rank:  # every rank initialises the same model above; from here each draws its own dropout
             torch.manual_seed(config.seed + self.world.rank)
         if config.gradient_checkpointing:
@@ -200,26 +201,23 @@ class Trainer:
 
     # --- validation ----------------------------------------------------------------------------
 
-    @torch.no_grad()
     def validate(self, max_per_kind: int = 256) -> dict[str, float]:
         """InfoNCE loss and in-batch top-1 (prediction -> its target among the batch) per val kind."""
         if self.val is None:
             return {}
         samples, features = self.val
-        self.model.eval()
         metrics = {}
         for kind, items in samples.items():
             items = items[:max_per_kind]
             if len(items) < 2:
                 continue
-            with self._autocast():
+            with self.model.inference():
                 out = self.model(features.gather(items, self.device), [s.query for s in items], [s.target for s in items])
             predicted = F.normalize(out.predicted.float(), dim=-1)
             target = F.normalize(out.target.float(), dim=-1)
             best = (predicted @ target.T).argmax(1).tolist()
             metrics[f"val_{kind}_loss"] = float(out.loss)
             metrics[f"val_{kind}_top1"] = sum(items[b].target == s.target for b, s in zip(best, items)) / len(items)
-        self.model.train()
         return metrics
 
     # --- checkpoints ---------------------------------------------------------------------------
