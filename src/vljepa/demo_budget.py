@@ -14,12 +14,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from .errors import VljepaError
+
 MIN_FRACTION = 0.2  # below this share of the recipe's samples the figures say little about the method
 RESERVE_FRACTION = 0.075  # of the budget, kept for the Y-decoder's set-up, evaluation, the stream and the report (30-40 s here)
 RESERVE_MIN_S = 45.0
 
 
-class BudgetTooSmall(RuntimeError):
+class BudgetTooSmall(VljepaError, RuntimeError):
     """The machine cannot train a meaningful share of the recipe within the budget."""
 
 

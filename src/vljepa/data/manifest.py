@@ -13,10 +13,12 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..errors import VljepaError
+
 KNOWN_KEYS = {"video", "start", "end", "caption", "question", "answer", "options", "type", "label", "segments"}
 
 
-class ManifestError(ValueError):
+class ManifestError(VljepaError, ValueError):
     """A manifest line is malformed; the message names the file and line."""
 
 

@@ -18,12 +18,13 @@ import av
 import numpy as np
 import torch
 
+from ..errors import VljepaError
 from ..tasks.stream import sliding_windows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
-class VideoError(RuntimeError):
+class VideoError(VljepaError, RuntimeError):
     """A video or image could not be read; the message names the file."""
 
 

@@ -1,0 +1,15 @@
+"""The library's expected errors: input a user can fix. Each message names the file, key or field at fault.
+
+The command line prints these as one line and exits with code 2 (a traceback only with `--debug`);
+anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+
+class VljepaError(Exception):
+    """An expected error whose message says what to fix."""
+
+
+class ConfigError(VljepaError, ValueError):
+    """A config value of the wrong type or out of range, or an unknown key; the message names its key path."""
