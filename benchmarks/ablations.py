@@ -1,27 +1,26 @@
-"""The paper's ablations on the demo's small budget: one command per ablation, or all of them.
+"""The paper's ablations at small scale: one command per ablation, or all of them.
 
 Paper (PAPER.md): InfoNCE vs cosine / L1 / L2 regression; the Y-encoder's LR multiplier (x0.05 chosen;
 x1.0 and frozen hurt); bidirectional vs causal predictor; with vs without caption pretraining (stage 1).
-Ours: each row trains the demo's recipe (`world-tiny-demo.yaml`: stage 1 captions, then SFT, batch
-128) with one change given as config overrides, same seed, on one generated world and
-one X-encoder feature cache shared by every row. Rows are evaluated on the world's test split:
-classification top-1/top-5 (classification prompt), text->video R@1 (exact clip), VQA accuracy (mean
-over question types, and per type). Predictor depth (1/2/4 layers) and a fixed vs learnable
-temperature are included too; PAPER.md reports no numbers for them.
+Ours: each row trains `small_recipe.yaml` (stage 1 captions, then SFT, batch 128; the comparison's
+recipe) with one change given as config overrides, same seed, on one generated world and one X-encoder
+feature cache shared by every row. Rows are evaluated on the world's test split: classification
+top-1/top-5 (classification prompt), text->video R@1 (exact clip), VQA accuracy (mean over question
+types, and per type). Predictor depth (1/2/4 layers) and a fixed vs learnable temperature are included
+too; PAPER.md reports no numbers for them.
 Rows with the same config train once (InfoNCE, bidirectional, with stage 1, depth 2 and a fixed
-temperature are all the demo's model). The paper ran its loss ablation with a frozen text encoder and
-no head; ours keeps the demo's frozen MiniLM with a trainable head, so a regression loss may also
+temperature are all the recipe's model). The paper ran its loss ablation with a frozen text encoder and
+no head; ours keeps the recipe's frozen MiniLM with a trainable head, so a regression loss may also
 collapse the targets (the spread of the predictions is reported beside each row).
 
 Budget: `--budget-scale s` runs round(s x steps) per stage (warmup scaled alike). The Y-encoder LR
-ablation fine-tunes MiniLM in four of its five rows (several times slower per step, BENCHMARKS.md),
-so every one of its rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baseline
-is the paper's x0.05, not the demo's frozen text model. Cost, measured with short runs (scale 0.05)
-with the smaller demo REPRODUCTION.md's figures come from (SDPA attention, 800 + 1200 steps), in units of the demo's baseline training (414 s on 2 uncontended cores): depth 1 0.63,
-depth 4 1.65, MiniLM fine-tuned 2.2, no stage 1 1.09 (all steps at the SFT rate), other rows 1. The
-14 distinct runs cost (9.4 + 9.8 x `TEXT_MODEL_STEP_SHARE`) x s = 14.3 s units, plus ~2 minutes of world, clip encoding
-and per-run setup: the default s = 0.4 takes ~42 minutes on 2 uncontended cores. `--quick` ignores
-the scale: a 160-clip world, batch 16, a few steps per stage (under a minute).
+ablation fine-tunes MiniLM in four of its five rows (about 2.2x slower per step), so every one of its
+rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baseline is the paper's x0.05,
+not the recipe's frozen text model. Relative cost per row, in units of the baseline's training: depth 1
+0.63, depth 4 1.65, MiniLM fine-tuned 2.2, no stage 1 1.09 (all steps at the SFT rate), other rows 1;
+the 14 distinct runs cost (9.4 + 9.8 x `TEXT_MODEL_STEP_SHARE`) x s = 14.3 s units, plus world, clip
+encoding and per-run set-up (BENCHMARKS.md and REPRODUCTION.md give measured wall times). `--quick`
+ignores the scale: a 160-clip world, batch 16, a few steps per stage (under a minute).
 Without stage 1: its steps move to SFT, so every row sees the same number of samples (PAPER.md does
 not say at which budget the paper compared).
 Direction agrees?: each row is compared with its ablation's baseline setting on each metric the
@@ -49,13 +48,12 @@ from pathlib import Path
 from vljepa.config import load_train_config, to_dict
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.world import WorldConfig
-from vljepa.demo import DEMO_CONFIG, ensure_world, packaged_config
+from vljepa.demo import ensure_world
 from vljepa.eval.report import machine_description
 from vljepa.eval.suite import evaluate_manifest
 from vljepa.train.trainer import CHECKPOINT_DIR, METRICS_FILE, Trainer
 
-DEMO_STEPS = (800, 1200)  # world-tiny-demo.yaml: stage 1, SFT
-DEMO_WARMUP = 50
+RECIPE = Path(__file__).with_name("small_recipe.yaml")  # every row's recipe before its one change
 TEXT_MODEL_STEP_SHARE = 0.5
 DEFAULT_BUDGET_SCALE = 0.4
 QUICK_SCALE, QUICK_BATCH = 0.005, 16
@@ -117,10 +115,10 @@ def ablation_rows(stage_steps: tuple[int, int]) -> dict[str, list[Row]]:
 
 def budget_overrides(scale: float, batch_size: int | None) -> tuple[tuple[int, int], list[str]]:
     """(stage 1, SFT) steps at this scale and the overrides that set them (and the batch size, if given)."""
-    steps = tuple(max(1, round(s * scale)) for s in DEMO_STEPS)
-    warmup = max(1, round(DEMO_WARMUP * scale))
-    overrides = [f"stages.{i}.{key}={value}" for i, n in enumerate(steps)
-                 for key, value in (("steps", n), ("warmup_steps", min(warmup, n)))]
+    stages = load_train_config(RECIPE).stages
+    steps = tuple(max(1, round(s.steps * scale)) for s in stages)
+    overrides = [f"stages.{i}.{key}={value}" for i, (n, stage) in enumerate(zip(steps, stages))
+                 for key, value in (("steps", n), ("warmup_steps", min(max(1, round(stage.warmup_steps * scale)), n)))]
     if batch_size is not None:
         overrides += [f"stages.{i}.batch_size={batch_size}" for i in range(len(steps))]
     return steps, overrides
@@ -140,7 +138,7 @@ def headline(results: dict) -> dict:
 
 def train_and_evaluate(run_dir: Path, world_dir: Path, cache_dir: Path, overrides: list[str]) -> dict:
     """Train one config and evaluate it on the test split; reuse `result.json` if it holds this very config."""
-    config = load_train_config(packaged_config(DEMO_CONFIG), [
+    config = load_train_config(RECIPE, [
         f"train_manifest={world_dir / 'train.jsonl'}", f"val_manifest={world_dir / 'val.jsonl'}",
         f"out_dir={run_dir}", f"cache_dir={cache_dir}", *overrides])
     config_dict = json.loads(json.dumps(to_dict(config)))
@@ -169,7 +167,7 @@ def train_and_evaluate(run_dir: Path, world_dir: Path, cache_dir: Path, override
 
 
 def run_name(row: Row) -> str:
-    """One run directory per distinct config: every row without overrides is the demo's model."""
+    """One run directory per distinct config: every row without overrides is the recipe's model."""
     if not row.overrides:
         return "baseline"
     return re.sub(r"[^a-z0-9.]+", "-", f"{row.ablation} {row.setting}".lower()).strip("-")
@@ -214,7 +212,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ablation", default="all", choices=["all", *ablation_rows((1, 1))])
     parser.add_argument("--budget-scale", type=float, default=DEFAULT_BUDGET_SCALE,
-                        help="fraction of the demo's steps per stage (the Y-encoder LR ablation gets "
+                        help="fraction of the recipe's steps per stage (the Y-encoder LR ablation gets "
                              f"{TEXT_MODEL_STEP_SHARE} of it)")
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
     parser.add_argument("--results", type=Path, help="where ablations.json/.md go (default benchmarks/results, "
@@ -255,7 +253,7 @@ def main() -> None:
     runs_s = sum(result["total_s"] for result in results.values())
     batch_size = batch or 128
     header = [f"Machine: {machine_description()}  ",
-              f"Budget: scale {scale:g} of the demo's steps: stage 1 {main_steps[0]} + SFT {main_steps[1]} steps "
+              f"Budget: scale {scale:g} of the recipe's steps: stage 1 {main_steps[0]} + SFT {main_steps[1]} steps "
               f"at batch {batch_size}; Y-encoder LR rows {text_steps[0]} + {text_steps[1]}. Seed 0 for every run; "
               f"test split of the world {json.dumps(world_config.__dict__)}.  ",
               f"Time: {runs_s:.0f} s over {len(results)} distinct runs (each run's training and evaluation, as "

@@ -3,8 +3,8 @@
 Paper: with the same frozen encoder, data and batch size, VL-JEPA (0.5B predictor) reached +108%
 CIDEr and +51% top-5 classification over a token VLM (1B Llama, next-token cross-entropy) at 15M
 samples seen, with half the trainable parameters.
-Here: both models train on the built-in world from the same cached X-encoder tokens, with the demo
-recipe's stages (steps, batch size, mixture, LR schedule) and the same `MixtureSampler` stream (the
+Here: both models train on the built-in world from the same cached X-encoder tokens, with one
+recipe's stages (`small_recipe.yaml`: steps, batch size, mixture, LR schedule) and the same `MixtureSampler` stream (the
 token VLM reads the VL-JEPA `Trainer`'s own samples; `train_token_vlm.py`). Both are evaluated at
 several budgets along the run by the same code (`baselines/protocol.py`): captioning CIDEr-D,
 top-1/top-5 classification, multiple-choice VQA, world prediction and open-ended VQA, each with its
@@ -43,7 +43,7 @@ from vljepa.baselines.protocol import Split, evaluate  # noqa: E402
 from vljepa.baselines.token_vlm import TokenVLM, TokenVLMConfig  # noqa: E402
 from vljepa.baselines.train_token_vlm import sample_vocabulary, train_token_vlm  # noqa: E402
 from vljepa.config import TrainConfig, load_config, load_train_config, to_dict  # noqa: E402
-from vljepa.demo import DECODER_CONFIG, DEMO_CONFIG, packaged_config  # noqa: E402
+from vljepa.demo import DECODER_CONFIG, packaged_config  # noqa: E402
 from vljepa.eval.report import machine_description  # noqa: E402
 from vljepa.model import DECODER_DIR, WEIGHTS_FILE, VLJepa  # noqa: E402
 from vljepa.progress import console  # noqa: E402
@@ -69,12 +69,12 @@ class QuickConfig:
 class CompareConfig:
     """The comparison (benchmarks/compare.yaml); `token_vlm`'s visual_dim, vocabulary and seed are set by the run."""
 
-    world: str = "runs/demo/world"  # a generated world (`vljepa world` or `vljepa demo`)
-    cache_dir: str = "runs/demo/feature_cache"  # its X-encoder feature cache
+    world: str = "runs/world-2000"  # a generated world (`vljepa world`)
+    cache_dir: str = "runs/world-2000/feature_cache"  # its X-encoder feature cache (filled on first use)
     work_dir: str = "runs/compare"  # checkpoints of both models at every budget (emptied at start)
     out: str = "benchmarks/results/compare.json"
     plot: str = "docs/compare.png"
-    recipe: str = DEMO_CONFIG  # VL-JEPA's training recipe (a packaged name or a path); both models run its stages
+    recipe: str = "benchmarks/small_recipe.yaml"  # VL-JEPA's training recipe (a packaged name or a path); both models run its stages
     recipe_overrides: list[str] = field(default_factory=list)
     decoder_recipe: str = DECODER_CONFIG  # the Y-decoder recipe trained at every VL-JEPA budget
     decoder_overrides: list[str] = field(default_factory=list)

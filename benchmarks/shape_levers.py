@@ -1,20 +1,19 @@
-"""What limits the demo's shape (and colour) VQA? Levers that cost the demo little or nothing, each
-trained at a fraction of the demo's budget and scored on the test split and on training clips.
+"""What limits shape (and colour) VQA on the built-in world? Levers that cost training little or nothing,
+each trained at a fraction of a small recipe's budget and scored on the test split and on training clips.
 
-On a world of 2,000 training clips the demo misses its floors for shape (55%) and colour (90%);
-colour fails when the question names the shape by its form (BENCHMARKS.md,
-`world_vqa_breakdown.py`), so both come down to telling forms apart. Each row changes one thing
-against the demo's recipe (`world-tiny-demo.yaml`, scaled by `--budget-scale`) on a world of 2,000
-training clips (`--world`: a world of that many, e.g. `vljepa world --out runs/world-2000 num_train=2000`):
-- `base`: the demo's frozen random X-encoder (32 px, patch 8, width 192, 4 layers);
+Colour fails when the question names the object by its form (BENCHMARKS.md, `world_vqa_breakdown.py`),
+so both come down to telling forms apart. Each row changes one thing against `small_recipe.yaml`
+(the ablations' recipe, scaled by `--budget-scale`) on a world of 2,000 training clips (`--world`: a
+world of that many, e.g. `vljepa world --out runs/world-2000 num_train=2000`):
+- `base`: the default frozen random X-encoder (32 px, patch 8, width 192, 4 layers);
 - `h384`: the X-encoder twice as wide, so its random projection of each 8x8x2 RGB patch
   (384 numbers) keeps all of them (the predictor's input Linear is the only added cost);
 - `48p12h384`: the world's frames at 48 px instead of 32, in 12-px patches, so the token
   count (and the predictor's cost) is unchanged while each patch carries 2.25x the pixels;
 - `32p4`: 4-px patches at 32 px, four times the tokens (about 3.5x the training time);
-- `6000-clips` / `4000-clips`: the demo's encoder and steps on a world with 6,000 or 4,000 training
+- `6000-clips` / `4000-clips`: the same encoder and steps on a world with 6,000 or 4,000 training
   clips instead of 2,000 (`--world`'s config otherwise; the same test split: clips are seeded per index);
-- `lr2e-3`: twice the demo's learning rate in both stages (faster learning, or faster memorising?).
+- `lr2e-3`: twice the recipe's learning rate in both stages (faster learning, or faster memorising?).
 Besides the test split, every row is scored on the first 200 training clips ("train"): a large gap
 between the two says the model memorises its clips rather than learns forms. And every row's frozen
 X-encoder tokens are probed for form alone, without VL-JEPA's predictor: the attentive and linear
@@ -126,7 +125,7 @@ def main() -> None:
               f"{probe['attentive']['accuracy']:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
 
     kinds = ("shape", "colour", "count", "exists", "direction", "what_happened")
-    lines = [f"Machine: {machine_description()}  ", f"Budget: scale {args.budget_scale:g} of the demo's steps; "
+    lines = [f"Machine: {machine_description()}  ", f"Budget: scale {args.budget_scale:g} of the recipe's steps; "
              "seed 0. Test = the world's test split (200 clips); train = its first 200 training clips.", "",
              "| row | cls top-1 | t2v R@1 | " + " | ".join(kinds) + " | train: cls / shape / colour | "
              "shape probe: attentive test / train, linear test / train | SFT samples/s | train s |",
