@@ -10,9 +10,9 @@ import torch
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ManifestError, class_names, load_manifest
-from vljepa.data.transforms import preprocess_clip
+
 from vljepa.data.video import VideoError, read_clip, sample_indices
-from vljepa.x_encoder import XEncoder
+from vljepa.x_encoder import XEncoder, preprocess_clip
 
 
 def test_generated_mp4_decodes_through_the_manifest(clip_manifest):
@@ -92,7 +92,7 @@ def test_feature_cache_computes_once_and_invalidates(tmp_path, clip_manifest):
     again = FeatureCache(tmp_path, encoder).tokens(clips, progress=False)  # a new process: read from disk
     assert CountingEncoder.calls == 16
     assert all(torch.equal(first[c], again[c]) for c in first)
-    direct = encoder(preprocess_clip(read_clip(clips[0].path, 4), config).unsqueeze(0))[0]
+    direct = encoder(encoder.preprocess(read_clip(clips[0].path, 4)).unsqueeze(0))[0]
     assert torch.allclose(first[clips[0]].float(), direct, atol=1e-2)
     # other weights -> another cache; another view -> another cache
     FeatureCache(tmp_path, CountingEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4, seed=1))).tokens(clips[:3], progress=False)
