@@ -19,7 +19,6 @@ import numpy as np
 import torch
 
 from ..errors import VljepaError
-from ..tasks.stream import sliding_windows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
@@ -114,10 +113,22 @@ def video_duration(path: str | Path) -> float:
     return times[-1] + _frame_step(times)
 
 
+def sliding_windows(duration: float, length: float, stride: float) -> list[tuple[float, float]]:
+    """(start, end) of windows of `length` seconds every `stride` seconds covering [0, duration];
+    a stream shorter than one window gives one window; the last window ends at `duration`."""
+    if length <= 0 or stride <= 0:
+        raise ValueError(f"window length {length} and stride {stride} must be positive")
+    if duration <= length:
+        return [(0.0, float(duration))]
+    count = int(np.ceil((duration - length) / stride - 1e-9)) + 1
+    starts = np.minimum(np.arange(count) * stride, duration - length)
+    return [(float(s), float(s + length)) for s in starts]
+
+
 def iter_windows(path: str | Path, length: float, stride: float,
                  num_frames: int) -> Iterator[tuple[tuple[float, float], torch.Tensor]]:
     """Yield ((start, end), frames (num_frames, H, W, 3)) for the windows of
-    `tasks.stream.sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
+    `sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
     sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""
     if length <= 0 or stride <= 0:
         raise ValueError(f"window length {length} and stride {stride} must be positive")
