@@ -12,6 +12,7 @@ from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ManifestError, class_names, load_manifest
 
 from vljepa.data.video import VideoError, read_clip, sample_indices
+from vljepa.ragged import pad_rows
 from vljepa.x_encoder import XEncoder, preprocess_clip
 
 
@@ -114,3 +115,12 @@ def test_feature_cache_skips_unreadable_clips(tmp_path, clip_manifest):
     assert len(tokens) == 1
     assert set(cache.failed) == {str(tmp_path / "broken.mp4"), str(tmp_path / "missing.mp4")}
     assert "broken.mp4" in cache.failed[str(tmp_path / "broken.mp4")]
+
+
+def test_pad_rows_pads_either_side_and_masks_the_real_positions():
+    ids, mask = pad_rows([(5, 6, 7), (8,), ()], value=-1)
+    assert ids.tolist() == [[5, 6, 7], [8, -1, -1], [-1, -1, -1]] and ids.dtype == torch.long
+    assert mask.tolist() == [[True, True, True], [True, False, False], [False, False, False]]
+    ids, mask = pad_rows([(5, 6, 7), (8,)], value=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[True] * 3, [False, False, True]]
+    assert pad_rows([(), ()], value=0)[0].shape == (2, 0) and pad_rows([], value=0)[0].shape == (0, 0)

@@ -1,8 +1,8 @@
 """The package's layers: every import points down (or sideways, within a layer), never up.
 
 This is the one place the layer order is defined. From the bottom:
-  foundation: errors, atomic writes, progress, precision, eval mode, losses (config validates loss
-              names against them), config and the model registry;
+  foundation: errors, atomic writes, progress, precision, eval mode, ragged padding, losses
+              (config validates loss names against them), config and the model registry;
   data:       manifests, video I/O, the built-in world, the feature cache (it needs an encoder, but
               only through the `ClipEncoder` protocol);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
@@ -25,7 +25,7 @@ import pytest
 import vljepa
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "atomic", "progress", "precision", "eval_mode", "losses", "config", "registry"),
+    ("errors", "atomic", "progress", "precision", "eval_mode", "ragged", "losses", "config", "registry"),
     ("data",),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
