@@ -124,3 +124,16 @@ def test_pad_rows_pads_either_side_and_masks_the_real_positions():
     ids, mask = pad_rows([(5, 6, 7), (8,)], value=0, left=True)
     assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[True] * 3, [False, False, True]]
     assert pad_rows([(), ()], value=0)[0].shape == (2, 0) and pad_rows([], value=0)[0].shape == (0, 0)
+
+
+def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
+    from vljepa.eval.probe import probe_tasks
+
+    assert probe_tasks(str(clip_manifest)) == {"action": ["moving right", "moving left"]}
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(clip_manifest.read_text().replace('"clips/', f'"{clip_manifest.parent}/clips/'))
+    (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": ["moving left"]}))
+    assert probe_tasks(str(manifest)) == {"action": ["moving right", "moving left"], "leftward": ["moving left"]}
+    (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": "moving left"}))
+    with pytest.raises(ManifestError, match=r"probe_tasks.json: expected an object mapping task names to lists"):
+        probe_tasks(str(manifest))
