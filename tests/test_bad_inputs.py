@@ -15,13 +15,14 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-from conftest import tiny_model_config
 from vljepa.cli import app
 from vljepa.data.manifest import ManifestError, load_manifest
 from vljepa.data.video import TruncatedVideoWarning, VideoError, read_clip, video_duration
 from vljepa.errors import VljepaError
 from vljepa.model import VLJepa
 from vljepa.x_encoder import preprocess_clip
+
+from conftest import tiny_model_config
 
 GOOD = {"video": "a.mp4", "caption": "a red square moves right"}
 

@@ -1,8 +1,9 @@
 """The frozen-feature cache filled by several processes at once: every entry holds its own clip's tokens;
 its shards and index are written atomically and flushed to disk.
 
-The writers are forked processes: separate memories and separate cache objects, like separate runs
-(forking keeps the test fast; a spawned interpreter spends seconds importing torch).
+The writers are separate processes started by a fork server: fresh interpreters like separate runs,
+forked from one server that imported torch once (three spawned interpreters would each spend seconds
+importing it; plain fork copies the test process's thread pools, which can deadlock the children).
 """
 
 from __future__ import annotations
@@ -14,10 +15,8 @@ import re
 from pathlib import Path
 
 import pytest
-import torch
 
 from vljepa.atomic import atomic_directory, atomic_write
-
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ClipRef, load_manifest
@@ -42,13 +41,19 @@ def test_three_writers_fill_one_fresh_cache(tmp_path, clip_manifest):
     encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
     clips = list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))
     subsets = [clips[0:10], clips[5:16][::-1], clips[0:4] + clips[10:16]]  # overlapping, in different orders
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["vljepa.data.feature_cache", "vljepa.x_encoder"])
     start_together = context.Barrier(len(subsets))
     writers = [context.Process(target=fill, args=(tmp_path, encoder, subset, start_together)) for subset in subsets]
     for writer in writers:
         writer.start()
-    for writer in writers:
-        writer.join(timeout=60)
+    try:
+        for writer in writers:
+            writer.join(timeout=120)
+    finally:
+        for writer in writers:
+            if writer.is_alive():
+                writer.kill()
     assert [w.exitcode for w in writers] == [0, 0, 0]
 
     cache = FeatureCache(tmp_path, encoder)

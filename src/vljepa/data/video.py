@@ -13,12 +13,11 @@ with a `TruncatedVideoWarning` naming the file.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-
-import warnings
 
 import av
 import numpy as np
