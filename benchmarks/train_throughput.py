@@ -30,7 +30,6 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers.utils import logging as hf_logging
 
 from vljepa.config import load_train_config
-from vljepa.data.transforms import preprocess_clip
 from vljepa.data.video import read_clip
 from vljepa.demo import DEMO_CONFIG, packaged_config
 from vljepa.eval.report import machine_description
@@ -51,7 +50,7 @@ def measure(trainer: Trainer, steps: int, uncached: bool, compiled: bool = False
         batch = sampler.next_batch(stage.batch_size)
         if uncached:
             frames = [read_clip(s.clip.path, model.config.x_encoder.num_frames, s.clip.start, s.clip.end) for s in batch]
-            tokens = model.x_encoder(torch.stack([preprocess_clip(f, model.config.x_encoder) for f in frames]))
+            tokens = model.x_encoder(torch.stack([model.x_encoder.preprocess(f) for f in frames]))
         else:
             tokens = trainer.features.gather(batch, trainer.device)
         with trainer.precision.autocast("cpu"):

@@ -10,9 +10,10 @@ import torch
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ManifestError, class_names, load_manifest
-from vljepa.data.transforms import preprocess_clip
+
 from vljepa.data.video import VideoError, read_clip, sample_indices
-from vljepa.x_encoder import XEncoder
+from vljepa.ragged import pad_rows
+from vljepa.x_encoder import XEncoder, preprocess_clip
 
 
 def test_generated_mp4_decodes_through_the_manifest(clip_manifest):
@@ -92,7 +93,7 @@ def test_feature_cache_computes_once_and_invalidates(tmp_path, clip_manifest):
     again = FeatureCache(tmp_path, encoder).tokens(clips, progress=False)  # a new process: read from disk
     assert CountingEncoder.calls == 16
     assert all(torch.equal(first[c], again[c]) for c in first)
-    direct = encoder(preprocess_clip(read_clip(clips[0].path, 4), config).unsqueeze(0))[0]
+    direct = encoder(encoder.preprocess(read_clip(clips[0].path, 4)).unsqueeze(0))[0]
     assert torch.allclose(first[clips[0]].float(), direct, atol=1e-2)
     # other weights -> another cache; another view -> another cache
     FeatureCache(tmp_path, CountingEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4, seed=1))).tokens(clips[:3], progress=False)
@@ -114,3 +115,25 @@ def test_feature_cache_skips_unreadable_clips(tmp_path, clip_manifest):
     assert len(tokens) == 1
     assert set(cache.failed) == {str(tmp_path / "broken.mp4"), str(tmp_path / "missing.mp4")}
     assert "broken.mp4" in cache.failed[str(tmp_path / "broken.mp4")]
+
+
+def test_pad_rows_pads_either_side_and_masks_the_real_positions():
+    ids, mask = pad_rows([(5, 6, 7), (8,), ()], value=-1)
+    assert ids.tolist() == [[5, 6, 7], [8, -1, -1], [-1, -1, -1]] and ids.dtype == torch.long
+    assert mask.tolist() == [[True, True, True], [True, False, False], [False, False, False]]
+    ids, mask = pad_rows([(5, 6, 7), (8,)], value=0, left=True)
+    assert ids.tolist() == [[5, 6, 7], [0, 0, 8]] and mask.tolist() == [[True] * 3, [False, False, True]]
+    assert pad_rows([(), ()], value=0)[0].shape == (2, 0) and pad_rows([], value=0)[0].shape == (0, 0)
+
+
+def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
+    from vljepa.eval.probe import probe_tasks
+
+    assert probe_tasks(str(clip_manifest)) == {"action": ["moving right", "moving left"]}
+    manifest = tmp_path / "train.jsonl"
+    manifest.write_text(clip_manifest.read_text().replace('"clips/', f'"{clip_manifest.parent}/clips/'))
+    (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": ["moving left"]}))
+    assert probe_tasks(str(manifest)) == {"action": ["moving right", "moving left"], "leftward": ["moving left"]}
+    (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": "moving left"}))
+    with pytest.raises(ManifestError, match=r"probe_tasks.json: expected an object mapping task names to lists"):
+        probe_tasks(str(manifest))

@@ -10,9 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from vljepa.cli import app
-from vljepa.data.video import iter_windows, read_clip, video_duration, write_video
+from vljepa.data.video import iter_windows, read_clip, sliding_windows, video_duration, write_video
 from vljepa.model import VLJepa
-from vljepa.tasks.stream import segment_count, sliding_windows, window_times
+from vljepa.tasks.stream import segment_count, window_times
 
 from conftest import moving_square, tiny_model_config
 

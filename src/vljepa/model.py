@@ -30,7 +30,6 @@ from torch import nn
 
 from .atomic import atomic_write
 from .config import ModelConfig, read_config_json, write_config_json
-from .data.transforms import preprocess_clip
 from .eval_mode import evaluating
 from .losses import embedding_loss, positives_from_texts
 from .precision import Precision, announce_precision, resolve_precision
@@ -94,7 +93,7 @@ class VLJepa(nn.Module):
 
     def visual_tokens(self, frames: torch.Tensor) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D)."""
-        video = torch.stack([preprocess_clip(f, self.config.x_encoder) for f in frames]).to(self.device)
+        video = torch.stack([self.x_encoder.preprocess(f) for f in frames]).to(self.device)
         return self.x_encoder(video)
 
     def predict(self, visual_tokens: torch.Tensor, queries: list[str | None] | None = None) -> torch.Tensor:

@@ -8,6 +8,11 @@ tiny VJEPA2 (32 px, patch 8, 4 layers, width 192: 64 tokens for 8 frames) with s
 Why frozen "for real": the module is kept in eval mode through `model.train()`, runs under
 `torch.no_grad()`, has `requires_grad=False` everywhere and is never handed to the optimizer, so its
 tokens can be cached once per clip (see `data/feature_cache.py`).
+Preprocessing belongs to the encoder (its image size, mean and std): uint8 frames (T, H, W, 3) ->
+float (T, 3, S, S) by resizing the shorter side to S (antialiased bilinear, plain torch: torchvision is
+not usable next to the CPU torch here), centre cropping, scaling to [0, 1] and normalising (ImageNet
+statistics for V-JEPA 2). `preprocess_clip` is the function of a config (encoder pretraining has no
+`XEncoder`); `XEncoder.preprocess` applies it with the encoder's own config.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import hashlib
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 
@@ -31,6 +37,22 @@ def tiny_vjepa2_config(config: XEncoderConfig) -> VJEPA2Config:
     )
 
 
+def preprocess_clip(frames: torch.Tensor, config: XEncoderConfig) -> torch.Tensor:
+    """uint8 frames (T, H, W, 3) -> normalised float (T, 3, S, S), S = `config.image_size`."""
+    size = config.image_size
+    video = frames.permute(0, 3, 1, 2).float() / 255.0
+    height, width = video.shape[-2:]
+    scale = size / min(height, width)
+    new_h, new_w = max(size, round(height * scale)), max(size, round(width * scale))
+    if (new_h, new_w) != (height, width):
+        video = F.interpolate(video, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (new_h - size) // 2, (new_w - size) // 2
+    video = video[:, :, top:top + size, left:left + size]
+    mean = torch.tensor(config.mean).view(1, 3, 1, 1)
+    std = torch.tensor(config.std).view(1, 3, 1, 1)
+    return (video - mean) / std
+
+
 class XEncoder(nn.Module):
     def __init__(self, config: XEncoderConfig):
         super().__init__()
@@ -45,6 +67,20 @@ class XEncoder(nn.Module):
         self.vjepa2.eval()
         self.embed_dim: int = self.vjepa2.config.hidden_size
         self.tubelet_size: int = self.vjepa2.config.tubelet_size
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.vjepa2.parameters()).device
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 frames (T, H, W, 3) -> this encoder's normalised input (T, 3, S, S)."""
+        return preprocess_clip(frames, self.config)
+
+    def preprocessing_signature(self) -> dict:
+        """Everything that changes the preprocessed input: part of the feature-cache key."""
+        config = self.config
+        return {"image_size": config.image_size, "num_frames": config.num_frames, "mean": list(config.mean),
+                "std": list(config.std), "resize": "shorter-side bilinear antialias, centre crop"}
 
     def train(self, mode: bool = True) -> "XEncoder":
         """Frozen: ignore `mode` and stay in eval mode."""

@@ -28,6 +28,7 @@ from torch import nn
 
 from .causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 from .eval_mode import evaluating
+from .ragged import pad_rows
 
 
 @dataclass
@@ -86,13 +87,7 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
     def token_log_likelihood(self, embeddings: torch.Tensor, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher-forced log-probabilities of each text's tokens + EOS: values (B, L) and mask (B, L)."""
         rows = [self._text_rows(t) for t in texts]
-        width = max(len(r) for r in rows)
-        ids = torch.full((len(rows), width), self.pad_row, dtype=torch.long)
-        mask = torch.zeros(len(rows), width, dtype=torch.bool)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row)
-            mask[i, : len(row)] = True
-        ids, mask = ids.to(self.device), mask.to(self.device)
+        ids, mask = (t.to(self.device) for t in pad_rows(rows, self.pad_row))
         prefix = self._prefix_embeds(embeddings)
         sequence = torch.cat([prefix, self.lm.get_input_embeddings()(ids)], dim=1)
         attention = torch.cat([torch.ones(prefix.shape[:2], dtype=torch.bool, device=self.device), mask], dim=1)

@@ -35,7 +35,6 @@ from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import class_names, load_manifest
-from ..data.transforms import preprocess_clip
 from ..data.video import iter_windows
 from ..model import VLJepa
 from ..progress import progress_bar
@@ -93,7 +92,7 @@ def stream_tokens(model: VLJepa, path: str, config: CostConfig) -> tuple[list[tu
         if end > config.stream_seconds:
             break
         bounds.append((start, end))
-        clips.append(preprocess_clip(frames, model.config.x_encoder))
+        clips.append(model.x_encoder.preprocess(frames))
     video = torch.stack(clips)
     return bounds, torch.cat([model.x_encoder(video[i:i + 32]) for i in range(0, len(video), 32)])
 

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from ..ragged import pad_rows
 
 IGNORE = -100
 
@@ -52,18 +53,6 @@ class TokenVLMConfig:
     attention: str = "eager"  # transformers attn_implementation; on this CPU eager trained 1.5x faster than sdpa
     vocabulary: list[int] | None = None  # tokenizer ids of the token table; None = the whole tokenizer
     seed: int = 0
-
-
-def _pad_rows(rows: list[tuple[int, ...]], value: int, left: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Ragged rows -> ids (B, L) and mask (B, L), padded on the right (or the left)."""
-    width = max((len(r) for r in rows), default=0)
-    ids = torch.full((len(rows), width), value, dtype=torch.long)
-    mask = torch.zeros(len(rows), width, dtype=torch.bool)
-    for i, row in enumerate(rows):
-        span = slice(width - len(row), width) if left else slice(0, len(row))
-        ids[i, span] = torch.tensor(row, dtype=torch.long)
-        mask[i, span] = True
-    return ids, mask
 
 
 class TokenVLM(DirectoryCheckpoint, nn.Module):
@@ -103,7 +92,7 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         """Left-padded [pads ; Linear(visual) ; query ; BOS] (B, P, H), its mask (B, P) and positions
         (B, P) counting real tokens only (pads get 0)."""
         visual = self.visual_proj(visual_tokens.to(self.device, self.visual_proj.weight.dtype))
-        text, text_mask = _pad_rows([(*self._query_rows(q), self.vocabulary.bos) for q in queries],
+        text, text_mask = pad_rows([(*self._query_rows(q), self.vocabulary.bos) for q in queries],
                                     self.vocabulary.pad, left=True)
         embedded = self._embed(text).to(visual.dtype)
         pads = (~text_mask).sum(1).tolist()
@@ -123,8 +112,8 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
             query_rows, target_rows = self._query_rows(query), self._target_rows(target)
             rows.append((*query_rows, self.vocabulary.bos, *target_rows))
             labels.append((IGNORE,) * len(query_rows) + (*target_rows, self.vocabulary.eos))
-        text, text_mask = _pad_rows(rows, self.vocabulary.pad)
-        label_ids, _ = _pad_rows(labels, IGNORE)
+        text, text_mask = pad_rows(rows, self.vocabulary.pad)
+        label_ids, _ = pad_rows(labels, IGNORE)
         visual = self.visual_proj(visual_tokens.to(self.device, self.visual_proj.weight.dtype))
         sequence = torch.cat([visual, self._embed(text).to(visual.dtype)], dim=1)
         mask = torch.cat([torch.ones(visual.shape[:2], dtype=torch.bool), text_mask], dim=1).to(self.device)
@@ -169,8 +158,8 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         owner = torch.tensor([i for i, options in enumerate(candidates) for _ in options], device=self.device)
         rows = [self._target_rows(text) for options in candidates for text in options]
         # candidate tokens are the inputs (one pad stands in for an empty candidate); + EOS the expected outputs
-        inputs, input_mask = _pad_rows([r or (self.vocabulary.pad,) for r in rows], self.vocabulary.pad)
-        expected, expected_mask = _pad_rows([(*r, self.vocabulary.eos) for r in rows], self.vocabulary.pad)
+        inputs, input_mask = pad_rows([r or (self.vocabulary.pad,) for r in rows], self.vocabulary.pad)
+        expected, expected_mask = pad_rows([(*r, self.vocabulary.eos) for r in rows], self.vocabulary.pad)
         cache = out.cache
         cache.batch_select_indices(owner)
         steps = torch.arange(inputs.shape[1], device=self.device)

@@ -4,10 +4,14 @@ The encoder is frozen, so its tokens for a clip never change while its weights a
 stay the same. The cache lives in `<dir>/<fingerprint>/`, where the fingerprint hashes the encoder's
 weights, the preprocessing and the frame view; change either and a fresh cache is used. Inside,
 `index.json` maps a clip key (resolved path, file size and mtime, time window) to a row of a
-safetensors shard; new clips are encoded in batches and appended as a new shard (atomic writes).
+safetensors shard; new clips are encoded in batches and appended as a new shard.
 A clip that cannot be decoded is reported, not cached, and not fatal: callers skip its records.
-Several processes may share a cache only if one of them encodes: the others read with
-`encode_missing=False` once it is done (the ranks of a torchrun launch: rank 0 encodes).
+Several processes may fill one cache at once: each shard gets a name no other writer can choose (a
+random uuid), is written atomically and completely before any index entry points at it, and the
+index is updated under an exclusive `fcntl` lock by re-reading it from disk, merging the new entries
+in (an entry already there is kept: both point at the same clip's tokens) and writing it atomically.
+Two writers may both encode a clip that neither had cached; one copy is indexed, the other wasted.
+The cache depends on the encoder only through `ClipEncoder`, so the data layer does not import the model.
 """
 
 from __future__ import annotations
@@ -15,19 +19,37 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Protocol
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from ..atomic import atomic_write, exclusive_lock
 from ..config import XEncoderConfig
 from ..progress import progress_bar
-from ..x_encoder import XEncoder
 from .manifest import ClipRef
-from .transforms import preprocess_clip, preprocessing_signature
 from .video import VideoError, read_clip
+
+
+class ClipEncoder(Protocol):
+    """What the cache needs of a frozen encoder (`vljepa.x_encoder.XEncoder` is one)."""
+
+    config: XEncoderConfig
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def fingerprint(self) -> str: ...
+
+    def preprocessing_signature(self) -> dict: ...
+
+    def preprocess(self, frames: torch.Tensor) -> torch.Tensor: ...
+
+    def __call__(self, video: torch.Tensor) -> torch.Tensor: ...
 
 
 def single_frame_view(frames: torch.Tensor) -> torch.Tensor:
@@ -51,19 +73,35 @@ def clip_key(clip: ClipRef) -> str:
 
 
 class FeatureCache:
-    def __init__(self, directory: str | Path, x_encoder: XEncoder, view: str = "clip", batch_size: int = 64):
+    def __init__(self, directory: str | Path, x_encoder: ClipEncoder, view: str = "clip", batch_size: int = 64):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose from {sorted(VIEWS)}")
         self.x_encoder, self.view, self.batch_size = x_encoder, view, batch_size
-        config: XEncoderConfig = x_encoder.config
-        signature = json.dumps({"encoder": x_encoder.fingerprint(), "pre": preprocessing_signature(config),
+        signature = json.dumps({"encoder": x_encoder.fingerprint(), "pre": x_encoder.preprocessing_signature(),
                                 "view": view}, sort_keys=True)
         self.directory = Path(directory) / hashlib.sha256(signature.encode()).hexdigest()[:16]
         self.directory.mkdir(parents=True, exist_ok=True)
         self.index_path = self.directory / "index.json"
-        self.index: dict[str, list] = json.loads(self.index_path.read_text()) if self.index_path.is_file() else {}
+        self.lock_path = self.directory / "index.lock"
+        self.index: dict[str, list] = self._read_index()
         self.failed: dict[str, str] = {}  # clip path -> error message, for this session
         self._shards: dict[str, torch.Tensor] = {}
+
+    def _read_index(self) -> dict[str, list]:
+        """The index as on disk now (written atomically, so a reader never sees half of one)."""
+        return json.loads(self.index_path.read_text()) if self.index_path.is_file() else {}
+
+    def _add_shard(self, keys: list[str], tokens: torch.Tensor) -> None:
+        """Write a uniquely named shard, then merge its rows into the index on disk under the lock."""
+        shard = f"shard_{uuid.uuid4().hex}.safetensors"
+        atomic_write(self.directory / shard, lambda tmp: save_file({"tokens": tokens}, str(tmp)))
+        self._shards[shard] = tokens
+        with exclusive_lock(self.lock_path):
+            index = self._read_index()
+            for row, key in enumerate(keys):
+                index.setdefault(key, [shard, row])
+            atomic_write(self.index_path, lambda tmp: tmp.write_text(json.dumps(index)))
+        self.index = index
 
     def _read_frames(self, clip: ClipRef) -> torch.Tensor | Exception:
         """The clip's sampled frames in the cache's view, or the error that stopped the decoding."""
@@ -78,7 +116,7 @@ class FeatureCache:
         """Decode each batch's clips on one thread per CPU, then preprocess and encode them. Decoding is
         kept apart from the torch work: interleaved with it, encoding the demo's clips took twice as long."""
         keys, rows = [], []
-        device = next(self.x_encoder.parameters()).device
+        device = self.x_encoder.device
         with (progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance,
               ThreadPoolExecutor(os.cpu_count() or 1) as readers):
             for start in range(0, len(clips), self.batch_size):
@@ -89,23 +127,13 @@ class FeatureCache:
                         self.failed[clip.path] = str(frames)
                         continue
                     batch_keys.append(clip_key(clip))
-                    videos.append(preprocess_clip(frames, self.x_encoder.config))
+                    videos.append(self.x_encoder.preprocess(frames))
                 if videos:
                     rows.append(self.x_encoder(torch.stack(videos).to(device)).to(torch.float16).cpu())
                     keys.extend(batch_keys)
                 advance(len(batch))
-        if not keys:
-            return
-        shard = f"shard_{len({s for s, _ in self.index.values()}):05d}.safetensors"
-        tokens = torch.cat(rows)
-        tmp = self.directory / (shard + ".tmp")
-        save_file({"tokens": tokens}, str(tmp))
-        tmp.replace(self.directory / shard)
-        self._shards[shard] = tokens
-        self.index.update({key: [shard, row] for row, key in enumerate(keys)})
-        tmp = self.index_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.index))
-        tmp.replace(self.index_path)
+        if keys:
+            self._add_shard(keys, torch.cat(rows))
 
     def _shard(self, name: str) -> torch.Tensor:
         if name not in self._shards:
@@ -123,6 +151,8 @@ class FeatureCache:
                 keys[clip] = clip_key(clip)
             except OSError:
                 self.failed[clip.path] = f"{clip.path}: file not found"
+        if any(key not in self.index for key in keys.values()):
+            self.index = self._read_index()  # another process may have added them
         missing = [clip for clip, key in keys.items() if key not in self.index]
         if missing and encode_missing:
             self._encode_missing(missing, progress)

@@ -1,21 +1,34 @@
 """JSONL manifests: the one data format every command reads (see the README's "Data format").
 
-One JSON object per line; `video` is a path relative to the manifest's folder (a video file, or an
-image as a one-frame video), optionally cut by `start`/`end` seconds. A record carries any of:
-`caption`; `question` + `answer` (+ `options`, `type`); `label`; `segments` (long streams).
-Unknown keys are kept in `extra` (the built-in world adds `meaning`, the canonical meaning of a
-caption, used to count paraphrase hits in retrieval).
+One JSON object per line; `video` is a path (a video file, or an image as a one-frame video),
+optionally cut by `start`/`end` seconds. A record carries any of: `caption`; `question` + `answer`
+(+ `options`, `type`); `label`; `segments` (long streams). Unknown keys are kept in `extra` (the
+built-in world adds `meaning`, the canonical meaning of a caption, used to count paraphrase hits in
+retrieval).
+Paths: a relative `video` is relative to the manifest's folder, and may leave it (`../videos/x.mp4`);
+an absolute path is used as is. Both are allowed on purpose: a manifest is trusted input like a config
+or a command line (it names files its author can read anyway), and datasets often keep manifests in a
+folder beside the videos. Paths are resolved (`..`, symlinks) so that one file has one name in the
+feature cache.
+Every record is checked when the manifest is read, so a bad value stops the run at once with the file,
+line and field, instead of hours into training: the texts (`caption`, `question`, `answer`, `label`,
+`type`, the options and segment captions) must be non-empty strings (NaN, numbers, lists are refused),
+an answer must be among its options, times must be finite numbers with 0 <= start < end, and the file
+must be UTF-8. Long texts are accepted: the tokenizers truncate them.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..errors import VljepaError
 
-KNOWN_KEYS = {"video", "start", "end", "caption", "question", "answer", "options", "type", "label", "segments"}
+TEXT_KEYS = ("caption", "question", "answer", "label", "type")
+KNOWN_KEYS = {"video", "start", "end", "options", "segments", *TEXT_KEYS}
 
 
 class ManifestError(VljepaError, ValueError):
@@ -44,28 +57,83 @@ class Record:
     extra: dict = field(default_factory=dict)
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text(value: Any, where: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        kind = "an empty string" if isinstance(value, str) else f"{type(value).__name__} {_shown(value)}"
+        raise ManifestError(f"{where}: \"{name}\" must be a non-empty string, got {kind}")
+    return value
+
+
+def _time(value: Any, where: str, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise ManifestError(f"{where}: \"{name}\" must be a number of seconds >= 0, got {_shown(value)}")
+    return float(value)
+
+
+def _window(item: dict, where: str) -> tuple[float | None, float | None]:
+    start = _time(item["start"], where, "start") if item.get("start") is not None else None
+    end = _time(item["end"], where, "end") if item.get("end") is not None else None
+    if start is not None and end is not None and start >= end:
+        raise ManifestError(f"{where}: \"start\" ({start}) must come before \"end\" ({end})")
+    return start, end
+
+
+def _segments(value: Any, where: str) -> list[dict]:
+    if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
+        raise ManifestError(f"{where}: \"segments\" must be a list of objects, got {_shown(value)}")
+    for number, segment in enumerate(value):
+        if "start" not in segment or "end" not in segment:
+            raise ManifestError(f"{where}: segments[{number}] needs \"start\" and \"end\"")
+        _window(segment, f"{where}: segments[{number}]")
+        _text(segment.get("caption"), f"{where}: segments[{number}]", "caption")
+    return value
+
+
+def parse_record(item: Any, manifest: Path, where: str) -> Record:
+    """One manifest line's object -> a checked `Record`; `where` ("file:line") prefixes every error."""
+    if not isinstance(item, dict) or "video" not in item:
+        raise ManifestError(f"{where}: a record needs a \"video\" field")
+    if ("question" in item) != ("answer" in item):
+        raise ManifestError(f"{where}: \"question\" and \"answer\" go together")
+    texts = {key: _text(item[key], where, key) for key in TEXT_KEYS if item.get(key) is not None}
+    options = item.get("options")
+    if options is not None:
+        if not isinstance(options, list) or not options:
+            raise ManifestError(f"{where}: \"options\" must be a non-empty list of strings, got {_shown(options)}")
+        options = [_text(option, where, f"options[{i}]") for i, option in enumerate(options)]
+        if "answer" in texts and texts["answer"] not in options:
+            raise ManifestError(f"{where}: \"answer\" {texts['answer']!r} is not among the options {options}")
+    start, end = _window(item, where)
+    video = _text(item["video"], where, "video")
+    segments = _segments(item["segments"], where) if item.get("segments") is not None else None
+    return Record(clip=ClipRef(str((manifest.parent / video).resolve()), start, end), options=options,
+                  segments=segments, extra={k: v for k, v in item.items() if k not in KNOWN_KEYS}, **texts)
+
+
 def load_manifest(path: str | Path) -> list[Record]:
+    """Every record of a manifest, checked; the first fault raises `ManifestError` naming file and line."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     records = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        where = f"{path}:{number}"
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise ManifestError(f"{where}: not UTF-8 text (byte {error.start}: {error.reason})") from error
         if not line.strip():
             continue
         try:
             item = json.loads(line)
         except json.JSONDecodeError as error:
-            raise ManifestError(f"{path}:{number}: invalid JSON ({error})") from error
-        if not isinstance(item, dict) or "video" not in item:
-            raise ManifestError(f"{path}:{number}: a record needs a \"video\" field")
-        if ("question" in item) != ("answer" in item):
-            raise ManifestError(f"{path}:{number}: \"question\" and \"answer\" go together")
-        clip = ClipRef(str((path.parent / item["video"]).resolve()), item.get("start"), item.get("end"))
-        records.append(Record(
-            clip=clip, caption=item.get("caption"), question=item.get("question"), answer=item.get("answer"),
-            options=item.get("options"), type=item.get("type"), label=item.get("label"),
-            segments=item.get("segments"), extra={k: v for k, v in item.items() if k not in KNOWN_KEYS},
-        ))
+            raise ManifestError(f"{where}: invalid JSON ({error})") from error
+        records.append(parse_record(item, path, where))
     if not records:
         raise ManifestError(f"{path}: no records")
     return records

@@ -4,11 +4,16 @@
 tensor (T, H, W, 3). An image (png/jpg) is a one-frame video. `iter_windows` decodes a long video
 once and yields its sliding windows as soon as each is complete, holding only one window of frames
 (the way a live stream is read). Any failure raises `VideoError` naming the file, so a bad sample
-in a manifest is reported by path.
+in a manifest is reported by path: a missing or empty file, one PyAV cannot open, one without a video
+stream or without a decodable frame, and a time window that is empty (start >= end), starts before 0
+or starts at or after the end of the video (an image has no time: its window is not checked against a
+duration). A truncated file whose surviving frames decode (fewer than its header declares) is used,
+with a `TruncatedVideoWarning` naming the file.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from fractions import Fraction
@@ -19,13 +24,16 @@ import numpy as np
 import torch
 
 from ..errors import VljepaError
-from ..tasks.stream import sliding_windows
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 
 
 class VideoError(VljepaError, RuntimeError):
     """A video or image could not be read; the message names the file."""
+
+
+class TruncatedVideoWarning(UserWarning):
+    """A video decoded fewer frames than its header declares; the surviving ones are used."""
 
 
 def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
@@ -52,6 +60,8 @@ def _reporting_errors(path: Path) -> Iterator[None]:
     """Turn any PyAV failure into a `VideoError` that names the file."""
     if not path.is_file():
         raise VideoError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file")
     try:
         yield
     except VideoError:
@@ -67,9 +77,14 @@ def _iter_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             raise VideoError(f"{path}: no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
+        decoded = 0
         for index, frame in enumerate(container.decode(stream)):
             time = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1)
             yield frame.to_ndarray(format="rgb24"), time
+            decoded += 1
+        if 0 < decoded < stream.frames:
+            warnings.warn(f"{path}: decoded {decoded} of the {stream.frames} frames its header declares (a "
+                          f"truncated file?); using the frames that survive", TruncatedVideoWarning, stacklevel=2)
 
 
 def _decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
@@ -91,13 +106,27 @@ def sample_indices(times: list[float], num_frames: int, start: float | None, end
     return [window[int(round(p))] for p in positions]
 
 
+def check_window(path: Path, start: float | None, end: float | None, duration: float | None) -> None:
+    """Raise `VideoError` for a window that selects nothing: start < 0, start >= end, or start at or
+    after `duration` (None: not checked)."""
+    if start is not None and start < 0:
+        raise VideoError(f"{path}: start {start} s is negative")
+    if start is not None and end is not None and start >= end:
+        raise VideoError(f"{path}: start {start} s is not before end {end} s")
+    if start is not None and duration is not None and start >= duration:
+        raise VideoError(f"{path}: start {start} s is beyond the video's duration {duration:.3f} s")
+
+
 def read_clip(path: str | Path, num_frames: int, start: float | None = None, end: float | None = None) -> torch.Tensor:
     """Frames (num_frames, H, W, 3) uint8 from a video or image file, uniformly sampled in [start, end)."""
     path = Path(path)
+    check_window(path, start, end, None)
     with _reporting_errors(path):
         frames, times = _decode_all(path)
     if path.suffix.lower() in IMAGE_SUFFIXES:
         frames, times = frames[:1], [0.0]
+    else:
+        check_window(path, start, end, times[-1] + _frame_step(times))
     chosen = sample_indices(times, num_frames, start, end)
     return torch.from_numpy(np.stack([frames[i] for i in chosen]))
 
@@ -114,10 +143,22 @@ def video_duration(path: str | Path) -> float:
     return times[-1] + _frame_step(times)
 
 
+def sliding_windows(duration: float, length: float, stride: float) -> list[tuple[float, float]]:
+    """(start, end) of windows of `length` seconds every `stride` seconds covering [0, duration];
+    a stream shorter than one window gives one window; the last window ends at `duration`."""
+    if length <= 0 or stride <= 0:
+        raise ValueError(f"window length {length} and stride {stride} must be positive")
+    if duration <= length:
+        return [(0.0, float(duration))]
+    count = int(np.ceil((duration - length) / stride - 1e-9)) + 1
+    starts = np.minimum(np.arange(count) * stride, duration - length)
+    return [(float(s), float(s + length)) for s in starts]
+
+
 def iter_windows(path: str | Path, length: float, stride: float,
                  num_frames: int) -> Iterator[tuple[tuple[float, float], torch.Tensor]]:
     """Yield ((start, end), frames (num_frames, H, W, 3)) for the windows of
-    `tasks.stream.sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
+    `sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
     sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""
     if length <= 0 or stride <= 0:
         raise ValueError(f"window length {length} and stride {stride} must be positive")

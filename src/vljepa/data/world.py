@@ -476,6 +476,8 @@ def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progr
         (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (out / "classes.txt").write_text("".join(a.label + "\n" for a in ACTIONS))
     (out / "classes_heldout.txt").write_text("".join(a.heldout_label + "\n" for a in ACTIONS))
+    directions = [a.label for a in ACTIONS if a.key.startswith("move_")]
+    (out / "probe_tasks.json").write_text(json.dumps({"direction": directions}) + "\n")
     summary = {"config": asdict(config), "clips": clip_counts,
                "records": {name: len(records) for name, records in manifests.items()}}
     (out / "world.json").write_text(json.dumps(summary, indent=2) + "\n")

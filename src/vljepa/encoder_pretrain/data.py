@@ -18,9 +18,9 @@ import torch
 
 from ..config import XEncoderConfig
 from ..data.manifest import ClipRef, load_manifest
-from ..data.transforms import preprocess_clip
 from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip
 from ..progress import console, progress_bar
+from ..x_encoder import preprocess_clip
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
 

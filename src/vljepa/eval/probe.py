@@ -7,16 +7,21 @@ Ours: both, on the frozen tokens from the feature cache, trained on a manifest's
 scored on another's: `attentive` (one query, multi-head cross-attention over layer-normed tokens, a
 residual MLP, a linear head; seeded AdamW + cosine) and `linear` (logistic regression on standardised
 mean-pooled tokens, solved to convergence by scikit-learn, so its number does not depend on an
-optimiser budget). Tasks: `action` (every label) and `direction` (only clips labelled with one of the
-world's four move actions, 4-way: can the features tell which way something moves?). Chance = the
+optimiser budget). Tasks come from the data, not from code: `action` classifies every class of the
+training manifest (`class_names`: its labels, or `classes.txt` beside it), and a `probe_tasks.json`
+beside it may add named subsets of those classes, each a task over the clips labelled with one of them
+(the built-in world adds `direction`: its four move actions, 4-way: can the features tell which way
+something moves?). Chance = the
 test set's most frequent class. The same numbers for a seeded random encoder of the same
 architecture tell what pretraining added.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -24,14 +29,12 @@ from torch import nn
 
 from ..config import StageConfig, XEncoderConfig
 from ..data.feature_cache import FeatureCache
-from ..data.manifest import ClipRef, load_manifest
-from ..data.world_text import ACTIONS
+from ..data.manifest import ClipRef, ManifestError, class_names, load_manifest
 from ..progress import console
 from ..train.optim import build_scheduler
 from ..x_encoder import XEncoder
 
-DIRECTION_LABELS = tuple(a.label for a in ACTIONS if a.key.startswith("move_"))
-TASKS: dict[str, tuple[str, ...] | None] = {"action": None, "direction": DIRECTION_LABELS}  # None: every label
+TASKS_FILE = "probe_tasks.json"  # beside the training manifest: {"task": [class, ...], ...}
 
 
 @dataclass
@@ -94,11 +97,25 @@ def accuracy(probe: nn.Module, data: LabelledTokens, batch_size: int = 256) -> f
     return float((predicted == data.labels).float().mean())
 
 
-def labelled_clips(manifest: str, keep: tuple[str, ...] | None) -> dict[ClipRef, str]:
-    """Each clip's first `label` (restricted to `keep` when given)."""
+def probe_tasks(train_manifest: str) -> dict[str, list[str]]:
+    """Each task's classes: `action` (every class of the training manifest) and the subsets that a
+    `probe_tasks.json` beside it names."""
+    tasks = {"action": class_names(load_manifest(train_manifest), train_manifest)}
+    tasks_file = Path(train_manifest).parent / TASKS_FILE
+    if tasks_file.is_file():
+        extra = json.loads(tasks_file.read_text())
+        if not isinstance(extra, dict) or not all(
+                isinstance(c, list) and all(isinstance(x, str) for x in c) for c in extra.values()):
+            raise ManifestError(f"{tasks_file}: expected an object mapping task names to lists of class names")
+        tasks.update(extra)
+    return tasks
+
+
+def labelled_clips(manifest: str, classes: list[str]) -> dict[ClipRef, str]:
+    """Each clip's first `label` among `classes`."""
     clips: dict[ClipRef, str] = {}
     for record in load_manifest(manifest):
-        if record.label is not None and (keep is None or record.label in keep):
+        if record.label in classes:
             clips.setdefault(record.clip, record.label)
     return clips
 
@@ -154,8 +171,8 @@ def probe_encoder(x_encoder: XEncoderConfig, train_manifest: str, test_manifest:
     than 2 classes or no test clip has one of them."""
     config = config or ProbeConfig()
     cache = FeatureCache(cache_dir, XEncoder(x_encoder))
-    per_task = {name: (labelled_clips(train_manifest, keep), labelled_clips(test_manifest, keep))
-                for name, keep in TASKS.items()}
+    per_task = {name: (labelled_clips(train_manifest, classes), labelled_clips(test_manifest, classes))
+                for name, classes in probe_tasks(train_manifest).items()}
     tokens = cache.tokens([c for train, test in per_task.values() for c in (*train, *test)], progress=progress)
     if cache.failed:
         console.print(f"[yellow]warning:[/] skipped {len(cache.failed)} unreadable clips, "

@@ -1,4 +1,5 @@
-"""Selective decoding on a stream: sliding windows, segmenters, and one decode point per segment.
+"""Selective decoding on a stream: segmenters and one decode point per segment (the sliding windows
+themselves are `data.video.sliding_windows`).
 
 Paper: one prediction per sliding window gives an embedding stream; agglomerative clustering with
 Ward linkage and a temporal connectivity constraint (only neighbours merge) cuts it into
@@ -35,18 +36,6 @@ class Segment:
     @property
     def midpoint(self) -> float:
         return 0.5 * (self.start + self.end)
-
-
-def sliding_windows(duration: float, length: float, stride: float) -> list[tuple[float, float]]:
-    """(start, end) of windows of `length` seconds every `stride` seconds covering [0, duration];
-    a stream shorter than one window gives one window; the last window ends at `duration`."""
-    if length <= 0 or stride <= 0:
-        raise ValueError(f"window length {length} and stride {stride} must be positive")
-    if duration <= length:
-        return [(0.0, float(duration))]
-    count = int(np.ceil((duration - length) / stride - 1e-9)) + 1
-    starts = np.minimum(np.arange(count) * stride, duration - length)
-    return [(float(s), float(s + length)) for s in starts]
 
 
 def window_times(windows: list[tuple[float, float]]) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""The frozen-feature cache filled by several processes at once: every entry holds its own clip's tokens;
+its shards and index are written atomically and flushed to disk.
+
+The writers are separate processes started by a fork server: fresh interpreters like separate runs,
+forked from one server that imported torch once (three spawned interpreters would each spend seconds
+importing it; plain fork copies the test process's thread pools, which can deadlock the children).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from vljepa.atomic import atomic_directory, atomic_write
+from vljepa.config import XEncoderConfig
+from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.manifest import ClipRef, load_manifest
+from vljepa.data.video import read_clip
+from vljepa.x_encoder import XEncoder
+
+TOLERANCE = 1e-2  # float16 storage and batched encoding
+
+
+def fill(cache_dir: Path, encoder: XEncoder, clips: list[ClipRef], start_together) -> None:
+    """Open the cache (reading its index), wait until every writer has, then fill it in two rounds of
+    two-clip batches, so that the writers' shards and index updates interleave."""
+    cache = FeatureCache(cache_dir, encoder, batch_size=2)
+    start_together.wait()
+    half = len(clips) // 2
+    for part in (clips[:half], clips[half:]):
+        tokens = cache.tokens(part, progress=False)
+        assert len(tokens) == len(part), cache.failed
+
+
+def test_three_writers_fill_one_fresh_cache(tmp_path, clip_manifest):
+    encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
+    clips = list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))
+    subsets = [clips[0:10], clips[5:16][::-1], clips[0:4] + clips[10:16]]  # overlapping, in different orders
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["vljepa.data.feature_cache", "vljepa.x_encoder"])
+    start_together = context.Barrier(len(subsets))
+    writers = [context.Process(target=fill, args=(tmp_path, encoder, subset, start_together)) for subset in subsets]
+    for writer in writers:
+        writer.start()
+    try:
+        for writer in writers:
+            writer.join(timeout=120)
+    finally:
+        for writer in writers:
+            if writer.is_alive():
+                writer.kill()
+    assert [w.exitcode for w in writers] == [0, 0, 0]
+
+    cache = FeatureCache(tmp_path, encoder)
+    cached = cache.tokens(clips, progress=False, encode_missing=False)
+    assert not cache.failed and len(cached) == 16
+    assert len(json.loads((cache.directory / "index.json").read_text())) == 16
+    own = {c: encoder(encoder.preprocess(read_clip(c.path, 4)).unsqueeze(0))[0] for c in clips}
+    for clip in clips:
+        assert float((cached[clip].float() - own[clip]).abs().max()) < TOLERANCE, clip.path
+    # the check has teeth: most pairs of clips have tokens far apart
+    far = [(a, b) for a in clips for b in clips if float((own[a] - own[b]).abs().max()) > 10 * TOLERANCE]
+    assert len(far) >= 0.8 * 16 * 15
+    assert not list(cache.directory.glob("*.tmp"))
+
+
+def test_cache_writes_are_flushed_to_disk_with_their_directory(tmp_path, clip_manifest, monkeypatch):
+    synced: list[str] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: synced.append(os.readlink(f"/proc/self/fd/{fd}")) or real_fsync(fd))
+    encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
+    cache = FeatureCache(tmp_path, encoder)
+    cache.tokens(list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))[:2], progress=False)
+    shard = next(cache.directory.glob("shard_*.safetensors"))
+    assert sorted(p.name for p in cache.directory.iterdir()) == sorted([shard.name, "index.json", "index.lock"])
+    temp = rf"\.{os.getpid()}-[0-9a-f]{{8}}\.tmp"
+    # each file is flushed under its temp name, renamed, then its directory is flushed
+    assert len(synced) == 4 and synced[1] == synced[3] == str(cache.directory)
+    assert re.fullmatch(re.escape(str(shard)) + temp, synced[0])
+    assert re.fullmatch(re.escape(str(cache.directory / "index.json")) + temp, synced[2])
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):
+    target = tmp_path / "index.json"
+    target.write_text("old")
+
+    def half_then_fail(tmp: Path) -> None:
+        tmp.write_text("ne")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, half_then_fail)
+    assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["index.json"]
+    atomic_write(target, lambda tmp: tmp.write_text("new"))
+    assert target.read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["index.json"]
+
+
+def test_a_failed_directory_fill_leaves_the_old_directory(tmp_path):
+    target = tmp_path / "checkpoint"
+    atomic_directory(target, lambda d: (d / "weights").write_text("old"))
+
+    def half_then_fail(directory: Path) -> None:
+        (directory / "weights").write_text("ne")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_directory(target, half_then_fail)
+    assert (target / "weights").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["checkpoint"]
