@@ -45,7 +45,7 @@ def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("worl
 
 
 @app.command()
-def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).")] = None,
+def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see src/vljepa/configs/).")] = None,
           overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. stages.0.steps=100")] = None):
     """Train VL-JEPA stage by stage (resumes from <out_dir>/checkpoint if present)."""
     from .config import load_train_config
