@@ -107,7 +107,8 @@ def test_config_overrides_and_validation(tmp_path):
 
 
 def _one_stage(config: TrainConfig, steps: int, lr: float = 1e-3) -> TrainConfig:
-    config.stages = [StageConfig(name="pretrain", steps=steps, batch_size=8, lr=lr)]
+    config.stages = [StageConfig(name="pretrain", steps=steps, batch_size=8)]
+    config.stages[0].lr = lr  # set after the check: LR 0, refused in a config, makes a run that changes nothing
     return config
 
 

@@ -295,7 +295,8 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
     from .demo import run_demo
 
     _quiet_loading()
-    command = "vljepa demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "vljepa demo"
+    arguments = sys.argv[1:]
+    command = "vljepa " + " ".join(shlex.quote(a) for a in arguments) if "demo" in arguments[:2] else "vljepa demo"
     report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
                       encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
                       command=command.strip(), started=started)
