@@ -4,8 +4,9 @@ Every field is converted to its type hint and checked against the constraints th
 (`PositiveInt`, `OneOf(...)`), and each class's `check` relates fields; any violation is a `ConfigError`
 whose message starts with the full key path (`stages.0.lr: expected float, got 'abc'`). The checking
 loader is `config_loader.py`: the library's own small loader, extended, rather than draccus or OmegaConf.
-Both would add a dependency yet still need this file's range checks, and neither reads `1e-3` as a
-number through PyYAML; the loader needs only the standard `typing` introspection and a YAML 1.2 resolver.
+Either would add a dependency and a second way of declaring configs, while the range checks here would
+still be needed; the loader is plain `typing` introspection of the dataclasses plus a YAML 1.2 resolver
+for PyYAML, which the library already uses.
 
 A run's full config is saved beside its checkpoints (`config.json`), so any checkpoint can be
 rebuilt without the YAML that produced it.
