@@ -184,7 +184,7 @@ def test_packaged_yaml_and_overrides():
                                           ["masks.0.num_blocks=6", "ema=[0.99, 1.0]", "x_encoder.num_layers=2"])
     assert config.masks[0].num_blocks == 6 and config.masks[1].spatial_scale == (0.4, 0.4)
     assert config.ema == (0.99, 1.0) and config.x_encoder.num_layers == 2 and config.x_encoder.hidden_size == 192
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match="masks.0.blocks: unknown config key"):
         load_encoder_pretrain_config(None, ["masks.0.blocks=4"])
 
 

@@ -81,7 +81,7 @@ def test_infonce_dispatch_and_collapse_costs_only_infonce():
 def test_unknown_loss_name_is_rejected():
     with pytest.raises(ValueError, match="unknown loss 'mse'; choose from infonce, cosine, l1, l2"):
         embedding_loss("mse", torch.ones(2, 4), torch.ones(2, 4), 0.07)
-    with pytest.raises(ValueError, match="unknown loss 'mse'"):
+    with pytest.raises(ValueError, match="loss: must be one of infonce, cosine, l1, l2; got 'mse'"):
         ModelConfig(loss="mse")
 
 

@@ -127,7 +127,7 @@ def test_no_packaged_or_repository_config_forces_bf16():
     import yaml
 
     root = Path(__file__).resolve().parents[1]
-    configs = [*root.glob("src/vljepa/configs/**/*.yaml"), *root.glob("configs/*.yaml"), *root.glob("benchmarks/*.yaml")]
+    configs = [*root.glob("src/vljepa/configs/**/*.yaml"), *root.glob("benchmarks/*.yaml")]
     assert len(configs) >= 6
     for path in configs:
         data = yaml.safe_load(path.read_text()) or {}

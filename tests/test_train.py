@@ -101,13 +101,14 @@ def test_prediction_spread_detects_collapse():
 def test_config_overrides_and_validation(tmp_path):
     config = load_train_config(None, ["stages.1.steps=7", "model.predictor.num_layers=3", "bf16=false"])
     assert config.stages[1].steps == 7 and config.model.predictor.num_layers == 3 and config.bf16 is False
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match="model.predictr: unknown config key"):
         load_train_config(None, ["model.predictr.num_layers=3"])
     assert to_dict(load_train_config(None, [])) == to_dict(TrainConfig())
 
 
 def _one_stage(config: TrainConfig, steps: int, lr: float = 1e-3) -> TrainConfig:
-    config.stages = [StageConfig(name="pretrain", steps=steps, batch_size=8, lr=lr)]
+    config.stages = [StageConfig(name="pretrain", steps=steps, batch_size=8)]
+    config.stages[0].lr = lr  # set after the check: LR 0, refused in a config, makes a run that changes nothing
     return config
 
 

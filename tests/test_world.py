@@ -48,7 +48,7 @@ def test_config_from_overrides():
     config = WorldConfig.from_overrides(["num_train=2000", "moving_distractors=true", "shape_scale=0.7"])
     assert (config.num_train, config.moving_distractors, config.shape_scale) == (2000, True, 0.7)
     assert config.size == WorldConfig().size
-    with pytest.raises(ValueError, match="unknown config keys"):
+    with pytest.raises(ValueError, match="num_trian: unknown config key"):
         WorldConfig.from_overrides(["num_trian=2000"])
 
 

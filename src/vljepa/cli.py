@@ -1,17 +1,73 @@
-"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2."""
+"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2.
+
+Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
+user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
+`error: <message>`, with exit code 2; `--debug` or VLJEPA_DEBUG=1 shows their traceback. Any other
+exception is a bug and keeps its traceback. Commands check the paths they are given before loading a model.
+"""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
+import click
 import typer
+from typer.core import TyperGroup
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+from .errors import VljepaError
+
+EXPECTED_ERRORS = (VljepaError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def _one_line(error: Exception) -> str:
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        return f"{error.filename}: {error.strerror}"
+    return " ".join(str(error).split())
+
+
+class _Commands(TyperGroup):
+    """The command group: turns expected errors into one `error:` line and exit code 2."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EXPECTED_ERRORS as error:
+            if ctx.params.get("debug") or os.environ.get("VLJEPA_DEBUG", "") not in ("", "0"):
+                raise
+            typer.echo(f"error: {_one_line(error)}", err=True)
+            raise typer.Exit(2) from None
+
+
+app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="VL-JEPA: predict the embedding of the answer, decode only when asked.")
 
 ModelOption = Annotated[Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")]
+
+
+@app.callback()
+def main(debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of expected errors too (also: VLJEPA_DEBUG=1).")] = False):
+    """VL-JEPA: predict the embedding of the answer, decode only when asked."""
+
+
+def _existing_file(path: Path) -> Path:
+    """`path` if it is a file; FileNotFoundError or IsADirectoryError naming it otherwise (before any model loads)."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    return path
+
+
+def _existing_folder(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(path))
+    return path
 
 
 def _quiet_loading() -> None:
@@ -45,14 +101,16 @@ def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("worl
 
 
 @app.command()
-def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see configs/).")] = None,
+def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see src/vljepa/configs/).")] = None,
           overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. stages.0.steps=100")] = None):
     """Train VL-JEPA stage by stage (resumes from <out_dir>/checkpoint if present)."""
     from .config import load_train_config
+
+    settings = load_train_config(config, overrides or [])
     from .train.trainer import Trainer
 
     _quiet_loading()
-    final = Trainer(load_train_config(config, overrides or [])).run()
+    final = Trainer(settings).run()
     typer.echo(f"model: {final}")
 
 
@@ -66,6 +124,8 @@ def train_decoder_command(
     from .config import load_config
     from .train.decoder import DecoderTrainConfig, train_decoder
 
+    _existing_folder(model)
+    _existing_file(manifest)
     _quiet_loading()
     settings = load_config(DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])])
     typer.echo(f"decoder: {train_decoder(settings)}")
@@ -82,6 +142,8 @@ def evaluate(model: ModelOption,
     from .data.feature_cache import FeatureCache, default_cache_dir
     from .eval.suite import evaluate_manifest
 
+    for path in [*manifest, *([prior] if prior else [])]:
+        _existing_file(path)
     vljepa = _load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     results = {str(m): evaluate_manifest(vljepa, m, cache, prior) for m in manifest}
@@ -97,8 +159,11 @@ def classify(video: Path, model: ModelOption,
     """Open-vocabulary classification of one video: nearest class-name embedding."""
     from .tasks.classify import rank_classes
 
+    _existing_file(video)
     names = (Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(","))
     names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise typer.BadParameter(f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels")
     vljepa = _load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
     with vljepa.inference():
@@ -120,7 +185,7 @@ def retrieve(model: ModelOption, query: Annotated[str, typer.Option(help="Text t
     from .tasks.embed import predict_tokens
 
     suffixes = IMAGE_SUFFIXES | {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
-    files = sorted(p for p in videos.rglob("*") if p.suffix.lower() in suffixes)
+    files = sorted(p for p in _existing_folder(videos).rglob("*") if p.suffix.lower() in suffixes)
     if not files:
         raise typer.BadParameter(f"{videos}: no video or image files")
     vljepa = _load_model(model)
@@ -143,6 +208,7 @@ def ask(video: Path, question: str, model: ModelOption,
     """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
     from .tasks.vqa import choose_options
 
+    _existing_file(video)
     vljepa = _load_model(model)
     with vljepa.inference():
         predicted = vljepa.encode_video(_read(video, vljepa), question)
@@ -168,6 +234,7 @@ def caption(video: Path, model: ModelOption,
             end: Annotated[Optional[float], typer.Option(help="Clip end (seconds).")] = None,
             beam: Annotated[int, typer.Option(help="Beam size.")] = 1):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    _existing_file(video)
     vljepa = _load_model(model)
     with vljepa.inference():
         typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)), beam)[0])
@@ -192,6 +259,7 @@ def stream(video: Path, model: ModelOption,
     config = StreamConfig(window_seconds=window, stride_seconds=stride, hz=hz or 0.35,
                           segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
                           **({"threshold": threshold} if threshold is not None else {}))
+    _existing_file(video)
     vljepa = _load_model(model)
     if vljepa.y_decoder is None:
         raise typer.BadParameter("this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model")
@@ -225,17 +293,13 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
 
     from .data.world import WorldConfig
     from .demo import run_demo
-    from .demo_budget import BudgetTooSmall
 
     _quiet_loading()
-    command = "vljepa demo " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if sys.argv[1:2] == ["demo"] else "vljepa demo"
-    try:
-        report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
-                          encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
-                          command=command.strip(), started=started)
-    except BudgetTooSmall as error:
-        typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(1)
+    arguments = sys.argv[1:]
+    command = "vljepa " + " ".join(shlex.quote(a) for a in arguments) if "demo" in arguments[:2] else "vljepa demo"
+    report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
+                      encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
+                      command=command.strip(), started=started)
     typer.echo(f"report: {report}")
 
 
@@ -270,6 +334,10 @@ def probe(train_manifest: Annotated[Path, typer.Option(help="Manifest whose `lab
     from .encoder_pretrain.export import encoder_config
     from .eval.probe import ProbeConfig, probe_encoder, results_table
 
+    _existing_file(train_manifest)
+    _existing_file(test_manifest)
+    for path in encoder or []:
+        _existing_folder(path)
     _quiet_loading()
     pretrained = {str(path): encoder_config(path, seed) for path in encoder or []}
     encoders = {}
@@ -318,6 +386,7 @@ def convert_vjepa2_command(
     """Convert an upstream V-JEPA 2 encoder checkpoint to a transformers VJEPA2 directory (for model.x_encoder.path)."""
     from .convert import convert_vjepa2
 
+    _existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
 

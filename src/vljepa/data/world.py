@@ -30,9 +30,12 @@ from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
+from ..config_loader import Bound, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, load_config
+from ..errors import ConfigError
 from ..progress import progress_bar
 from .video import write_video
 from .world_text import (ACTION_BY_KEY, ACTIONS, COLOURS, DIRECTIONS, NUMBER_WORDS, QUESTIONS, SHAPES, Event,
@@ -51,43 +54,30 @@ TRAIN_CAPTIONS_PER_CLIP = 3  # one per seen predicate phrasing, so training sees
 
 
 @dataclass
-class WorldConfig:
-    seed: int = 0
-    size: int = 64  # frame height = width, px (even)
-    num_frames: int = 16  # frames per clip
-    fps: float = 8.0
-    num_train: int = 6000  # training clips: the demo's accuracy grows with them (BENCHMARKS.md)
-    num_val: int = 200
-    num_test: int = 200
-    max_objects: int = 3  # 1..max_objects shapes per clip (a collision always has two)
-    shape_scale: float = 1.0  # multiplies shape sizes (smaller = harder)
-    background_noise: float = 0.0  # std of a static per-pixel background texture, in [0, 1] intensity units
+class WorldConfig(CheckedConfig):
+    seed: NonNegativeInt = 0
+    size: Annotated[int, Bound(">=", 16)] = 64  # frame height = width, px (even)
+    num_frames: Annotated[int, Bound(">=", 4)] = 16  # frames per clip
+    fps: PositiveFloat = 8.0
+    num_train: NonNegativeInt = 6000  # training clips: the demo's accuracy grows with them (BENCHMARKS.md)
+    num_val: NonNegativeInt = 200
+    num_test: NonNegativeInt = 200
+    # 1..max_objects shapes per clip (a collision always has two; the shapes in a clip are distinct)
+    max_objects: Annotated[int, Bound(">=", 1), Bound("<=", len(SHAPES))] = 3
+    shape_scale: Annotated[float, Bound(">", 0), Bound("<=", 1.5)] = 1.0  # multiplies shape sizes (smaller = harder)
+    background_noise: NonNegativeFloat = 0.0  # std of a static per-pixel background texture, in [0, 1] intensity units
     moving_distractors: bool = False  # the shapes that do not act drift slowly (harder)
-    num_streams: int = 3  # long test videos of back-to-back events
-    stream_seconds: float = 60.0
+    num_streams: NonNegativeInt = 3  # long test videos of back-to-back events
+    stream_seconds: PositiveFloat = 60.0
 
     @classmethod
     def from_overrides(cls, overrides: list[str] | tuple[str, ...] = ()) -> WorldConfig:
         """The default world with `field=value` overrides (`vljepa world`, `vljepa demo --world-option`)."""
-        from ..config import load_config
-
         return load_config(cls, overrides=list(overrides))
 
-    def __post_init__(self) -> None:
-        checks = {
-            "size must be even and >= 16": self.size % 2 == 0 and self.size >= 16,
-            "num_frames must be >= 4": self.num_frames >= 4,
-            "fps must be positive": self.fps > 0,
-            f"max_objects must be in 1..{len(SHAPES)} (shapes in a clip are distinct)":
-                1 <= self.max_objects <= len(SHAPES),
-            "shape_scale must be in (0, 1.5]": 0 < self.shape_scale <= 1.5,
-            "background_noise must be >= 0": self.background_noise >= 0,
-            "clip and stream counts must be >= 0":
-                min(self.num_train, self.num_val, self.num_test, self.num_streams) >= 0,
-        }
-        failed = [message for message, ok in checks.items() if not ok]
-        if failed:
-            raise ValueError("WorldConfig: " + "; ".join(failed))
+    def check(self) -> None:
+        if self.size % 2:
+            raise ConfigError(f"size: must be even (the video codec needs it), got {self.size}")
 
 
 @dataclass

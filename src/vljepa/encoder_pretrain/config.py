@@ -15,53 +15,65 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import XEncoderConfig, load_config
-from ..precision import check_bf16_setting
+from ..config import Bf16Setting, XEncoderConfig, load_config
+from ..config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..errors import ConfigError
+
+Pair = tuple[float, float]  # (low, high) of a sampled range
+
+
+def _check_ordered(name: str, pair: Pair) -> None:
+    if pair[0] > pair[1]:
+        raise ConfigError(f"{name}: the first value (low) must not exceed the second (high), got {list(pair)}")
 
 
 @dataclass
-class MaskConfig:
+class MaskConfig(CheckedConfig):
     """One mask generator: `num_blocks` blocks of one sampled size per batch, placed per clip.
     Scales are fractions of the token grid: `spatial_scale` of the (H, W) area, `temporal_scale` of
     the time steps (1.0 = the block spans the whole clip, as V-JEPA's masks do)."""
 
-    num_blocks: int = 8
-    spatial_scale: tuple[float, float] = (0.15, 0.15)
-    temporal_scale: tuple[float, float] = (1.0, 1.0)
-    aspect_ratio: tuple[float, float] = (0.75, 1.5)
+    num_blocks: PositiveInt = 8
+    spatial_scale: tuple[Fraction, Fraction] = (0.15, 0.15)
+    temporal_scale: tuple[Fraction, Fraction] = (1.0, 1.0)
+    aspect_ratio: tuple[PositiveFloat, PositiveFloat] = (0.75, 1.5)
+
+    def check(self) -> None:
+        for name in ("spatial_scale", "temporal_scale", "aspect_ratio"):
+            _check_ordered(name, getattr(self, name))
 
 
 @dataclass
-class PretrainPredictorConfig:
+class PretrainPredictorConfig(CheckedConfig):
     """The VJEPA2 predictor (transformers `VJEPA2Predictor`): mask tokens + RoPE transformer blocks."""
 
-    hidden_size: int = 96
-    num_layers: int = 4
-    num_heads: int = 3
+    hidden_size: PositiveInt = 96
+    num_layers: PositiveInt = 4
+    num_heads: PositiveInt = 3
 
 
 @dataclass
-class EncoderPretrainConfig:
+class EncoderPretrainConfig(CheckedConfig):
     """`data`: manifests (their videos; every other field is ignored) and/or folders of videos.
     `x_encoder`: the architecture and starting weights (seeded random, or `path` to continue from a
     VJEPA2 checkpoint). `ema`: target momentum, linear from the first to the second value."""
 
     data: list[str] = field(default_factory=lambda: ["world/train.jsonl"])
     out_dir: str = "runs/encoder-pretrain"
-    seed: int = 0
-    steps: int = 600  # measured: longer runs degrade the features on the world (BENCHMARKS.md)
-    batch_size: int = 32
-    lr: float = 5e-4
-    warmup_steps: int = 100
-    weight_decay: float = 0.04
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float = 10.0
-    ema: tuple[float, float] = (0.996, 1.0)
+    seed: NonNegativeInt = 0
+    steps: PositiveInt = 600  # measured: longer runs degrade the features on the world (BENCHMARKS.md)
+    batch_size: PositiveInt = 32
+    lr: PositiveFloat = 5e-4
+    warmup_steps: NonNegativeInt = 100
+    weight_decay: NonNegativeFloat = 0.04
+    betas: tuple[Fraction, Fraction] = (0.9, 0.999)
+    grad_clip: PositiveFloat = 10.0
+    ema: tuple[Fraction, Fraction] = (0.996, 1.0)
     device: str = "auto"
-    bf16: bool | str = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
-    log_every: int = 20
-    save_every: int = 500
-    collapse_threshold: float = 0.05
+    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
+    log_every: PositiveInt = 20
+    save_every: PositiveInt = 500
+    collapse_threshold: NonNegativeFloat = 0.05
     x_encoder: XEncoderConfig = field(default_factory=XEncoderConfig)
     predictor: PretrainPredictorConfig = field(default_factory=PretrainPredictorConfig)
     masks: list[MaskConfig] = field(default_factory=lambda: [
@@ -69,8 +81,12 @@ class EncoderPretrainConfig:
         MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7)),  # long-range
     ])
 
-    def __post_init__(self) -> None:
-        self.bf16 = check_bf16_setting(self.bf16)
+    def check(self) -> None:
+        _check_ordered("ema", self.ema)
+        if not self.data:
+            raise ConfigError("data: at least one manifest or video folder is needed")
+        if not self.masks:
+            raise ConfigError("masks: at least one mask generator is needed")
 
 
 def load_encoder_pretrain_config(path: str | Path | None = None,

@@ -23,10 +23,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import to_dict
+from ..config import Bf16Setting, to_dict
+from ..config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..errors import ConfigError
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..model import DECODER_DIR, VLJepa
-from ..precision import Precision, announce_precision, check_bf16_setting, resolve_precision
+from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
 from ..causal_lm import corpus_vocabulary
@@ -38,25 +40,26 @@ LOG_FILE = "train_log.json"
 
 
 @dataclass
-class DecoderTrainConfig:
+class DecoderTrainConfig(CheckedConfig):
     model: str = ""  # a trained VL-JEPA directory (e.g. runs/demo/model/final)
     train_manifest: str = ""  # its texts (captions, answers, labels) and, for adaptation, its clips
     out_dir: str | None = None  # default: <model>/y_decoder
     cache_dir: str | None = None
-    inversion_steps: int = 1500
-    adaptation_steps: int = 500
-    max_adaptation_samples: int = 20000  # predictor outputs computed for the adaptation phase
-    batch_size: int = 128
-    lr: float = 2e-3
-    warmup_steps: int = 50
-    weight_decay: float = 0.01
-    seed: int = 0
-    bf16: bool | str = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
+    inversion_steps: NonNegativeInt = 1500
+    adaptation_steps: NonNegativeInt = 500
+    max_adaptation_samples: PositiveInt = 20000  # predictor outputs computed for the adaptation phase
+    batch_size: PositiveInt = 128
+    lr: PositiveFloat = 2e-3
+    warmup_steps: NonNegativeInt = 50
+    weight_decay: NonNegativeFloat = 0.01
+    seed: NonNegativeInt = 0
+    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
     device: str = "auto"
     decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
 
-    def __post_init__(self) -> None:
-        self.bf16 = check_bf16_setting(self.bf16)
+    def check(self) -> None:
+        if self.inversion_steps + self.adaptation_steps < 1:
+            raise ConfigError("inversion_steps, adaptation_steps: at least one step is needed in all")
 
 
 @dataclass
