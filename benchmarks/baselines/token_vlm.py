@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from vljepa.causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 
 IGNORE = -100
 
