@@ -63,7 +63,7 @@ def build_optimizer(model: "VLJepa", stage: "StageConfig", config: "TrainConfig"
 
 
 def build_schedule(optimizer: torch.optim.Optimizer, schedule: str, warmup_steps: int,
-                   total_steps: int) -> torch.optim.lr_scheduler.LambdaLR:
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
     """`constant` or `cosine` (both with linear warmup over `warmup_steps`), from transformers."""
     if schedule == "constant":
         return get_constant_schedule_with_warmup(optimizer, warmup_steps)

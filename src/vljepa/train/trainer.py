@@ -4,9 +4,13 @@ Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SF
 VQA, captions, classification and replayed pretraining data with a cosine schedule.
 Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
 same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from the feature cache,
-so a step costs only the predictor and the Y-encoder. Every `save_every` steps (and at a requested
-stop) the run writes `checkpoint/` atomically: trained weights (safetensors), configs, optimizer,
-scheduler, sampler position and RNG state, so a resumed run continues exactly.
+so a step costs only the predictor and the Y-encoder; the loss is `VLJepa.loss`, the one `forward` uses.
+What every training loop shares comes from this package's substrate: the device (`device.py`), the data
+(`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
+state (`state.py`), the metrics log (`metrics.py`) and the run folder's lock (`run_dir.py`). Every
+`save_every` steps (and at a requested stop) the run writes `checkpoint/` atomically: trained weights
+(safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a resumed run, even
+after a `kill -9`, continues exactly.
 For GPU-scale runs: `init_from` starts the first stage from a previous run's trained weights (the
 paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its own run here); a
 resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
