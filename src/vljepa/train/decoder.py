@@ -111,6 +111,7 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
 
 
 def decoder_optimizer(decoder: YDecoder, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW (default betas) with the substrate's groups: weight decay on matrices only."""
     return build_adamw(decay_groups(decoder.named_parameters(), lr, weight_decay), lr)
 
 
