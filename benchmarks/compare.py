@@ -37,11 +37,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 
-from vljepa.baselines.answerers import TokenVLMAnswerer, VLJepaAnswerer  # noqa: E402
-from vljepa.baselines.cost import CostConfig, inference_costs  # noqa: E402
-from vljepa.baselines.protocol import Split, evaluate  # noqa: E402
-from vljepa.baselines.token_vlm import TokenVLM, TokenVLMConfig  # noqa: E402
-from vljepa.baselines.train_token_vlm import sample_vocabulary, train_token_vlm  # noqa: E402
+from baselines.answerers import TokenVLMAnswerer, VLJepaAnswerer  # noqa: E402
+from baselines.cost import CostConfig, inference_costs  # noqa: E402
+from baselines.protocol import Split, evaluate  # noqa: E402
+from baselines.token_vlm import TokenVLM, TokenVLMConfig  # noqa: E402
+from baselines.train_token_vlm import sample_vocabulary, train_token_vlm  # noqa: E402
 from vljepa.config import TrainConfig, load_config, load_train_config, to_dict  # noqa: E402
 from vljepa.demo import DECODER_CONFIG, packaged_config  # noqa: E402
 from vljepa.eval.report import machine_description  # noqa: E402

@@ -17,8 +17,8 @@ from pathlib import Path
 from transformers.utils import logging as hf_logging
 
 from compare import CompareConfig
-from vljepa.baselines.cost import inference_costs
-from vljepa.baselines.token_vlm import TokenVLM
+from baselines.cost import inference_costs
+from baselines.token_vlm import TokenVLM
 from vljepa.config import load_config
 from vljepa.eval.report import machine_description
 from vljepa.model import VLJepa

@@ -119,7 +119,7 @@ def test_a_two_rank_run_stopped_and_resumed_ends_with_the_single_process_weights
         assert torch.allclose(saved[key], expected[key], atol=5e-5), key
         assert torch.equal(results[0]["weights"][key], results[1]["weights"][key]), key
     state = torch.load(out / "run" / "checkpoint" / "trainer_state.pt", weights_only=False)
-    assert len(state["torch_rng"]) == WORLD_SIZE  # each rank resumes its own RNG stream
+    assert len(state["rng"]) == WORLD_SIZE  # each rank resumes its own RNG stream
     logs = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
             for run in (tmp_path / "single", out / "run")]
     for a, b in zip(*logs, strict=True):  # rank 0 alone wrote the log, once per step despite the resume

@@ -2,13 +2,12 @@
 
 This is the one place the layer order is defined. From the bottom:
   foundation: errors, atomic writes, progress, precision, eval mode, ragged padding, losses
-              (config validates loss names against them), config and the model registry;
+              (config validates loss names against them), the checked config loader, config and the model registry;
   data:       manifests, video I/O, the built-in world, the feature cache (it needs an encoder, but
               only through the `ClipEncoder` protocol);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
   tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning);
   training and evaluation: train, eval, encoder pretraining;
-  baselines:  the token-generating comparison model and its cost/quality protocol;
   application: the demo, the command line, model info, checkpoint conversion, the package root.
 The check parses every module with `ast` (imports inside functions count too), resolves relative
 imports, and reports each import of a higher layer; a module with no layer is reported as well, so a
@@ -25,12 +24,12 @@ import pytest
 import vljepa
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "atomic", "progress", "precision", "eval_mode", "ragged", "losses", "config", "registry"),
+    ("errors", "atomic", "progress", "precision", "eval_mode", "ragged", "losses", "config_loader", "config",
+     "registry"),
     ("data",),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
-    ("baselines",),
     ("demo", "demo_budget", "cli", "info", "convert", ""),  # "": the package's __init__
 )
 

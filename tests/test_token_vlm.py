@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from vljepa.baselines.token_vlm import TokenVLM, TokenVLMConfig
-from vljepa.baselines.train_token_vlm import sample_vocabulary, train_token_vlm
+from baselines.token_vlm import TokenVLM, TokenVLMConfig
+from baselines.train_token_vlm import sample_vocabulary, train_token_vlm
 from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import StageConfig, TrainConfig
 from vljepa.train.samples import MixtureSampler

@@ -26,7 +26,6 @@ from .config_loader import (CheckedConfig, NonNegativeFloat, NonNegativeInt, Nor
 from .errors import ConfigError
 from .losses import LOSS_NAMES
 from .precision import check_bf16_setting
-from .train.samples import KINDS
 
 __all__ = ["Bf16Setting", "ModelConfig", "PredictorConfig", "StageConfig", "TrainConfig", "XEncoderConfig",
            "YEncoderConfig", "apply_overrides", "from_dict", "load_config", "load_train_config", "read_config_json",
@@ -37,6 +36,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (precision.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
+KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
 RecordKind = Annotated[str, OneOf(KINDS)]
 
 

@@ -21,6 +21,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .precision import autocast_off
+
 
 def positives_from_texts(texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
     """(B, B) bool: True where two target texts are identical."""
@@ -38,7 +40,7 @@ def info_nce(predicted: torch.Tensor, target: torch.Tensor, temperature: torch.T
              positives: torch.Tensor | None = None) -> torch.Tensor:
     """Symmetric InfoNCE; `positives` (B, B) defaults to the identity (row i matches column i).
     Computed in float32 even under autocast: bf16 logits would round the loss visibly."""
-    with torch.autocast(predicted.device.type, enabled=False):
+    with autocast_off(predicted.device.type):
         predicted = F.normalize(predicted.float(), dim=-1)
         target = F.normalize(target.float(), dim=-1)
         logits = predicted @ target.T / temperature
@@ -60,11 +62,18 @@ def check_loss_name(name: str) -> None:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
 
 
+def batch_loss(name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
+               target_texts: list[str]) -> torch.Tensor:
+    """The loss of a batch (B, dim) whose rows' target texts are `target_texts`: identical texts are positives
+    of each other. The one place the training loss is computed, for `VLJepa.forward` and for the trainer."""
+    return embedding_loss(name, predicted, target, temperature, positives_from_texts(target_texts, predicted.device))
+
+
 def embedding_loss(name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
                    positives: torch.Tensor | None = None) -> torch.Tensor:
     """The loss `name` (one of LOSS_NAMES) between predicted and target embeddings (B, dim), in float32."""
     check_loss_name(name)
     if name == "infonce":
         return info_nce(predicted, target, temperature, positives)
-    with torch.autocast(predicted.device.type, enabled=False):
+    with autocast_off(predicted.device.type):
         return REGRESSION_LOSSES[name](F.normalize(predicted.float(), dim=-1), F.normalize(target.float(), dim=-1))

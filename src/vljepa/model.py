@@ -31,7 +31,7 @@ from torch import nn
 from .atomic import atomic_write
 from .config import ModelConfig, read_config_json, write_config_json
 from .eval_mode import evaluating
-from .losses import embedding_loss, positives_from_texts
+from .losses import batch_loss
 from .precision import Precision, announce_precision, resolve_precision
 from .predictor import Predictor
 from .x_encoder import XEncoder
@@ -127,15 +127,17 @@ class VLJepa(nn.Module):
         with self.inference_precision.autocast(self.device.type):
             return self.y_decoder.decode(embeddings.to(self.device), beam_size=beam_size)
 
+    def loss(self, predicted: torch.Tensor, target: torch.Tensor, targets: list[str]) -> VLJepaOutput:
+        """The configured loss (`ModelConfig.loss`) of predicted and target embeddings whose target texts are
+        `targets`: what `forward` returns and what the trainer backpropagates (also over a gathered batch)."""
+        return VLJepaOutput(predicted, target, batch_loss(self.config.loss, predicted, target, self.temperature, targets))
+
     def forward(self, visual_tokens: torch.Tensor, queries: list[str | None],
                 targets: list[str] | None = None) -> VLJepaOutput:
         predicted = self.predict(visual_tokens, queries)
         if targets is None:
             return VLJepaOutput(predicted, None, None)
-        target = self.y_encoder(targets)
-        loss = embedding_loss(self.config.loss, predicted, target, self.temperature,
-                              positives_from_texts(targets, predicted.device))
-        return VLJepaOutput(predicted, target, loss)
+        return self.loss(predicted, self.y_encoder(targets), targets)
 
     # --- checkpoints -------------------------------------------------------------------------------
 

@@ -60,6 +60,11 @@ class Precision:
         return {"precision": self.name, "reason": self.reason, "cpu_capability": cpu_capability()}
 
 
+def autocast_off(device_type: str) -> AbstractContextManager:
+    """A region that computes in its inputs' dtype even inside an autocast one (the losses, in float32)."""
+    return torch.autocast(device_type, enabled=False)
+
+
 def cpu_capability() -> str:
     """PyTorch's dispatch level for CPU kernels, e.g. "AVX2" or "AVX512" (quote it beside any speed figure)."""
     return torch.backends.cpu.get_cpu_capability()

@@ -7,12 +7,17 @@ Ours: any sentence-transformers directory (`path=`), by default the all-MiniLM-L
 model sits in its own optimizer group with `lr_multiplier` (default 0.05, as the paper). With
 `lr_multiplier=0` the text model is frozen and its outputs are memoised per distinct string: the
 head still trains, and a training step no longer runs the text model at all (a CPU speed choice for
-the demo whose cost is measured in BENCHMARKS.md). Targets are documents, not queries: a model that
+the demo whose cost is measured in BENCHMARKS.md). A text's embedding depends (by ~1e-7) on the other texts
+of its padded batch, so the memo is filled in one fixed way: the distinct missing texts sorted, in batches of
+`MEMO_BATCH`; a trainer memoises every target it will see before its first step, so a resumed process holds
+the same memo as the uninterrupted one. Targets are documents, not queries: a model that
 defines a document prompt (EmbeddingGemma: "title: none | text: ") gets it prepended, as its
 `encode_document` would.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 from sentence_transformers import SentenceTransformer
@@ -20,6 +25,7 @@ from torch import nn
 
 from .config import YEncoderConfig
 
+MEMO_BATCH = 256  # texts per text-model call when memoising
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the names SentenceTransformer.encode_document looks for
 
 
@@ -60,13 +66,19 @@ class YEncoder(nn.Module):
         """Text-model outputs (B, text_dim), memoised per string when the text model is frozen."""
         if not self.frozen_text_model:
             return self._run_text_model(texts)
+        self.memoise(texts)
+        return torch.stack([self._memo[t] for t in texts]).to(self.head.weight.device)
+
+    def memoise(self, texts: list[str], advance: Callable[[int], None] = lambda count: None) -> None:
+        """Embed the texts not yet memoised (frozen text model only): sorted, `MEMO_BATCH` at a time;
+        `advance(count)` reports progress."""
         missing = sorted({t for t in texts if t not in self._memo})
-        for start in range(0, len(missing), 256):
-            chunk = missing[start:start + 256]
+        for start in range(0, len(missing), MEMO_BATCH):
+            chunk = missing[start:start + MEMO_BATCH]
             with torch.no_grad():
                 for text, row in zip(chunk, self._run_text_model(chunk).float().cpu()):
                     self._memo[text] = row
-        return torch.stack([self._memo[t] for t in texts]).to(self.head.weight.device)
+            advance(len(chunk))
 
     def forward(self, texts: list[str]) -> torch.Tensor:
         features = self.text_features(texts)

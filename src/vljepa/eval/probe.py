@@ -27,11 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import StageConfig, XEncoderConfig
+from ..config import XEncoderConfig
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import ClipRef, ManifestError, class_names, load_manifest
 from ..progress import console
-from ..train.optim import build_scheduler
+from ..train.optim import build_schedule
 from ..x_encoder import XEncoder
 
 TASKS_FILE = "probe_tasks.json"  # beside the training manifest: {"task": [class, ...], ...}
@@ -77,8 +77,7 @@ def fit_probe(probe: nn.Module, train: LabelledTokens, config: ProbeConfig) -> n
     """Cross-entropy, AdamW, cosine LR over `epochs` seeded shuffles of the training set."""
     steps_per_epoch = math.ceil(len(train.labels) / config.batch_size)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = build_scheduler(optimizer, StageConfig(name="probe", steps=config.epochs * steps_per_epoch,
-                                                       batch_size=config.batch_size, lr=config.lr, schedule="cosine"))
+    scheduler = build_schedule(optimizer, "cosine", 0, config.epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(config.seed)
     probe.train()
     for _ in range(config.epochs):

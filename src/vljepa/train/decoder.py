@@ -8,14 +8,15 @@ described. Ours, in two phases over one manifest (`vljepa train-decoder`):
 2. adaptation: the same pairs mixed one to one with (predictor output for a training sample, its
    target text), because at inference the decoder reads predictions, which lie off the text
    embeddings by a model-specific error. The predictor and Y-encoder stay fixed throughout.
-Linear warmup then cosine decay over both phases, AdamW, precision chosen like the main trainer's. The
+Linear warmup then cosine decay over both phases, AdamW with decay on matrices only, precision chosen
+like the main trainer's: the schedule, the groups, the update and the precision come from the shared
+substrate (`optim.py`, `precision.py`) as in every loop; no checkpoint (a run takes minutes). The
 decoder is written to `<model>/y_decoder`, where `VLJepa.from_pretrained` finds it.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,8 +34,10 @@ from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
 from ..causal_lm import corpus_vocabulary
 from ..y_decoder import YDecoder, YDecoderConfig
+from .dataset import FeatureTable, load_samples
+from .device import resolve_device
+from .optim import apply_gradients, build_adamw, build_schedule, decay_groups
 from .samples import Sample
-from .trainer import FeatureTable, load_samples, resolve_device
 
 LOG_FILE = "train_log.json"
 
@@ -92,14 +95,8 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
     """Train through the phases in order under one warmup + cosine schedule; returns the per-step log."""
     total = sum(phase.steps for phase in phases)
     generator = torch.Generator().manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-
-    def factor(step: int) -> float:
-        if step < config.warmup_steps:
-            return (step + 1) / config.warmup_steps
-        return 0.5 * (1 + math.cos(math.pi * (step - config.warmup_steps) / max(1, total - config.warmup_steps)))
-
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    optimizer = decoder_optimizer(decoder, config.lr, config.weight_decay)
+    scheduler = build_schedule(optimizer, "cosine", config.warmup_steps, total)
     precision = resolve_precision(config.bf16, decoder.device)
     announce_precision(precision)
     decoder.train()
@@ -107,8 +104,7 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
     with progress_bar("training the Y-decoder", total, enabled=progress, fields="{phase} loss {loss:.3f}") as advance:
         for phase in phases:
             for _ in range(phase.steps):
-                loss = decoder_step(decoder, optimizer, *phase.batch(config.batch_size, generator), precision)
-                scheduler.step()
+                loss = decoder_step(decoder, optimizer, scheduler, *phase.batch(config.batch_size, generator), precision)
                 log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
                             "precision": precision.name})
                 advance(phase=phase.name, loss=loss.item())
@@ -117,14 +113,20 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
     return log
 
 
-def decoder_step(decoder: YDecoder, optimizer: torch.optim.Optimizer, embeddings: torch.Tensor, texts: list[str],
+def decoder_optimizer(decoder: YDecoder, lr: float, weight_decay: float) -> torch.optim.AdamW:
+    """AdamW (default betas) with the substrate's groups: weight decay on matrices only."""
+    return build_adamw(decay_groups(decoder.named_parameters(), lr, weight_decay), lr)
+
+
+def decoder_step(decoder: YDecoder, optimizer: torch.optim.Optimizer,
+                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, embeddings: torch.Tensor, texts: list[str],
                  precision: Precision) -> torch.Tensor:
-    """One optimizer step on a batch of (embedding, text) pairs; returns the loss."""
+    """One optimizer step (unclipped, as the decoder always trained) on a batch of (embedding, text) pairs;
+    returns the loss."""
     with precision.autocast(decoder.device.type):
         loss = decoder.loss(embeddings, texts)
-    optimizer.zero_grad(set_to_none=True)
     loss.backward()
-    optimizer.step()
+    apply_gradients(decoder.parameters(), optimizer, scheduler, grad_clip=None)
     return loss
 
 
@@ -137,14 +139,14 @@ def measure_decoder_step_seconds(config: DecoderTrainConfig, texts: list[str], s
                                        "vocabulary": corpus_vocabulary(texts, config.decoder.tokenizer)})
     with torch.random.fork_rng():
         decoder = YDecoder(decoder_config).to(device).train()
-        optimizer = torch.optim.AdamW(decoder.parameters(), lr=0.0)
+        optimizer = decoder_optimizer(decoder, 0.0, config.weight_decay)
         precision = resolve_precision(config.bf16, decoder.device)
         batch = [texts[i % len(texts)] for i in range(config.batch_size)]
         embeddings = F.normalize(torch.randn(config.batch_size, shared_dim, device=decoder.device), dim=-1)
         for step in range(steps + 1):
             if step == 1:
                 start = time.perf_counter()
-            decoder_step(decoder, optimizer, embeddings, batch, precision)
+            decoder_step(decoder, optimizer, None, embeddings, batch, precision)
     return (time.perf_counter() - start) / steps
 
 

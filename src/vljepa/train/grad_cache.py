@@ -21,30 +21,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 
 import torch
 
-from ..losses import embedding_loss, positives_from_texts
 from ..model import VLJepa, VLJepaOutput
-
-
-@dataclass
-class RngState:
-    """What a forward pass may draw random numbers from: the CPU generator and, on CUDA, the device's."""
-
-    cpu: torch.Tensor
-    cuda: torch.Tensor | None
-
-    @classmethod
-    def capture(cls, device: torch.device) -> "RngState":
-        return cls(torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
-
-    def restore(self, device: torch.device) -> None:
-        torch.set_rng_state(self.cpu)
-        if self.cuda is not None:
-            torch.cuda.set_rng_state(self.cuda, device)
-
+from .state import RngState
 
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], VLJepaOutput]
 
@@ -76,11 +57,7 @@ def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Te
             target.append(chunk_target)
     predicted = torch.cat(predicted).requires_grad_()
     target = torch.cat(target).requires_grad_()
-    if batch_loss is None:
-        out = VLJepaOutput(predicted, target, embedding_loss(model.config.loss, predicted, target, model.temperature,
-                                                             positives_from_texts(targets, device)))
-    else:
-        out = batch_loss(predicted, target)
+    out = batch_loss(predicted, target) if batch_loss else model.loss(predicted, target, targets)
     out.loss.backward()  # d loss / d embeddings, and the learnable temperature's gradient
     for rows, state in zip(chunks, states):
         state.restore(device)

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import KINDS
 from ..data.manifest import ClipRef, Record
-
-KINDS = ("caption", "vqa", "label")
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,13 @@ Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SF
 VQA, captions, classification and replayed pretraining data with a cosine schedule.
 Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
 same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from the feature cache,
-so a step costs only the predictor and the Y-encoder. Every `save_every` steps (and at a requested
-stop) the run writes `checkpoint/` atomically: trained weights (safetensors), configs, optimizer,
-scheduler, sampler position and RNG state, so a resumed run continues exactly.
+so a step costs only the predictor and the Y-encoder; the loss is `VLJepa.loss`, the one `forward` uses.
+What every training loop shares comes from this package's substrate: the device (`device.py`), the data
+(`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
+state (`state.py`), the metrics log (`metrics.py`) and the run folder's lock (`run_dir.py`). Every
+`save_every` steps (and at a requested stop) the run writes `checkpoint/` atomically: trained weights
+(safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a resumed run, even
+after a `kill -9`, continues exactly.
 For GPU-scale runs: `init_from` starts the first stage from a previous run's trained weights (the
 paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its own run here); a
 resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
@@ -25,34 +29,31 @@ import json
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from ..atomic import atomic_directory, readable_directory
-from ..config import TrainConfig, to_dict
+from ..atomic import atomic_directory
+from ..config import StageConfig, TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
-from ..data.manifest import ClipRef, load_manifest
-from ..losses import embedding_loss, positives_from_texts
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
+from .dataset import load_samples
+from .device import resolve_device
 from .distributed import World, init_distributed
 from .grad_cache import grad_cache_backward
-from .optim import build_optimizer, build_scheduler
-from .samples import MixtureSampler, Sample, samples_from_records
+from .metrics import METRICS_FILE, MetricsLog
+from .optim import apply_gradients, build_optimizer, build_schedule
+from .run_dir import RunDirectory
+from .samples import MixtureSampler, Sample
+from .state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 
-CHECKPOINT_DIR = "checkpoint"
 FINAL_DIR = "final"
-METRICS_FILE = "metrics.jsonl"
 RUN_CONFIG_FILE = "train_config.json"
-
-
-def resolve_device(name: str) -> torch.device:
-    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+COLLAPSE_GRACE_STEPS = 20  # a randomly initialised predictor starts collapsed: no verdict before this many steps
 
 
 def save_run_config(config: TrainConfig, precision: Precision, directory: Path) -> None:
@@ -70,40 +71,10 @@ def prediction_spread(predicted: torch.Tensor) -> float:
     return float(1.0 - (cosine.sum() - cosine.diagonal().sum()) / (n * (n - 1)))
 
 
-def trim_metrics(path: Path, global_step: int) -> None:
-    """On resume, drop log lines written after the checkpoint so the log reads as one run."""
-    if path.is_file():
-        lines = [line for line in path.read_text().splitlines()
-                 if line and json.loads(line)["global_step"] <= global_step]
-        path.write_text("".join(line + "\n" for line in lines))
-
-
-@dataclass
-class FeatureTable:
-    """Cached tokens of every usable clip, stacked; `index[clip]` is its row."""
-
-    tokens: torch.Tensor  # (num_clips, N, D) float16
-    index: dict[ClipRef, int]
-
-    def gather(self, samples: list[Sample], device: torch.device) -> torch.Tensor:
-        rows = torch.tensor([self.index[s.clip] for s in samples])
-        return self.tokens[rows].to(device=device, dtype=torch.float32)
-
-
-def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool, main: bool = True):
-    """Samples of a manifest and the feature table of their clips; undecodable clips are skipped and reported.
-    `main=False` (the other ranks of a torchrun launch): only read what rank 0 put in the cache; report nothing."""
-    records = load_manifest(manifest)
-    tokens = cache.tokens([r.clip for r in records], progress=progress, encode_missing=main)
-    usable = [r for r in records if r.clip in tokens]
-    if len(usable) < len(records) and main:
-        console.print(f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
-                      f"video could not be read ({len(cache.failed)} files), e.g. {next(iter(cache.failed.values()))}")
-    if not usable:
-        raise RuntimeError(f"{manifest}: no record has a readable video, e.g. {next(iter(cache.failed.values()))}")
-    clips = list(dict.fromkeys(r.clip for r in usable))
-    table = FeatureTable(torch.stack([tokens[c] for c in clips]), {c: i for i, c in enumerate(clips)})
-    return samples_from_records(usable, prompt), table, len(records) - len(usable)
+def collapse_check_from(stage: StageConfig) -> int:
+    """The first step of a stage at which a low prediction spread means collapse: after the warmup, a tenth of
+    the stage and `COLLAPSE_GRACE_STEPS` (so a short stage, which starts from collapsed predictions, never warns)."""
+    return max(stage.warmup_steps, stage.steps // 10, COLLAPSE_GRACE_STEPS) + 1
 
 
 def enable_gradient_checkpointing(model: VLJepa) -> None:
@@ -134,10 +105,7 @@ def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor]
 
     def batch_loss(predicted: torch.Tensor, target: torch.Tensor) -> VLJepaOutput:
         both = world.gather(torch.cat([predicted, target], dim=1))  # one collective for both, rows in rank order
-        predicted, target = both.split([predicted.shape[1], target.shape[1]], dim=1)
-        positives = positives_from_texts(targets, both.device)
-        loss = embedding_loss(model.config.loss, predicted, target, model.temperature, positives)
-        return VLJepaOutput(predicted, target, loss)
+        return model.loss(*both.split([predicted.shape[1], target.shape[1]], dim=1), targets)
 
     if micro_batch_size is None:
         with autocast():
@@ -185,18 +153,28 @@ class Trainer:
                               f"the training samples read through the feature cache {self.cache.directory} "
                               f"(every rank must see the cache_dir rank 0 fills)")
         if main:
+            self._warn_of_repeats()
             save_run_config(config, self.precision, self.out_dir)
 
-    def _memoise_targets(self, chunk: int = 1024) -> None:
-        """Run the frozen text model once over every distinct target now, so that training steps (and the
-        demo's measurement of them) never wait for it."""
-        targets = list(dict.fromkeys(s.target for items in self.samples.values() for s in items))
+    def _memoise_targets(self) -> None:
+        """Run the frozen text model once over every distinct training and validation target now, so that
+        training steps (and the demo's measurement of them) never wait for it, and the memo is the same in
+        every process of the run (see `YEncoder.memoise`)."""
+        samples = [self.samples] + ([self.val[0]] if self.val else [])
+        targets = list(dict.fromkeys(s.target for by_kind in samples for items in by_kind.values() for s in items))
         with progress_bar(f"embedding {len(targets)} distinct targets", len(targets), self.progress) as advance:
-            for start in range(0, len(targets), chunk):
-                self.model.y_encoder.text_features(targets[start:start + chunk])
-                advance(len(targets[start:start + chunk]))
+            self.model.y_encoder.memoise(targets, advance)
 
-    def _autocast(self):
+    def _warn_of_repeats(self) -> None:
+        """A batch larger than the samples its stage draws from repeats samples within the batch."""
+        for stage in self.config.stages:
+            available = sum(len(self.samples.get(kind, [])) for kind, weight in stage.mixture.items() if weight > 0)
+            if 0 < available < stage.batch_size:
+                console.print(f"[yellow]warning:[/] stage {stage.name!r}: batch_size {stage.batch_size} is larger "
+                              f"than its {available} training samples ({self.config.train_manifest}); each batch "
+                              f"repeats samples")
+
+    def _autocast(self) -> AbstractContextManager:
         return self.precision.autocast(self.device.type)
 
     # --- validation ----------------------------------------------------------------------------
@@ -225,28 +203,26 @@ class Trainer:
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
         """Optimizer, scheduler and sampler are None at a stage boundary (the next stage builds its own).
         Every rank calls it (each sends its RNG state); rank 0 writes."""
-        torch_rng = self.world.gather_objects(torch.get_rng_state())
+        rng = self.world.gather_objects(RngState.capture(self.device))
         if not self.world.is_main:
             return
 
-        def fill(directory: Path) -> None:
+        def write_weights(directory: Path) -> None:
             self.model.save_pretrained(directory)
             save_run_config(self.config, self.precision, directory)
-            torch.save({"stage": stage_index, "step": step, "torch_rng": torch_rng,
-                        "optimizer": optimizer and optimizer.state_dict(),
-                        "scheduler": scheduler and scheduler.state_dict(),
-                        "sampler": sampler and sampler.state_dict()}, directory / "trainer_state.pt")
 
-        atomic_directory(self.out_dir / CHECKPOINT_DIR, fill)
+        save_training_state(self.out_dir, write_weights, TrainingState(
+            position={"stage": stage_index, "step": step}, rng=rng, optimizer=optimizer and optimizer.state_dict(),
+            scheduler=scheduler and scheduler.state_dict(), sampler=sampler and sampler.state_dict()))
 
-    def _load_checkpoint(self) -> dict | None:
-        directory = readable_directory(self.out_dir / CHECKPOINT_DIR)
-        if directory is None:
+    def _load_checkpoint(self) -> TrainingState | None:
+        found = load_training_state(self.out_dir)
+        if found is None:
             return None
-        self.model.load_trained_state(directory / "model.safetensors")
-        state = torch.load(directory / "trainer_state.pt", weights_only=False)
+        directory, state = found
+        self.model.load_trained_state(directory / WEIGHTS_FILE)
         if self.world.is_main:
-            console.print(f"resuming from {directory} (stage {state['stage']}, step {state['step']})")
+            console.print(f"resuming from {directory} (stage {state.position['stage']}, step {state.position['step']})")
         return state
 
     def _initialise_from(self, directory: Path) -> None:
@@ -264,7 +240,24 @@ class Trainer:
         if self.world.is_main:
             console.print(f"initialised from {directory}")
 
+    def _restore_rng(self, states: list[RngState]) -> None:
+        """This rank's RNG state from a checkpoint; another number of ranks keeps the batches but not the dropout draws."""
+        if len(states) == self.world.size:
+            states[self.world.rank].restore(self.device)
+        elif self.world.is_main:
+            console.print(f"[yellow]warning:[/] the checkpoint was written by {len(states)} ranks, this run has "
+                          f"{self.world.size}: the batches continue exactly, the dropout draws do not")
+
     # --- the loop ------------------------------------------------------------------------------
+
+    def _stage_sampler(self, stage_index: int) -> MixtureSampler:
+        return MixtureSampler(self.samples, self.config.stages[stage_index].mixture, self.config.seed + 1000 * stage_index)
+
+    def _forward_backward(self, model: VLJepa, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
+        """The global batch's loss and its gradients in `.grad` (see `batch_backward`)."""
+        return batch_backward(model, lambda rows: self.features.gather(batch[rows], self.device),
+                              [s.query for s in batch], [s.target for s in batch], micro_batch_size, self._autocast,
+                              self.world)
 
     def measure_step_seconds(self, stage_index: int, steps: int = 3, warm_up: int = 2) -> float:
         """Seconds per optimizer step of a stage on this machine, timed on a throw-away copy of the model after
@@ -273,60 +266,54 @@ class Trainer:
         stage = self.config.stages[stage_index]
         model = copy.deepcopy(self.model).train()
         optimizer = build_optimizer(model, stage, self.config)
-        sampler = MixtureSampler(self.samples, stage.mixture, self.config.seed + 1000 * stage_index)
+        sampler = self._stage_sampler(stage_index)
         with torch.random.fork_rng():
             for step in range(warm_up + steps):
                 if step == warm_up:
                     start = time.perf_counter()
-                batch = sampler.next_batch(stage.batch_size)
-                batch_backward(model, lambda rows: self.features.gather(batch[rows], self.device),
-                               [s.query for s in batch], [s.target for s in batch], stage.micro_batch_size,
-                               self._autocast, self.world)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), self.config.grad_clip)
-                optimizer.step()
-                optimizer.zero_grad(set_to_none=True)
+                self._forward_backward(model, sampler.next_batch(stage.batch_size), stage.micro_batch_size)
+                apply_gradients(model.parameters(), optimizer, None, self.config.grad_clip)
         return (time.perf_counter() - start) / steps
 
     def run(self, stop_at_global_step: int | None = None,
             before_stage: Callable[[int], None] | None = None) -> Path:
         """Train every stage; return the final model directory (or the checkpoint if stopped early).
         `before_stage(index)` is called before each stage that runs and may change its `StageConfig` (the
-        demo sizes a stage's steps to the time left)."""
+        demo sizes a stage's steps to the time left). Rank 0 holds the run folder's lock throughout."""
+        with RunDirectory(self.out_dir) if self.world.is_main else nullcontext():
+            return self._run(stop_at_global_step, before_stage)
+
+    def _run(self, stop_at_global_step: int | None, before_stage: Callable[[int], None] | None) -> Path:
         config = self.config
         resume = self._load_checkpoint()
-        if resume is None:
-            if self.world.is_main:
-                (self.out_dir / METRICS_FILE).unlink(missing_ok=True)
-            if config.init_from:
-                self._initialise_from(Path(config.init_from))
+        if resume is None and config.init_from:
+            self._initialise_from(Path(config.init_from))
+        resume_stage, resume_step = (resume.position["stage"], resume.position["step"]) if resume else (0, 0)
+        resume_global = sum(s.steps for s in config.stages[:resume_stage]) + resume_step if resume else None
         self.model.train()
-        for stage_index, stage in enumerate(config.stages):
-            if resume is not None and stage_index < resume["stage"]:
-                continue
-            if before_stage is not None:
-                before_stage(stage_index)
-            offset = sum(s.steps for s in config.stages[:stage_index])  # after any resizing of the stages before
-            optimizer = build_optimizer(self.model, stage, config)
-            scheduler = build_scheduler(optimizer, stage)
-            sampler = MixtureSampler(self.samples, stage.mixture, config.seed + 1000 * stage_index)
-            start = 0
-            if resume is not None and stage_index == resume["stage"]:
-                if resume["optimizer"] is not None:
-                    optimizer.load_state_dict(resume["optimizer"])
-                    scheduler.load_state_dict(resume["scheduler"])
-                    sampler.load_state_dict(resume["sampler"])
-                self._restore_rng(resume["torch_rng"])
-                start = resume["step"]
-                if self.world.is_main:
-                    trim_metrics(self.out_dir / METRICS_FILE, offset + start)
-                resume = None
-            if start >= stage.steps:
-                continue
-            stopped = self._run_stage(stage_index, start, offset, optimizer, scheduler, sampler,
-                                      stop_at_global_step)
-            if stopped:
-                self.world.barrier()  # no rank returns before rank 0 has written
-                return self.out_dir / CHECKPOINT_DIR
+        with MetricsLog(self.out_dir / METRICS_FILE, resume_global, self.world.is_main) as log:
+            for stage_index, stage in enumerate(config.stages):
+                if stage_index < resume_stage:
+                    continue
+                if before_stage is not None:
+                    before_stage(stage_index)
+                offset = sum(s.steps for s in config.stages[:stage_index])  # after any resizing of the stages before
+                optimizer = build_optimizer(self.model, stage, config)
+                scheduler = build_schedule(optimizer, stage.schedule, stage.warmup_steps, stage.steps)
+                sampler = self._stage_sampler(stage_index)
+                start = 0
+                if resume is not None and stage_index == resume_stage:
+                    if resume.optimizer is not None:
+                        optimizer.load_state_dict(resume.optimizer)
+                        scheduler.load_state_dict(resume.scheduler)
+                        sampler.load_state_dict(resume.sampler)
+                    self._restore_rng(resume.rng)
+                    start, resume = resume_step, None
+                if start >= stage.steps:
+                    continue
+                if self._run_stage(stage_index, start, offset, optimizer, scheduler, sampler, stop_at_global_step, log):
+                    self.world.barrier()  # no rank returns before rank 0 has written
+                    return self.out_dir / CHECKPOINT_DIR
         final = self.out_dir / FINAL_DIR
         if self.world.is_main:
             atomic_directory(final, self.model.save_pretrained)
@@ -334,35 +321,20 @@ class Trainer:
         self.world.barrier()
         return final
 
-    def _restore_rng(self, states: list[torch.Tensor]) -> None:
-        """This rank's RNG state from a checkpoint; another number of ranks keeps the batches but not the dropout draws."""
-        if len(states) == self.world.size:
-            torch.set_rng_state(states[self.world.rank])
-        elif self.world.is_main:
-            console.print(f"[yellow]warning:[/] the checkpoint was written by {len(states)} ranks, this run has "
-                          f"{self.world.size}: the batches continue exactly, the dropout draws do not")
-
-    def _forward_backward(self, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
-        """The global batch's loss and its gradients in `.grad` (see `batch_backward`)."""
-        return batch_backward(self.model, lambda rows: self.features.gather(batch[rows], self.device),
-                              [s.query for s in batch], [s.target for s in batch], micro_batch_size, self._autocast,
-                              self.world)
-
-    def _run_stage(self, stage_index, start, offset, optimizer, scheduler, sampler, stop_at) -> bool:
+    def _run_stage(self, stage_index: int, start: int, offset: int, optimizer: torch.optim.Optimizer,
+                   scheduler: torch.optim.lr_scheduler.LRScheduler, sampler: MixtureSampler,
+                   stop_at: int | None, log: MetricsLog) -> bool:
+        """Steps `start..` of a stage; True when stopped at `stop_at` (a checkpoint written), else the stage's
+        model is saved under its name and a stage-boundary checkpoint written."""
         config, stage = self.config, self.config.stages[stage_index]
-        log_path = self.out_dir / METRICS_FILE
         warned_collapse = False
         window_samples, window_start = 0, time.perf_counter()
         main = self.world.is_main
-        log_file = log_path.open("a") if main else nullcontext()
         with progress_bar(f"{stage.name}", stage.steps - start, self.progress,
-                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance, log_file as log:
+                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance:
             for step in range(start, stage.steps):
-                out = self._forward_backward(sampler.next_batch(stage.batch_size), stage.micro_batch_size)
-                grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), config.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                out = self._forward_backward(self.model, sampler.next_batch(stage.batch_size), stage.micro_batch_size)
+                grad_norm = apply_gradients(self.model.parameters(), optimizer, scheduler, config.grad_clip)
                 window_samples += len(out.predicted)
                 global_step = offset + step + 1
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
@@ -371,16 +343,14 @@ class Trainer:
                 if main and (done % config.log_every == 0 or done == stage.steps):
                     spread = prediction_spread(out.predicted)
                     entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
-                             "lr": scheduler.get_last_lr()[0], "grad_norm": float(grad_norm),
+                             "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
                              "samples_per_s": rate, "precision": self.precision.name, "prediction_spread": spread,
                              "temperature": self.model.temperature.item()}
                     if done % config.eval_every == 0 or done == stage.steps:
                         entry.update(self.validate())
-                    log.write(json.dumps(entry) + "\n")
-                    log.flush()
+                    log.write(entry)
                     window_samples, window_start = 0, time.perf_counter()
-                    settled = done > max(stage.warmup_steps, stage.steps // 10)  # random init starts collapsed
-                    if spread < config.collapse_threshold and settled and not warned_collapse:
+                    if spread < config.collapse_threshold and done >= collapse_check_from(stage) and not warned_collapse:
                         warned_collapse = True
                         console.print(f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
                                       f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "

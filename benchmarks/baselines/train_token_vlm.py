@@ -6,7 +6,8 @@ Ours: the token VLM reads the `Trainer`'s own samples and feature table (`load_s
 same `TrainConfig` stages (steps, batch size, mixture, warmup + constant/cosine schedule) and draws
 batches from `MixtureSampler`s seeded as `Trainer.run` seeds them (`seed + 1000 x stage index`), so
 both models see the same batches in the same order. AdamW with the trainer's betas, weight-decay rule
-(matrices only), gradient clipping and precision (`bf16`); a fresh optimizer per stage, as the trainer.
+(matrices only), schedule, gradient clipping and precision (`bf16`), all from the shared substrate
+(`vljepa.train.optim`, `vljepa.precision`); a fresh optimizer per stage, as the trainer.
 Only the objective differs: next-token cross-entropy on the target text instead of InfoNCE.
 `lr_scale` multiplies every stage's LR (tuning keeps the schedule's shape). `on_stop(global_step,
 training seconds so far)` is called at each requested step, in eval mode, and is not timed as training.
@@ -16,17 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
 
-import torch
+from vljepa.causal_lm import corpus_vocabulary
+from vljepa.config import TrainConfig
+from vljepa.precision import announce_precision, resolve_precision
+from vljepa.progress import progress_bar
+from vljepa.train.dataset import FeatureTable
+from vljepa.train.optim import VLJEPA_BETAS, apply_gradients, build_adamw, build_schedule, decay_groups
+from vljepa.train.samples import MixtureSampler, Sample
 
-from ..causal_lm import corpus_vocabulary
-from ..config import StageConfig, TrainConfig
-from ..precision import announce_precision, resolve_precision
-from ..progress import progress_bar
-from ..train.optim import build_scheduler
-from ..train.samples import MixtureSampler, Sample
-from ..train.trainer import FeatureTable
 from .token_vlm import TokenVLM
 
 
@@ -41,14 +40,6 @@ def stage_sampler(samples: dict[str, list[Sample]], config: TrainConfig, stage_i
     return MixtureSampler(samples, config.stages[stage_index].mixture, config.seed + 1000 * stage_index)
 
 
-def build_optimizer(model: TokenVLM, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW as the trainer's: weight decay on matrices only, betas (0.9, 0.95)."""
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=lr, betas=(0.9, 0.95))
-
-
 def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features: FeatureTable, config: TrainConfig,
                     lr_scale: float = 1.0, stops: tuple[int, ...] = (),
                     on_stop: Callable[[int, float], None] | None = None, progress: bool = True) -> dict:
@@ -59,9 +50,9 @@ def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features:
     log, seconds, global_step = [], 0.0, 0
     model.train()
     for stage_index, stage in enumerate(config.stages):
-        scaled: StageConfig = replace(stage, lr=stage.lr * lr_scale)
-        optimizer = build_optimizer(model, scaled.lr, config.weight_decay)
-        scheduler = build_scheduler(optimizer, scaled)
+        lr = stage.lr * lr_scale
+        optimizer = build_adamw(decay_groups(model.named_parameters(), lr, config.weight_decay), lr, VLJEPA_BETAS)
+        scheduler = build_schedule(optimizer, stage.schedule, stage.warmup_steps, stage.steps)
         sampler = stage_sampler(samples, config, stage_index)
         with progress_bar(f"token VLM {stage.name}", stage.steps, progress, fields="loss {loss:.3f}") as advance:
             for step in range(stage.steps):
@@ -70,10 +61,7 @@ def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features:
                 with precision.autocast(device.type):
                     loss = model.loss(features.gather(batch, device), [s.query for s in batch], [s.target for s in batch])
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                optimizer.step()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                apply_gradients(model.parameters(), optimizer, scheduler, config.grad_clip)
                 seconds += time.perf_counter() - began
                 global_step += 1
                 advance(1, loss=loss.item())

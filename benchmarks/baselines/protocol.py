@@ -21,10 +21,10 @@ from pathlib import Path
 
 import torch
 
-from ..data.feature_cache import FeatureCache
-from ..data.manifest import ClipRef, Record, class_names, load_manifest
-from ..eval.generation import caption_references
-from ..eval.text_metrics import caption_metrics, tokenize
+from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.manifest import ClipRef, Record, class_names, load_manifest
+from vljepa.eval.generation import caption_references
+from vljepa.eval.text_metrics import caption_metrics, tokenize
 
 NUM_EXAMPLES = 5
 

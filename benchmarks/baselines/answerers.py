@@ -17,11 +17,11 @@ from collections.abc import Callable, Iterator
 
 import torch
 
-from ..eval.generation import decode_all
-from ..model import VLJepa
-from ..progress import progress_bar
-from ..tasks.embed import embed_texts, predict_tokens
-from ..tasks.vqa import choose_options
+from vljepa.eval.generation import decode_all
+from vljepa.model import VLJepa
+from vljepa.progress import progress_bar
+from vljepa.tasks.embed import embed_texts, predict_tokens
+from vljepa.tasks.vqa import choose_options
 from .token_vlm import TokenVLM
 
 

@@ -33,14 +33,14 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from ..data.feature_cache import FeatureCache
-from ..data.manifest import class_names, load_manifest
-from ..data.video import iter_windows
-from ..model import VLJepa
-from ..progress import progress_bar
-from ..tasks.embed import predict_tokens
-from ..tasks.stream import segment_count, uniform, ward, window_times, with_edges
-from ..tasks.stream_captioner import decode_segments
+from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.manifest import class_names, load_manifest
+from vljepa.data.video import iter_windows
+from vljepa.model import VLJepa
+from vljepa.progress import progress_bar
+from vljepa.tasks.embed import predict_tokens
+from vljepa.tasks.stream import segment_count, uniform, ward, window_times, with_edges
+from vljepa.tasks.stream_captioner import decode_segments
 from .answerers import TokenVLMAnswerer, VLJepaAnswerer
 from .protocol import Split
 from .token_vlm import TokenVLM

@@ -31,8 +31,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
-from ..ragged import pad_rows
+from vljepa.causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from vljepa.ragged import pad_rows
 
 IGNORE = -100
 

@@ -1,1 +1,0 @@
-"""Baselines for controlled comparisons with VL-JEPA: a token-generating VLM on the same visual tokens."""

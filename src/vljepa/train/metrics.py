@@ -1,0 +1,61 @@
+"""A run's metrics log: one JSON object per line (`metrics.jsonl`), appended and flushed as training goes.
+
+A fresh run starts an empty log; a resumed run cuts it back to its checkpoint's step, so that the lines an
+interrupted run wrote after its last checkpoint (and a last line a kill cut short) are gone and the log
+reads as one uninterrupted run. Lines are identified by their `global_step`.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def trim_metrics(path: Path, global_step: int) -> None:
+    """Keep the lines at or before `global_step`; a line that does not parse (cut by a kill) is dropped."""
+    if not path.is_file():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            entry = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if entry["global_step"] <= global_step:
+            kept.append(line)
+    path.write_text("".join(line + "\n" for line in kept))
+
+
+class MetricsLog:
+    """`with MetricsLog(path, resume_step) as log: log.write({...})`; `resume_step=None` starts afresh,
+    `enabled=False` (the other ranks of a data-parallel run) writes nothing."""
+
+    def __init__(self, path: Path, resume_step: int | None, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
+        self._file: IO[str] | None = None
+        if not enabled:
+            return
+        if resume_step is None:
+            self.path.unlink(missing_ok=True)
+        else:
+            trim_metrics(self.path, resume_step)
+
+    def __enter__(self) -> "MetricsLog":
+        if self.enabled:
+            self._file = self.path.open("a")
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def write(self, entry: dict) -> None:
+        if self._file is not None:
+            self._file.write(json.dumps(entry) + "\n")
+            self._file.flush()
