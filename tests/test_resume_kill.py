@@ -83,9 +83,13 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly_and_leaves_no_t
     config_file = _write_config(tmp_path / "config.yaml", clip_manifest, tmp_path / "cache")
     straight = Trainer(_config(config_file, tmp_path / "straight"), progress=False).run()
     killed = tmp_path / "killed"
-    # the second checkpoint's write: a whole checkpoint/ exists and checkpoint.tmp is being filled
-    _kill_when(config_file, killed, lambda: (killed / "checkpoint").is_dir() and (killed / "checkpoint.tmp").is_dir())
-    assert (killed / "checkpoint.tmp").is_dir() and not (killed / "final").exists()
+    # the second checkpoint's write: a whole checkpoint/ exists and its temp folder (checkpoint.<pid>-<id>.tmp)
+    # is being filled
+    def writing() -> bool:
+        return (killed / "checkpoint").is_dir() and any(killed.glob("checkpoint.*.tmp"))
+
+    _kill_when(config_file, killed, writing)
+    assert any(killed.glob("checkpoint.*.tmp")) and not (killed / "final").exists()
     resumed = Trainer(_config(config_file, killed), progress=False).run()
     _assert_same_final(straight, resumed)
     assert sorted(p.name for p in killed.glob("*.tmp")) == [] and sorted(p.name for p in killed.glob("*.old")) == []

@@ -234,7 +234,11 @@ def caption(video: Path, model: ModelOption,
             end: Annotated[Optional[float], typer.Option(help="Clip end (seconds).")] = None,
             beam: Annotated[int, typer.Option(help="Beam size.")] = 1):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    from .data.video import check_window, video_duration
+
     _existing_file(video)
+    if start is not None or end is not None:  # a window outside the video is refused before the model loads
+        check_window(video, start, end, video_duration(video))
     vljepa = _load_model(model)
     with vljepa.inference():
         typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)), beam)[0])

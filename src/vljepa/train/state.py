@@ -3,8 +3,8 @@ position, the random generators and the loop's position, written as one director
 
 Every loop that resumes writes `checkpoint/` with `save_training_state` and reads it back with
 `load_training_state`; `atomic.py` swaps the directory in whole, so a kill at any instant leaves the
-previous checkpoint or the new one (a half-filled `checkpoint.tmp` is never read, and the next write or
-`run_dir.py` removes it). The RNG state holds the CPU generator and, on CUDA, the device's; a data-parallel
+previous checkpoint or the new one (a half-filled temp folder, `checkpoint.<pid>-<id>.tmp`, is never read,
+and `run_dir.py` removes it when the run resumes). The RNG state holds the CPU generator and, on CUDA, the device's; a data-parallel
 run stores one per rank.
 """
 
