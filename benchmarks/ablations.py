@@ -75,21 +75,41 @@ def ablation_rows(stage_steps: tuple[int, int]) -> dict[str, list[Row]]:
     """Every ablation's rows; `stage_steps` = this budget's (stage 1, SFT) steps (the no-stage-1 row moves them)."""
     return {
         "loss": [
-            Row("loss", "InfoNCE", (), "InfoNCE 23.3 cls / 30.3 ret / 44.3 VQA (frozen text encoder, no head)",
-                baseline=True),
-            Row("loss", "cosine", ("model.loss=cosine",), "cosine -6.8 / -10.1 / +2.3",
-                {"cls": -6.8, "ret": -10.1, "VQA": 2.3}),
+            Row(
+                "loss",
+                "InfoNCE",
+                (),
+                "InfoNCE 23.3 cls / 30.3 ret / 44.3 VQA (frozen text encoder, no head)",
+                baseline=True,
+            ),
+            Row(
+                "loss",
+                "cosine",
+                ("model.loss=cosine",),
+                "cosine -6.8 / -10.1 / +2.3",
+                {"cls": -6.8, "ret": -10.1, "VQA": 2.3},
+            ),
             Row("loss", "L1", ("model.loss=l1",), "L1 -8.5 / -14.8 / -2.4", {"cls": -8.5, "ret": -14.8, "VQA": -2.4}),
             Row("loss", "L2", ("model.loss=l2",), "L2 -9.8 / -18.6 / -0.6", {"cls": -9.8, "ret": -18.6, "VQA": -0.6}),
         ],
         "y_encoder_lr": [
             Row("y_encoder_lr", "x1", ("model.y_encoder.lr_multiplier=1.0",), "x1.0: -3.6 cls", {"cls": -3.6}),
             Row("y_encoder_lr", "x0.1", ("model.y_encoder.lr_multiplier=0.1",), "not reported"),
-            Row("y_encoder_lr", "x0.05", ("model.y_encoder.lr_multiplier=0.05",), "x0.05: the paper's choice",
-                baseline=True),
+            Row(
+                "y_encoder_lr",
+                "x0.05",
+                ("model.y_encoder.lr_multiplier=0.05",),
+                "x0.05: the paper's choice",
+                baseline=True,
+            ),
             Row("y_encoder_lr", "x0.01", ("model.y_encoder.lr_multiplier=0.01",), "not reported"),
-            Row("y_encoder_lr", "frozen", ("model.y_encoder.lr_multiplier=0.0",), "frozen: -7.3 cls (hurts most)",
-                {"cls": -7.3}),
+            Row(
+                "y_encoder_lr",
+                "frozen",
+                ("model.y_encoder.lr_multiplier=0.0",),
+                "frozen: -7.3 cls (hurts most)",
+                {"cls": -7.3},
+            ),
         ],
         "attention": [
             Row("attention", "bidirectional", (), "bidirectional: the paper's choice", baseline=True),
@@ -97,9 +117,13 @@ def ablation_rows(stage_steps: tuple[int, int]) -> dict[str, list[Row]]:
         ],
         "pretraining": [
             Row("pretraining", "with stage 1", (), "with caption pretraining: the paper's recipe", baseline=True),
-            Row("pretraining", "without (steps moved to SFT)",
+            Row(
+                "pretraining",
+                "without (steps moved to SFT)",
                 ("stages.0.steps=0", f"stages.1.steps={sum(stage_steps)}"),
-                "skipping caption pretraining: -21.7 cls / -17.3 ret / -3.6 VQA", {"cls": -21.7, "ret": -17.3, "VQA": -3.6}),
+                "skipping caption pretraining: -21.7 cls / -17.3 ret / -3.6 VQA",
+                {"cls": -21.7, "ret": -17.3, "VQA": -3.6},
+            ),
         ],
         "depth": [
             Row("depth", "1 layer", ("model.predictor.num_layers=1",), "not reported (paper: last 8 Llama layers)"),
@@ -117,8 +141,11 @@ def budget_overrides(scale: float, batch_size: int | None) -> tuple[tuple[int, i
     """(stage 1, SFT) steps at this scale and the overrides that set them (and the batch size, if given)."""
     stages = load_train_config(RECIPE).stages
     steps = tuple(max(1, round(s.steps * scale)) for s in stages)
-    overrides = [f"stages.{i}.{key}={value}" for i, (n, stage) in enumerate(zip(steps, stages))
-                 for key, value in (("steps", n), ("warmup_steps", min(max(1, round(stage.warmup_steps * scale)), n)))]
+    overrides = [
+        f"stages.{i}.{key}={value}"
+        for i, (n, stage) in enumerate(zip(steps, stages))
+        for key, value in (("steps", n), ("warmup_steps", min(max(1, round(stage.warmup_steps * scale)), n)))
+    ]
     if batch_size is not None:
         overrides += [f"stages.{i}.batch_size={batch_size}" for i in range(len(steps))]
     return steps, overrides
@@ -127,20 +154,32 @@ def budget_overrides(scale: float, batch_size: int | None) -> tuple[tuple[int, i
 def headline(results: dict) -> dict:
     """Our metrics from `evaluate_manifest`, as accuracies in [0, 1], with the sample count behind each."""
     vqa = {kind: stats["accuracy"] for kind, stats in results["vqa"].items()}
-    return {"cls_top1": results["classification"]["prompted"]["top1"],
-            "cls_top5": results["classification"]["prompted"]["top5"],
-            "ret_R@1": results["retrieval"]["exact"]["t2v_R@1"],
-            "vqa": statistics.mean(vqa.values()), "vqa_by_type": vqa,
-            "num": {"cls_top1": results["classification"]["num_samples"],
-                    "ret_R@1": results["retrieval"]["num_captions"],
-                    "vqa": sum(stats["num"] for stats in results["vqa"].values())}}
+    return {
+        "cls_top1": results["classification"]["prompted"]["top1"],
+        "cls_top5": results["classification"]["prompted"]["top5"],
+        "ret_R@1": results["retrieval"]["exact"]["t2v_R@1"],
+        "vqa": statistics.mean(vqa.values()),
+        "vqa_by_type": vqa,
+        "num": {
+            "cls_top1": results["classification"]["num_samples"],
+            "ret_R@1": results["retrieval"]["num_captions"],
+            "vqa": sum(stats["num"] for stats in results["vqa"].values()),
+        },
+    }
 
 
 def train_and_evaluate(run_dir: Path, world_dir: Path, cache_dir: Path, overrides: list[str]) -> dict:
     """Train one config and evaluate it on the test split; reuse `result.json` if it holds this very config."""
-    config = load_train_config(RECIPE, [
-        f"train_manifest={world_dir / 'train.jsonl'}", f"val_manifest={world_dir / 'val.jsonl'}",
-        f"out_dir={run_dir}", f"cache_dir={cache_dir}", *overrides])
+    config = load_train_config(
+        RECIPE,
+        [
+            f"train_manifest={world_dir / 'train.jsonl'}",
+            f"val_manifest={world_dir / 'val.jsonl'}",
+            f"out_dir={run_dir}",
+            f"cache_dir={cache_dir}",
+            *overrides,
+        ],
+    )
     config_dict = json.loads(json.dumps(to_dict(config)))
     result_path = run_dir / "result.json"
     if result_path.is_file() and json.loads(result_path.read_text())["config"] == config_dict:
@@ -155,11 +194,20 @@ def train_and_evaluate(run_dir: Path, world_dir: Path, cache_dir: Path, override
     cache = FeatureCache(cache_dir, trainer.model.x_encoder)
     results = evaluate_manifest(trainer.model, world_dir / "test.jsonl", cache, progress=False, generation=False)
     log = [json.loads(line) for line in (run_dir / METRICS_FILE).read_text().splitlines() if line]
-    rates = {stage.name: statistics.median(e["samples_per_s"] for e in log if e["stage"] == stage.name)
-             for stage in config.stages if any(e["stage"] == stage.name for e in log)}
-    result = {"overrides": overrides, "config": config_dict, **headline(results),
-              "prediction_spread": log[-1]["prediction_spread"], "samples_per_s": rates,
-              "train_s": round(train_s, 1), "total_s": round(time.perf_counter() - started, 1)}
+    rates = {
+        stage.name: statistics.median(e["samples_per_s"] for e in log if e["stage"] == stage.name)
+        for stage in config.stages
+        if any(e["stage"] == stage.name for e in log)
+    }
+    result = {
+        "overrides": overrides,
+        "config": config_dict,
+        **headline(results),
+        "prediction_spread": log[-1]["prediction_spread"],
+        "samples_per_s": rates,
+        "train_s": round(train_s, 1),
+        "total_s": round(time.perf_counter() - started, 1),
+    }
     result_path.write_text(json.dumps(result, indent=2))
     for name in (CHECKPOINT_DIR, *(stage.name for stage in config.stages)):  # keep final/ only (~4x less disk)
         shutil.rmtree(run_dir / name, ignore_errors=True)
@@ -191,16 +239,28 @@ def judge(row: Row, ours: dict, base: dict) -> str:
 
 
 def tables(rows: list[Row], results: dict[str, dict], directions: list[str], header: list[str]) -> str:
-    lines = [*header, "", "| ablation | setting | ours: cls top-1 / top-5, R@1, VQA (spread) "
-             "| paper's effect (PAPER.md) | direction agrees? |", "|---|---|---|---|---|"]
+    lines = [
+        *header,
+        "",
+        "| ablation | setting | ours: cls top-1 / top-5, R@1, VQA (spread) "
+        "| paper's effect (PAPER.md) | direction agrees? |",
+        "|---|---|---|---|---|",
+    ]
     for row, direction in zip(rows, directions):
         ours = results[run_name(row)]
-        cell = (f"{100 * ours['cls_top1']:.1f} / {100 * ours['cls_top5']:.1f}, {100 * ours['ret_R@1']:.1f}, "
-                f"{100 * ours['vqa']:.1f} ({ours['prediction_spread']:.2f})")
+        cell = (
+            f"{100 * ours['cls_top1']:.1f} / {100 * ours['cls_top5']:.1f}, {100 * ours['ret_R@1']:.1f}, "
+            f"{100 * ours['vqa']:.1f} ({ours['prediction_spread']:.2f})"
+        )
         lines.append(f"| {row.ablation} | {row.setting} | {cell} | {row.paper} | {direction} |")
     kinds = list(results[run_name(rows[0])]["vqa_by_type"])
-    lines += ["", "VQA accuracy (%) per question type:", "",
-              "| ablation | setting | " + " | ".join(kinds) + " |", "|---|---|" + "---|" * len(kinds)]
+    lines += [
+        "",
+        "VQA accuracy (%) per question type:",
+        "",
+        "| ablation | setting | " + " | ".join(kinds) + " |",
+        "|---|---|" + "---|" * len(kinds),
+    ]
     for row in rows:
         by_type = results[run_name(row)]["vqa_by_type"]
         cells = " | ".join(f"{100 * by_type[k]:.1f}" for k in kinds)
@@ -211,16 +271,29 @@ def tables(rows: list[Row], results: dict[str, dict], directions: list[str], hea
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ablation", default="all", choices=["all", *ablation_rows((1, 1))])
-    parser.add_argument("--budget-scale", type=float, default=DEFAULT_BUDGET_SCALE,
-                        help="fraction of the recipe's steps per stage (the Y-encoder LR ablation gets "
-                             f"{TEXT_MODEL_STEP_SHARE} of it)")
+    parser.add_argument(
+        "--budget-scale",
+        type=float,
+        default=DEFAULT_BUDGET_SCALE,
+        help=f"fraction of the recipe's steps per stage (the Y-encoder LR ablation gets {TEXT_MODEL_STEP_SHARE} of it)",
+    )
     parser.add_argument("--out", type=Path, default=Path("runs/ablations"))
-    parser.add_argument("--results", type=Path, help="where ablations.json/.md go (default benchmarks/results, "
-                                                     "or <out>/quick with --quick)")
-    parser.add_argument("--world-option", action="append", default=[],
-                        help="a WorldConfig field=value for the world (not with --quick), e.g. num_train=2000")
-    parser.add_argument("--quick", action="store_true", help="a seconds-level smoke run: tiny world, batch "
-                                                             f"{QUICK_BATCH}, budget scale {QUICK_SCALE}")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        help="where ablations.json/.md go (default benchmarks/results, or <out>/quick with --quick)",
+    )
+    parser.add_argument(
+        "--world-option",
+        action="append",
+        default=[],
+        help="a WorldConfig field=value for the world (not with --quick), e.g. num_train=2000",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help=f"a seconds-level smoke run: tiny world, batch {QUICK_BATCH}, budget scale {QUICK_SCALE}",
+    )
     args = parser.parse_args()
     if not 0 < args.budget_scale <= 1:
         parser.error("--budget-scale must be in (0, 1]")
@@ -245,36 +318,60 @@ def main() -> None:
             budget = budgets["text" if row.ablation == "y_encoder_lr" else "main"][1]
             results[name] = train_and_evaluate(runs_dir / name, world_dir, cache_dir, [*budget, *row.overrides])
             ours = results[name]
-            print(f"{name}: cls {ours['cls_top1']:.3f}/{ours['cls_top5']:.3f}, R@1 {ours['ret_R@1']:.3f}, "
-                  f"VQA {ours['vqa']:.3f}, spread {ours['prediction_spread']:.2f} ({ours['total_s']:.0f} s)")
+            print(
+                f"{name}: cls {ours['cls_top1']:.3f}/{ours['cls_top5']:.3f}, R@1 {ours['ret_R@1']:.3f}, "
+                f"VQA {ours['vqa']:.3f}, spread {ours['prediction_spread']:.2f} ({ours['total_s']:.0f} s)"
+            )
     wall = time.perf_counter() - started
     directions = [judge(row, results[run_name(row)], results[baselines[row.ablation]]) for row in rows]
 
     runs_s = sum(result["total_s"] for result in results.values())
     batch_size = batch or 128
-    header = [f"Machine: {machine_description()}  ",
-              f"Budget: scale {scale:g} of the recipe's steps: stage 1 {main_steps[0]} + SFT {main_steps[1]} steps "
-              f"at batch {batch_size}; Y-encoder LR rows {text_steps[0]} + {text_steps[1]}. Seed 0 for every run; "
-              f"test split of the world {json.dumps(world_config.__dict__)}.  ",
-              f"Time: {runs_s:.0f} s over {len(results)} distinct runs (each run's training and evaluation, as "
-              f"measured when it ran); this invocation {wall:.0f} s.  ",
-              "ours: accuracies in %; spread = 1 - mean pairwise cosine of the last training batch's predictions "
-              "(near 0 = collapse). direction: our change from the ablation's baseline in points, per metric the "
-              "paper reports (cls = classification top-1, ret = text->video R@1, VQA = mean over types); "
-              "within noise = under 2 standard errors."]
+    header = [
+        f"Machine: {machine_description()}  ",
+        f"Budget: scale {scale:g} of the recipe's steps: stage 1 {main_steps[0]} + SFT {main_steps[1]} steps "
+        f"at batch {batch_size}; Y-encoder LR rows {text_steps[0]} + {text_steps[1]}. Seed 0 for every run; "
+        f"test split of the world {json.dumps(world_config.__dict__)}.  ",
+        f"Time: {runs_s:.0f} s over {len(results)} distinct runs (each run's training and evaluation, as "
+        f"measured when it ran); this invocation {wall:.0f} s.  ",
+        "ours: accuracies in %; spread = 1 - mean pairwise cosine of the last training batch's predictions "
+        "(near 0 = collapse). direction: our change from the ablation's baseline in points, per metric the "
+        "paper reports (cls = classification top-1, ret = text->video R@1, VQA = mean over types); "
+        "within noise = under 2 standard errors.",
+    ]
     stem = "ablations" if args.ablation == "all" else f"ablations_{args.ablation}"
     results_dir.mkdir(parents=True, exist_ok=True)
     markdown = tables(rows, results, directions, header)
     (results_dir / f"{stem}.md").write_text(markdown)
-    (results_dir / f"{stem}.json").write_text(json.dumps({
-        "machine": machine_description(), "budget_scale": scale, "text_model_step_share": TEXT_MODEL_STEP_SHARE,
-        "steps": {"main": main_steps, "y_encoder_lr": text_steps}, "batch_size": batch_size,
-        "world": world_config.__dict__, "runs_s": round(runs_s, 1), "wall_time_s": round(wall, 1),
-        "rows": [{"ablation": row.ablation, "setting": row.setting, "run": run_name(row), "paper": row.paper,
-                  "paper_deltas": row.paper_deltas, "baseline": row.baseline, "direction": direction,
-                  **{k: v for k, v in results[run_name(row)].items() if k != "config"}}
-                 for row, direction in zip(rows, directions)],
-    }, indent=2) + "\n")
+    (results_dir / f"{stem}.json").write_text(
+        json.dumps(
+            {
+                "machine": machine_description(),
+                "budget_scale": scale,
+                "text_model_step_share": TEXT_MODEL_STEP_SHARE,
+                "steps": {"main": main_steps, "y_encoder_lr": text_steps},
+                "batch_size": batch_size,
+                "world": world_config.__dict__,
+                "runs_s": round(runs_s, 1),
+                "wall_time_s": round(wall, 1),
+                "rows": [
+                    {
+                        "ablation": row.ablation,
+                        "setting": row.setting,
+                        "run": run_name(row),
+                        "paper": row.paper,
+                        "paper_deltas": row.paper_deltas,
+                        "baseline": row.baseline,
+                        "direction": direction,
+                        **{k: v for k, v in results[run_name(row)].items() if k != "config"},
+                    }
+                    for row, direction in zip(rows, directions)
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(markdown)
 
 

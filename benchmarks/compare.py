@@ -93,8 +93,10 @@ def recipe_path(name: str) -> Path:
 
 
 def scaled(train: TrainConfig, scale: float) -> TrainConfig:
-    stages = [replace(s, steps=max(1, round(s.steps * scale)), warmup_steps=round(s.warmup_steps * scale))
-              for s in train.stages]
+    stages = [
+        replace(s, steps=max(1, round(s.steps * scale)), warmup_steps=round(s.warmup_steps * scale))
+        for s in train.stages
+    ]
     return replace(train, stages=stages)
 
 
@@ -118,28 +120,40 @@ def vljepa_parameter_counts(model: VLJepa, queries: list[str]) -> dict:
     table = model.predictor.llama.get_input_embeddings().weight
     ids, mask = model.predictor.tokenize(queries)
     reached = len(set(ids[mask].tolist())) * table.shape[1]
-    return {"predictor": {"trainable": predictor, "token_table": table.numel(),
-                          "non_embedding": predictor - table.numel(),
-                          "reachable": predictor - table.numel() + reached},
-            "y_encoder_trainable": sum(v for n, v in trainable.items() if n.startswith("y_encoder.")),
-            "total_trainable": sum(trainable.values())}
+    return {
+        "predictor": {
+            "trainable": predictor,
+            "token_table": table.numel(),
+            "non_embedding": predictor - table.numel(),
+            "reachable": predictor - table.numel() + reached,
+        },
+        "y_encoder_trainable": sum(v for n, v in trainable.items() if n.startswith("y_encoder.")),
+        "total_trainable": sum(trainable.values()),
+    }
 
 
 def decoder_recipe(config: CompareConfig, quick: bool) -> DecoderTrainConfig:
     """The Y-decoder recipe (model and manifest are filled per budget); `--quick` scales its steps."""
-    recipe = load_config(DecoderTrainConfig, recipe_path(config.decoder_recipe),
-                         [f"cache_dir={config.cache_dir}", *config.decoder_overrides])
+    recipe = load_config(
+        DecoderTrainConfig,
+        recipe_path(config.decoder_recipe),
+        [f"cache_dir={config.cache_dir}", *config.decoder_overrides],
+    )
     if not quick:
         return recipe
     scale = config.quick.decoder_step_scale
-    return replace(recipe, inversion_steps=max(1, round(recipe.inversion_steps * scale)),
-                   adaptation_steps=max(1, round(recipe.adaptation_steps * scale)),
-                   warmup_steps=max(1, round(recipe.warmup_steps * scale)),
-                   max_adaptation_samples=config.quick.max_adaptation_samples)
+    return replace(
+        recipe,
+        inversion_steps=max(1, round(recipe.inversion_steps * scale)),
+        adaptation_steps=max(1, round(recipe.adaptation_steps * scale)),
+        warmup_steps=max(1, round(recipe.warmup_steps * scale)),
+        max_adaptation_samples=config.quick.max_adaptation_samples,
+    )
 
 
-def run_vljepa(trainer: Trainer, stops: list[int], decoder: DecoderTrainConfig, test: Split, world: Split,
-               work: Path) -> dict:
+def run_vljepa(
+    trainer: Trainer, stops: list[int], decoder: DecoderTrainConfig, test: Split, world: Split, work: Path
+) -> dict:
     """Train to each stop, train a Y-decoder for that checkpoint, evaluate; returns timings and metrics."""
     train = trainer.config
     total, budgets, train_seconds = sum(s.steps for s in train.stages), [], 0.0
@@ -155,40 +169,63 @@ def run_vljepa(trainer: Trainer, stops: list[int], decoder: DecoderTrainConfig, 
         else:  # the same copy, so its memo of the frozen text model's outputs carries over
             model.load_trained_state(directory / WEIGHTS_FILE)
         began = time.perf_counter()
-        y_decoder, _ = fit_model_decoder(model, replace(decoder, model=str(directory),
-                                                        train_manifest=train.train_manifest), trainer.cache)
+        y_decoder, _ = fit_model_decoder(
+            model, replace(decoder, model=str(directory), train_manifest=train.train_manifest), trainer.cache
+        )
         y_decoder.save_pretrained(directory / DECODER_DIR)
         model.attach_decoder(y_decoder)
         decoder_seconds = time.perf_counter() - began
         console.print(f"[bold]VL-JEPA[/] step {stop}: evaluating")
         metrics = evaluate(VLJepaAnswerer(model), test, world, train.model.classification_prompt)
-        budgets.append({"step": stop, "samples_seen": samples_seen(train, stop), "train_seconds_so_far": train_seconds,
-                        "decoder_train_seconds": decoder_seconds, **metrics})
+        budgets.append(
+            {
+                "step": stop,
+                "samples_seen": samples_seen(train, stop),
+                "train_seconds_so_far": train_seconds,
+                "decoder_train_seconds": decoder_seconds,
+                **metrics,
+            }
+        )
     return {"train_seconds": train_seconds, "budgets": budgets}
 
 
 def build_token_vlm(trainer: Trainer, config: CompareConfig) -> TokenVLM:
     """The baseline on the trainer's visual tokens, its table the training corpus's tokens, the run's seed."""
-    model_config = replace(config.token_vlm, visual_dim=trainer.model.x_encoder.embed_dim, seed=trainer.config.seed,
-                           vocabulary=sample_vocabulary(trainer.samples, config.token_vlm.tokenizer))
+    model_config = replace(
+        config.token_vlm,
+        visual_dim=trainer.model.x_encoder.embed_dim,
+        seed=trainer.config.seed,
+        vocabulary=sample_vocabulary(trainer.samples, config.token_vlm.tokenizer),
+    )
     return TokenVLM(model_config).to(trainer.device)
 
 
-def run_token_vlm(model: TokenVLM, trainer: Trainer, train: TrainConfig, stops: list[int], config: CompareConfig,
-                  test: Split, world: Split, work: Path) -> dict:
+def run_token_vlm(
+    model: TokenVLM,
+    trainer: Trainer,
+    train: TrainConfig,
+    stops: list[int],
+    config: CompareConfig,
+    test: Split,
+    world: Split,
+    work: Path,
+) -> dict:
     """Train on the trainer's samples and stages, evaluating at each stop; returns timings and metrics."""
     budgets = []
 
     def on_stop(step: int, seconds: float) -> None:
         model.save_pretrained(work / "token_vlm" / f"step_{step:05d}")
         console.print(f"[bold]token VLM[/] step {step}: evaluating")
-        metrics = evaluate(TokenVLMAnswerer(model, config.eval_batch_size), test, world,
-                           train.model.classification_prompt)
-        budgets.append({"step": step, "samples_seen": samples_seen(train, step), "train_seconds_so_far": seconds,
-                        **metrics})
+        metrics = evaluate(
+            TokenVLMAnswerer(model, config.eval_batch_size), test, world, train.model.classification_prompt
+        )
+        budgets.append(
+            {"step": step, "samples_seen": samples_seen(train, step), "train_seconds_so_far": seconds, **metrics}
+        )
 
-    run = train_token_vlm(model, trainer.samples, trainer.features, train, config.token_vlm_lr_scale, tuple(stops),
-                          on_stop)
+    run = train_token_vlm(
+        model, trainer.samples, trainer.features, train, config.token_vlm_lr_scale, tuple(stops), on_stop
+    )
     return {"train_seconds": run["seconds"], "budgets": budgets, "log": run["log"]}
 
 
@@ -198,30 +235,55 @@ def parameter_report(trainer: Trainer, token_vlm: TokenVLM) -> dict:
     vljepa = vljepa_parameter_counts(trainer.model, queries)
     baseline, predictor = token_vlm.parameter_counts(), vljepa["predictor"]
     if baseline["trainable"] < predictor["reachable"]:
-        raise ValueError(f"the token VLM has {baseline['trainable']} trainable parameters, fewer than the VL-JEPA "
-                         f"predictor's {predictor['reachable']}: raise token_vlm.num_layers or hidden_size")
-    return {"vljepa": vljepa, "token_vlm": baseline, "ratios": {
-        "token_vlm / predictor (non-embedding)": baseline["non_embedding"] / predictor["non_embedding"],
-        "token_vlm / predictor (reachable)": baseline["trainable"] / predictor["reachable"],
-        "token_vlm / predictor (all, incl. table rows no query reaches)": baseline["trainable"] / predictor["trainable"]}}
+        raise ValueError(
+            f"the token VLM has {baseline['trainable']} trainable parameters, fewer than the VL-JEPA "
+            f"predictor's {predictor['reachable']}: raise token_vlm.num_layers or hidden_size"
+        )
+    return {
+        "vljepa": vljepa,
+        "token_vlm": baseline,
+        "ratios": {
+            "token_vlm / predictor (non-embedding)": baseline["non_embedding"] / predictor["non_embedding"],
+            "token_vlm / predictor (reachable)": baseline["trainable"] / predictor["reachable"],
+            "token_vlm / predictor (all, incl. table rows no query reaches)": baseline["trainable"]
+            / predictor["trainable"],
+        },
+    }
 
 
 def headline(budgets: list[dict]) -> list[dict]:
-    return [{"step": b["step"], "samples_seen": b["samples_seen"], "CIDEr-D": b["captioning"]["CIDEr-D"],
-             "top1": b["classification"]["top1"], "top5": b["classification"]["top5"],
-             "mc_vqa": b["mc_vqa"]["accuracy"], "world_prediction": b["world_prediction"]["accuracy"],
-             "open_vqa_exact": b["open_vqa"]["exact_match"]} for b in budgets]
+    return [
+        {
+            "step": b["step"],
+            "samples_seen": b["samples_seen"],
+            "CIDEr-D": b["captioning"]["CIDEr-D"],
+            "top1": b["classification"]["top1"],
+            "top5": b["classification"]["top5"],
+            "mc_vqa": b["mc_vqa"]["accuracy"],
+            "world_prediction": b["world_prediction"]["accuracy"],
+            "open_vqa_exact": b["open_vqa"]["exact_match"],
+        }
+        for b in budgets
+    ]
 
 
 def chance_levels(budget: dict) -> dict[str, list[float]]:
     classification = budget["classification"]["chance"]
-    return {"CIDEr-D": [], "top5": [classification["top5"], classification["top1"]],
-            "mc_vqa": [budget["mc_vqa"]["chance"]], "world_prediction": [budget["world_prediction"]["chance"]]}
+    return {
+        "CIDEr-D": [],
+        "top5": [classification["top5"], classification["top1"]],
+        "mc_vqa": [budget["mc_vqa"]["chance"]],
+        "world_prediction": [budget["world_prediction"]["chance"]],
+    }
 
 
 def plot(summary: dict, chance: dict[str, list[float]], path: Path) -> None:
-    panels = [("CIDEr-D", "captioning CIDEr-D"), ("top5", "classification top-5 (dashed: top-1)"),
-              ("mc_vqa", "multiple-choice VQA"), ("world_prediction", "world prediction")]
+    panels = [
+        ("CIDEr-D", "captioning CIDEr-D"),
+        ("top5", "classification top-5 (dashed: top-1)"),
+        ("mc_vqa", "multiple-choice VQA"),
+        ("world_prediction", "world prediction"),
+    ]
     figure, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4))
     for axis, (key, title) in zip(axes, panels):
         for name, label, colour in (("vljepa", "VL-JEPA", "tab:blue"), ("token_vlm", "token VLM", "tab:orange")):
@@ -245,8 +307,13 @@ def load(arguments: argparse.Namespace) -> CompareConfig:
     if not arguments.quick:
         return config
     quick = config.quick
-    return replace(config, work_dir=quick.work_dir, out=quick.out, plot=quick.plot,
-                   cost=replace(config.cost, clips=quick.cost_clips, class_counts=quick.class_counts))
+    return replace(
+        config,
+        work_dir=quick.work_dir,
+        out=quick.out,
+        plot=quick.plot,
+        cost=replace(config.cost, clips=quick.cost_clips, class_counts=quick.class_counts),
+    )
 
 
 def main() -> None:
@@ -262,9 +329,15 @@ def main() -> None:
     for part in ("vljepa", "token_vlm"):
         shutil.rmtree(work / part, ignore_errors=True)  # a fresh run: Trainer.run would resume a checkpoint
 
-    train = load_train_config(recipe_path(config.recipe), [
-        f"train_manifest={world / 'train.jsonl'}", f"out_dir={work / 'vljepa'}", f"cache_dir={config.cache_dir}",
-        *config.recipe_overrides])
+    train = load_train_config(
+        recipe_path(config.recipe),
+        [
+            f"train_manifest={world / 'train.jsonl'}",
+            f"out_dir={work / 'vljepa'}",
+            f"cache_dir={config.cache_dir}",
+            *config.recipe_overrides,
+        ],
+    )
     if arguments.quick:
         train = scaled(train, config.quick.step_scale)
     total = sum(s.steps for s in train.stages)
@@ -279,18 +352,31 @@ def main() -> None:
     vljepa = run_vljepa(trainer, stops, decoder, test, world_prediction, work)
     token_vlm = run_token_vlm(token_model, trainer, train, stops, config, test, world_prediction, work)
 
-    costs = inference_costs(VLJepa.from_pretrained(work / "vljepa" / f"step_{stops[-1]:05d}"), token_model, world,
-                            config.cache_dir, config.cost, config.eval_batch_size)
+    costs = inference_costs(
+        VLJepa.from_pretrained(work / "vljepa" / f"step_{stops[-1]:05d}"),
+        token_model,
+        world,
+        config.cache_dir,
+        config.cost,
+        config.eval_batch_size,
+    )
 
     summary = {"vljepa": headline(vljepa["budgets"]), "token_vlm": headline(token_vlm["budgets"])}
     results = {
         "command": "python benchmarks/compare.py " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
-        "machine": machine_description(), "quick": arguments.quick, "wall_seconds": time.perf_counter() - started,
+        "machine": machine_description(),
+        "quick": arguments.quick,
+        "wall_seconds": time.perf_counter() - started,
         "settings": {k: v for k, v in to_dict(config).items() if k != "tuning"},
-        "stages": [to_dict(s) for s in train.stages], "budget_steps": stops,
+        "stages": [to_dict(s) for s in train.stages],
+        "budget_steps": stops,
         "decoder": {k: v for k, v in to_dict(decoder).items() if k not in ("model", "train_manifest")},
-        "parameters": parameters, "tuning": config.tuning, "summary": summary,
-        "vljepa": vljepa, "token_vlm": token_vlm, "inference_cost": costs,
+        "parameters": parameters,
+        "tuning": config.tuning,
+        "summary": summary,
+        "vljepa": vljepa,
+        "token_vlm": token_vlm,
+        "inference_cost": costs,
     }
     Path(config.out).parent.mkdir(parents=True, exist_ok=True)
     Path(config.out).write_text(json.dumps(results, indent=2))

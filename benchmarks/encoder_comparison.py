@@ -26,7 +26,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("runs/encoder-comparison"))
     parser.add_argument("--world-option", action="append", default=[], help="WorldConfig field=value")
     parser.add_argument("--tables-only", action="store_true", help="rebuild the tables from finished runs")
-    parser.add_argument("--only", choices=["random", "pretrained"], help="train only this variant; read the other's finished run")
+    parser.add_argument(
+        "--only", choices=["random", "pretrained"], help="train only this variant; read the other's finished run"
+    )
     parser.add_argument("overrides", nargs="*", help="training config overrides for both runs (key=value)")
     args = parser.parse_args()
     world_config = WorldConfig.from_overrides(args.world_option)
@@ -42,18 +44,36 @@ def main() -> None:
         direction = results["test_single_frame"]["vqa"]["direction"]
         table[name]["direction, single frame"] = (direction["accuracy"], direction["chance"])
         heldout = results["test_heldout"]["classification"]
-        table[name]["classification top-1, unseen paraphrases"] = (heldout["prompted"]["top1"], heldout["chance"]["top1"])
+        table[name]["classification top-1, unseen paraphrases"] = (
+            heldout["prompted"]["top1"],
+            heldout["chance"]["top1"],
+        )
         timings[name] = round(results["timings_s"]["total"], 1)
-    lines = [f"Machine: {machine_description()}  ", f"World: {json.dumps(world_config.__dict__)}  ",
-             f"Overrides: {' '.join(args.overrides) or '(none)'}  ", f"Wall time (s): {timings}", "",
-             "| task | random encoder | pretrained encoder | chance |", "|---|---|---|---|"]
+    lines = [
+        f"Machine: {machine_description()}  ",
+        f"World: {json.dumps(world_config.__dict__)}  ",
+        f"Overrides: {' '.join(args.overrides) or '(none)'}  ",
+        f"Wall time (s): {timings}",
+        "",
+        "| task | random encoder | pretrained encoder | chance |",
+        "|---|---|---|---|",
+    ]
     for task, (value, chance) in table["random"].items():
         lines.append(f"| {task} | {value:.1%} | {table['pretrained'][task][0]:.1%} | {chance:.1%} |")
     (args.out / "comparison.md").write_text("\n".join(lines) + "\n")
-    (args.out / "comparison.json").write_text(json.dumps({"machine": machine_description(), "world": world_config.__dict__,
-                                                          "overrides": args.overrides, "wall_time_s": timings,
-                                                          "results": {n: {t: v for t, (v, _) in rows.items()}
-                                                                      for n, rows in table.items()}}, indent=2) + "\n")
+    (args.out / "comparison.json").write_text(
+        json.dumps(
+            {
+                "machine": machine_description(),
+                "world": world_config.__dict__,
+                "overrides": args.overrides,
+                "wall_time_s": timings,
+                "results": {n: {t: v for t, (v, _) in rows.items()} for n, rows in table.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print("\n".join(lines))
 
 

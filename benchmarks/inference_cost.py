@@ -14,9 +14,9 @@ import argparse
 import json
 from pathlib import Path
 
+from compare import CompareConfig
 from transformers.utils import logging as hf_logging
 
-from compare import CompareConfig
 from baselines.cost import inference_costs
 from baselines.token_vlm import TokenVLM
 from vljepa.config import load_config
@@ -41,8 +41,14 @@ def main() -> None:
     config = load_config(CompareConfig, arguments.config, arguments.overrides)
     work = Path(config.work_dir)
     vljepa_dir, token_vlm_dir = last_checkpoint(work / "vljepa"), last_checkpoint(work / "token_vlm")
-    costs = inference_costs(VLJepa.from_pretrained(vljepa_dir), TokenVLM.from_pretrained(token_vlm_dir),
-                            config.world, config.cache_dir, config.cost, config.eval_batch_size)
+    costs = inference_costs(
+        VLJepa.from_pretrained(vljepa_dir),
+        TokenVLM.from_pretrained(token_vlm_dir),
+        config.world,
+        config.cache_dir,
+        config.cost,
+        config.eval_batch_size,
+    )
     results = {"machine": machine_description(), "vljepa": str(vljepa_dir), "token_vlm": str(token_vlm_dir), **costs}
     arguments.out.parent.mkdir(parents=True, exist_ok=True)
     arguments.out.write_text(json.dumps(results, indent=2))

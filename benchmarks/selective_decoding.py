@@ -84,11 +84,19 @@ def main() -> None:
         began = time.perf_counter()
         pairs = list(embed_windows(model, record.clip.path, config))
         embed_seconds += time.perf_counter() - began
-        references = [list(dict.fromkeys([s["caption"], *by_meaning.get(s.get("meaning"), [])])) for s in record.segments]
-        streams.append({"times": np.array([0.5 * (start + end) for (start, end), _ in pairs]),
-                        "edges": (pairs[0][0][0], pairs[-1][0][1]), "embeddings": np.stack([e for _, e in pairs]),
-                        "segments": record.segments, "references": references,
-                        "duration": record.segments[-1]["end"]})
+        references = [
+            list(dict.fromkeys([s["caption"], *by_meaning.get(s.get("meaning"), [])])) for s in record.segments
+        ]
+        streams.append(
+            {
+                "times": np.array([0.5 * (start + end) for (start, end), _ in pairs]),
+                "edges": (pairs[0][0][0], pairs[-1][0][1]),
+                "embeddings": np.stack([e for _, e in pairs]),
+                "segments": record.segments,
+                "references": references,
+                "duration": record.segments[-1]["end"],
+            }
+        )
     duration = sum(s["duration"] for s in streams)
 
     def segmenter(method: str, setting: float):
@@ -115,11 +123,22 @@ def main() -> None:
                 predictions.append(captions[nearest(caption_times, 0.5 * (segment["start"] + segment["end"]))].text)
                 references.append(refs)
         metrics = caption_metrics(predictions, references)
-        rows.append({"method": method, ("threshold" if method == "online" else "hz"): setting, "decodes": decodes,
-                     "decodes_per_second": decodes / duration, "decode_seconds": decode_seconds, **metrics})
-        print(f"{method:8s} {'threshold' if method == 'online' else 'f'}={setting:<5} decodes={decodes:4d} "
-              f"CIDEr-D={metrics['CIDEr-D']:.3f} "
-              f"exact={metrics['exact_match']:.3f} decode time {decode_seconds:.2f} s", flush=True)
+        rows.append(
+            {
+                "method": method,
+                ("threshold" if method == "online" else "hz"): setting,
+                "decodes": decodes,
+                "decodes_per_second": decodes / duration,
+                "decode_seconds": decode_seconds,
+                **metrics,
+            }
+        )
+        print(
+            f"{method:8s} {'threshold' if method == 'online' else 'f'}={setting:<5} decodes={decodes:4d} "
+            f"CIDEr-D={metrics['CIDEr-D']:.3f} "
+            f"exact={metrics['exact_match']:.3f} decode time {decode_seconds:.2f} s",
+            flush=True,
+        )
 
     uniform_points = [(r["decodes_per_second"], r["CIDEr-D"]) for r in rows if r["method"] == "uniform"]
     for row in rows:
@@ -131,19 +150,29 @@ def main() -> None:
                 row["k_at_least"] = max(rate for rate, _ in uniform_points) / row["decodes_per_second"]
 
     results = {
-        "command": "python benchmarks/selective_decoding.py " + " ".join(
-            f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items() if v is not None),
+        "command": "python benchmarks/selective_decoding.py "
+        + " ".join(
+            f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+            for k, v in vars(args).items()
+            if v is not None
+        ),
         "machine": machine_description(),
-        "streams": len(streams), "video_seconds": duration, "reference_segments": sum(len(s["segments"]) for s in streams),
-        "windows": sum(len(s["times"]) for s in streams), "embedding_seconds": embed_seconds,
+        "streams": len(streams),
+        "video_seconds": duration,
+        "reference_segments": sum(len(s["segments"]) for s in streams),
+        "windows": sum(len(s["times"]) for s in streams),
+        "embedding_seconds": embed_seconds,
         "rows": rows,
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
 
     figure, axis = plt.subplots(figsize=(6, 4))
-    for method, colour, label in (("uniform", "tab:gray", "uniform (fixed rate)"), ("adaptive", "tab:red", "adaptive (Ward)"),
-                                  ("online", "tab:blue", "online change detector")):
+    for method, colour, label in (
+        ("uniform", "tab:gray", "uniform (fixed rate)"),
+        ("adaptive", "tab:red", "adaptive (Ward)"),
+        ("online", "tab:blue", "online change detector"),
+    ):
         points = [(r["decodes_per_second"], r["CIDEr-D"]) for r in rows if r["method"] == method]
         if points:
             axis.plot(*zip(*sorted(points)), "o-" if method != "online" else "s--", color=colour, label=label)

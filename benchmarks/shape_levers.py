@@ -36,6 +36,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ablations import budget_overrides, headline, train_and_evaluate
+
 from vljepa import VLJepa
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ClipRef, load_manifest
@@ -64,8 +65,13 @@ def training_subset(world_dir: Path, out: Path) -> Path:
     records = [json.loads(line) for line in (world_dir / "train.jsonl").read_text().splitlines() if line]
     keep = sorted({r["video"] for r in records})[:TRAIN_SUBSET_CLIPS]
     path = out / "train-subset.jsonl"
-    path.write_text("".join(json.dumps({**r, "video": str((world_dir / r["video"]).resolve())}) + "\n"
-                            for r in records if r["video"] in keep))
+    path.write_text(
+        "".join(
+            json.dumps({**r, "video": str((world_dir / r["video"]).resolve())}) + "\n"
+            for r in records
+            if r["video"] in keep
+        )
+    )
     return path
 
 
@@ -84,8 +90,9 @@ def shape_probe(world: Path, cache: FeatureCache) -> dict[str, dict]:
     train_clips, test_clips = actor_shapes(world / "train.jsonl"), actor_shapes(world / "test.jsonl")
     tokens = cache.tokens([*train_clips, *test_clips], progress=False)
     classes = list(SHAPES)
-    return run_task(gather(train_clips, tokens, classes), gather(test_clips, tokens, classes), len(classes),
-                    ProbeConfig())
+    return run_task(
+        gather(train_clips, tokens, classes), gather(test_clips, tokens, classes), len(classes), ProbeConfig()
+    )
 
 
 def main() -> None:
@@ -118,40 +125,66 @@ def main() -> None:
         if probe_key not in probes:
             probes[probe_key] = shape_probe(world, cache)
         probe = probes[probe_key]
-        results[name] = {"overrides": list(overrides), "training_clips": clips, "test": result, "train": train,
-                         "shape_probe": probe}
-        print(f"{name}: test shape {result['vqa_by_type']['shape']:.3f} colour {result['vqa_by_type']['colour']:.3f}"
-              f" cls {result['cls_top1']:.3f}; train shape {train['vqa_by_type']['shape']:.3f}; shape probe "
-              f"{probe['attentive']['accuracy']:.3f} ({time.perf_counter() - started:.0f} s)", flush=True)
+        results[name] = {
+            "overrides": list(overrides),
+            "training_clips": clips,
+            "test": result,
+            "train": train,
+            "shape_probe": probe,
+        }
+        print(
+            f"{name}: test shape {result['vqa_by_type']['shape']:.3f} colour {result['vqa_by_type']['colour']:.3f}"
+            f" cls {result['cls_top1']:.3f}; train shape {train['vqa_by_type']['shape']:.3f}; shape probe "
+            f"{probe['attentive']['accuracy']:.3f} ({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
     kinds = ("shape", "colour", "count", "exists", "direction", "what_happened")
-    lines = [f"Machine: {machine_description()}  ", f"Budget: scale {args.budget_scale:g} of the recipe's steps; "
-             "seed 0. Test = the world's test split (200 clips); train = its first 200 training clips.", "",
-             "| row | cls top-1 | t2v R@1 | " + " | ".join(kinds) + " | train: cls / shape / colour | "
-             "shape probe: attentive test / train, linear test / train | SFT samples/s | train s |",
-             "|---|---|---|" + "---|" * len(kinds) + "---|---|---|---|"]
+    lines = [
+        f"Machine: {machine_description()}  ",
+        f"Budget: scale {args.budget_scale:g} of the recipe's steps; "
+        "seed 0. Test = the world's test split (200 clips); train = its first 200 training clips.",
+        "",
+        "| row | cls top-1 | t2v R@1 | " + " | ".join(kinds) + " | train: cls / shape / colour | "
+        "shape probe: attentive test / train, linear test / train | SFT samples/s | train s |",
+        "|---|---|---|" + "---|" * len(kinds) + "---|---|---|---|",
+    ]
     for name, row in results.items():
         test, train = row["test"], row["train"]
         cells = " | ".join(f"{100 * test['vqa_by_type'][k]:.1f}" for k in kinds)
-        lines.append(f"| {name} | {100 * test['cls_top1']:.1f} | {100 * test['ret_R@1']:.1f} | {cells} | "
-                     f"{100 * train['cls_top1']:.1f} / {100 * train['vqa_by_type']['shape']:.1f} / "
-                     f"{100 * train['vqa_by_type']['colour']:.1f} | {probe_cell(row['shape_probe'])} | "
-                     f"{test['samples_per_s']['sft']:.0f} | "
-                     f"{test['train_s']:.0f} |")
+        lines.append(
+            f"| {name} | {100 * test['cls_top1']:.1f} | {100 * test['ret_R@1']:.1f} | {cells} | "
+            f"{100 * train['cls_top1']:.1f} / {100 * train['vqa_by_type']['shape']:.1f} / "
+            f"{100 * train['vqa_by_type']['colour']:.1f} | {probe_cell(row['shape_probe'])} | "
+            f"{test['samples_per_s']['sft']:.0f} | "
+            f"{test['train_s']:.0f} |"
+        )
     markdown = "\n".join(lines) + "\n"
     args.results.mkdir(parents=True, exist_ok=True)
     stem = f"shape_levers_scale-{args.budget_scale:g}"
     (args.results / f"{stem}.md").write_text(markdown)
-    (args.results / f"{stem}.json").write_text(json.dumps({
-        "machine": machine_description(), "budget_scale": args.budget_scale,
-        "rows": {name: {**row, "test": {k: v for k, v in row["test"].items() if k != "config"}}
-                 for name, row in results.items()}}, indent=2) + "\n")
+    (args.results / f"{stem}.json").write_text(
+        json.dumps(
+            {
+                "machine": machine_description(),
+                "budget_scale": args.budget_scale,
+                "rows": {
+                    name: {**row, "test": {k: v for k, v in row["test"].items() if k != "config"}}
+                    for name, row in results.items()
+                },
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(markdown)
 
 
 def probe_cell(probe: dict[str, dict]) -> str:
-    return " / ".join(f"{100 * probe[kind]['accuracy']:.1f} / {100 * probe[kind]['train_accuracy']:.1f}"
-                      for kind in ("attentive", "linear"))
+    return " / ".join(
+        f"{100 * probe[kind]['accuracy']:.1f} / {100 * probe[kind]['train_accuracy']:.1f}"
+        for kind in ("attentive", "linear")
+    )
 
 
 if __name__ == "__main__":

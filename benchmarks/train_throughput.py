@@ -49,7 +49,9 @@ def measure(trainer: Trainer, steps: int, uncached: bool, compiled: bool = False
     def step() -> None:
         batch = sampler.next_batch(stage.batch_size)
         if uncached:
-            frames = [read_clip(s.clip.path, model.config.x_encoder.num_frames, s.clip.start, s.clip.end) for s in batch]
+            frames = [
+                read_clip(s.clip.path, model.config.x_encoder.num_frames, s.clip.start, s.clip.end) for s in batch
+            ]
             tokens = model.x_encoder(torch.stack([model.x_encoder.preprocess(f) for f in frames]))
         else:
             tokens = trainer.features.gather(batch, trainer.device)
@@ -71,14 +73,25 @@ def measure(trainer: Trainer, steps: int, uncached: bool, compiled: bool = False
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    return steps * stage.batch_size / (time.perf_counter() - start), counter.get_total_flops() / stage.batch_size, warm_up
+    return (
+        steps * stage.batch_size / (time.perf_counter() - start),
+        counter.get_total_flops() / stage.batch_size,
+        warm_up,
+    )
 
 
-VARIANTS = {"demo": ([], False), "bf16": (["bf16=true"], False), "4_frames": (["model.x_encoder.num_frames=4"], False),
-            "mlp256": (["model.predictor.intermediate_size=256"], False),
-            "4_frames_mlp256": (["model.x_encoder.num_frames=4", "model.predictor.intermediate_size=256"], False),
-            "4_heads": (["model.predictor.num_heads=4"], False), "sdpa": (["model.predictor.attention=sdpa"], False),
-            "y_x0.05": (["model.y_encoder.lr_multiplier=0.05"], False), "uncached": ([], True), "compiled": ([], False)}
+VARIANTS = {
+    "demo": ([], False),
+    "bf16": (["bf16=true"], False),
+    "4_frames": (["model.x_encoder.num_frames=4"], False),
+    "mlp256": (["model.predictor.intermediate_size=256"], False),
+    "4_frames_mlp256": (["model.x_encoder.num_frames=4", "model.predictor.intermediate_size=256"], False),
+    "4_heads": (["model.predictor.num_heads=4"], False),
+    "sdpa": (["model.predictor.attention=sdpa"], False),
+    "y_x0.05": (["model.y_encoder.lr_multiplier=0.05"], False),
+    "uncached": ([], True),
+    "compiled": ([], False),
+}
 
 
 def main() -> None:
@@ -88,10 +101,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/train_throughput.json"))
     args = parser.parse_args()
     hf_logging.disable_progress_bar()
-    base = [f"train_manifest={args.world / 'train.jsonl'}", "out_dir=/tmp/vljepa-throughput",
-            f"cache_dir={args.world.parent / 'feature_cache'}", "bf16=false"]
-    results = {"machine": machine_description(), "steps": args.steps, "samples_per_s": {}, "mflop_per_sample": {},
-               "achieved_gflop_per_s": {}}
+    base = [
+        f"train_manifest={args.world / 'train.jsonl'}",
+        "out_dir=/tmp/vljepa-throughput",
+        f"cache_dir={args.world.parent / 'feature_cache'}",
+        "bf16=false",
+    ]
+    results = {
+        "machine": machine_description(),
+        "steps": args.steps,
+        "samples_per_s": {},
+        "mflop_per_sample": {},
+        "achieved_gflop_per_s": {},
+    }
     for name, (overrides, uncached) in VARIANTS.items():
         if name == "bf16" and not resolve_precision("auto", "cpu").bf16:
             results["samples_per_s"][name] = None  # emulated bf16 would take about 100x longer
@@ -104,9 +126,14 @@ def main() -> None:
         results["samples_per_s"][name] = round(rate, 1)
         results["mflop_per_sample"][name] = round(flops / 1e6, 1)
         results["achieved_gflop_per_s"][name] = round(rate * flops / 1e9, 1)
-        print(f"{name}: {rate:.0f} samples/s, {flops / 1e6:.0f} MFLOP/sample, {rate * flops / 1e9:.0f} GFLOP/s", flush=True)
+        print(
+            f"{name}: {rate:.0f} samples/s, {flops / 1e6:.0f} MFLOP/sample, {rate * flops / 1e9:.0f} GFLOP/s",
+            flush=True,
+        )
     rates = results["samples_per_s"]
-    results["ratios"] = {name: round(rates[name] / rates["demo"], 2) for name in rates if rates[name] and name != "demo"}
+    results["ratios"] = {
+        name: round(rates[name] / rates["demo"], 2) for name in rates if rates[name] and name != "demo"
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

@@ -52,8 +52,10 @@ def main() -> None:
     options = list(dict.fromkeys(o for r in records for o in r.options))
     embedded = dict(zip(options, embed_texts(model, options)))
     similarities = [torch.stack([embedded[o] for o in r.options]) @ row for r, row in zip(records, predicted)]
-    scenes = {clip: clip_scene(world_config, "test", int(Path(clip.path).stem.split("_")[-1]))[0]
-              for clip in {r.clip for r in records}}  # re-rendered once per clip, not per question
+    scenes = {
+        clip: clip_scene(world_config, "test", int(Path(clip.path).stem.split("_")[-1]))[0]
+        for clip in {r.clip for r in records}
+    }  # re-rendered once per clip, not per question
     hits: dict[str, list[bool]] = defaultdict(list)
     margins: dict[str, list[float]] = defaultdict(list)
     for record, similarity in zip(records, similarities):
@@ -61,8 +63,10 @@ def main() -> None:
         key = f"{record.type} | {group(record, scene)}"
         hits[key].append(record.options[int(similarity.argmax())] == record.answer)
         margins[key].append(float(similarity.topk(2).values.diff().abs()))
-    table = {key: {"num": len(v), "accuracy": round(sum(v) / len(v), 3),
-                   "margin": round(sum(margins[key]) / len(v), 3)} for key, v in sorted(hits.items())}
+    table = {
+        key: {"num": len(v), "accuracy": round(sum(v) / len(v), 3), "margin": round(sum(margins[key]) / len(v), 3)}
+        for key, v in sorted(hits.items())
+    }
     for key, row in table.items():
         print(f"{key:50s} n={row['num']:3d}  {row['accuracy']:6.1%}  margin {row['margin']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,9 @@ def tiny_model_config(**predictor_overrides) -> ModelConfig:
     return ModelConfig(
         shared_dim=32,
         x_encoder=XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, image_size=32, num_frames=4),
-        predictor=PredictorConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, **predictor_overrides),
+        predictor=PredictorConfig(
+            hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, **predictor_overrides
+        ),
         y_encoder=YEncoderConfig(lr_multiplier=0.05),
     )
 
@@ -43,7 +45,7 @@ def moving_square(direction: int, colour: int, start: int) -> np.ndarray:
     frames = np.zeros((8, 64, 64, 3), np.uint8)
     for t in range(8):
         x = start + direction * 3 * t
-        frames[t, 27:37, x:x + 10, colour] = 255
+        frames[t, 27:37, x : x + 10, colour] = 255
     return frames
 
 
@@ -62,8 +64,13 @@ def clip_manifest(tmp_path_factory):
         records += [
             {"video": video, "caption": f"clip {i}: a {colours[colour]} square moves {word}"},
             {"video": video, "label": f"moving {word}"},
-            {"video": video, "question": "which way does the square move?", "answer": word,
-             "options": ["left", "right"], "type": "direction"},
+            {
+                "video": video,
+                "question": "which way does the square move?",
+                "answer": word,
+                "options": ["left", "right"],
+                "type": "direction",
+            },
         ]
     path = root / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))

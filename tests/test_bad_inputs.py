@@ -12,6 +12,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_model_config
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -21,8 +22,6 @@ from vljepa.data.video import TruncatedVideoWarning, VideoError, read_clip, vide
 from vljepa.errors import VljepaError
 from vljepa.model import VLJepa
 from vljepa.x_encoder import preprocess_clip
-
-from conftest import tiny_model_config
 
 GOOD = {"video": "a.mp4", "caption": "a red square moves right"}
 
@@ -37,6 +36,7 @@ def first_clip(clip_manifest: Path) -> Path:
 
 
 # --- manifests --------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("field", ["caption", "question", "answer", "label"])
 @pytest.mark.parametrize("value, shown", [("NaN", "float nan"), ("3", "int 3"), ('["a", "b"]', "list ['a', 'b']")])
@@ -60,8 +60,9 @@ def test_an_empty_text_is_refused(tmp_path, text):
 
 def test_a_very_long_text_is_accepted_and_truncated_by_the_tokenizers(tmp_path):
     long = "red " * 25_000  # 100k characters
-    path = write_manifest(tmp_path / "long.jsonl", json.dumps({"video": "a.mp4", "caption": long, "question": long,
-                                                                "answer": "yes"}))
+    path = write_manifest(
+        tmp_path / "long.jsonl", json.dumps({"video": "a.mp4", "caption": long, "question": long, "answer": "yes"})
+    )
     record = load_manifest(path)[0]
     assert record.caption == long and len(record.caption) == 100_000
     model = VLJepa(tiny_model_config())
@@ -83,14 +84,18 @@ def test_an_answer_outside_its_options_is_refused(tmp_path):
     assert str(raised.value) == f"{path}:2: \"answer\" 'up' is not among the options ['left', 'right']"
 
 
-@pytest.mark.parametrize("options, message", [
-    ('"left"', "\"options\" must be a non-empty list of strings, got 'left'"),
-    ("[]", '"options" must be a non-empty list of strings, got []'),
-    ('["left", 2]', '"options[1]" must be a non-empty string, got int 2'),
-])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ('"left"', "\"options\" must be a non-empty list of strings, got 'left'"),
+        ("[]", '"options" must be a non-empty list of strings, got []'),
+        ('["left", 2]', '"options[1]" must be a non-empty string, got int 2'),
+    ],
+)
 def test_options_must_be_a_list_of_strings(tmp_path, options, message):
-    path = write_manifest(tmp_path / "vqa.jsonl", '{"video": "a.mp4", "question": "q?", "answer": "left", '
-                                                  f'"options": {options}}}')
+    path = write_manifest(
+        tmp_path / "vqa.jsonl", f'{{"video": "a.mp4", "question": "q?", "answer": "left", "options": {options}}}'
+    )
     with pytest.raises(ManifestError) as raised:
         load_manifest(path)
     assert str(raised.value) == f"{path}:1: {message}"
@@ -104,18 +109,23 @@ def test_malformed_json_names_file_and_line(tmp_path):
 
 def test_a_manifest_that_is_not_utf8_names_the_path(tmp_path):
     path = tmp_path / "latin1.jsonl"
-    path.write_bytes(json.dumps(GOOD).encode() + b"\n" + '{"video": "a.mp4", "caption": "café"}'.encode("latin-1") + b"\n")
+    path.write_bytes(
+        json.dumps(GOOD).encode() + b"\n" + '{"video": "a.mp4", "caption": "café"}'.encode("latin-1") + b"\n"
+    )
     with pytest.raises(ManifestError, match=rf"^{path}:2: not UTF-8 text \(byte 34: invalid continuation byte\)$"):
         load_manifest(path)
 
 
-@pytest.mark.parametrize("window, message", [
-    ('"start": 2, "end": 1', '"start" (2.0) must come before "end" (1.0)'),
-    ('"start": 1, "end": 1', '"start" (1.0) must come before "end" (1.0)'),
-    ('"start": -1', '"start" must be a number of seconds >= 0, got -1'),
-    ('"end": "soon"', "\"end\" must be a number of seconds >= 0, got 'soon'"),
-    ('"start": true', '"start" must be a number of seconds >= 0, got True'),
-])
+@pytest.mark.parametrize(
+    "window, message",
+    [
+        ('"start": 2, "end": 1', '"start" (2.0) must come before "end" (1.0)'),
+        ('"start": 1, "end": 1', '"start" (1.0) must come before "end" (1.0)'),
+        ('"start": -1', '"start" must be a number of seconds >= 0, got -1'),
+        ('"end": "soon"', "\"end\" must be a number of seconds >= 0, got 'soon'"),
+        ('"start": true', '"start" must be a number of seconds >= 0, got True'),
+    ],
+)
 def test_a_bad_time_window_is_refused_on_reading(tmp_path, window, message):
     path = write_manifest(tmp_path / "times.jsonl", '{"video": "a.mp4", "caption": "x", ' + window + "}")
     with pytest.raises(ManifestError) as raised:
@@ -124,7 +134,10 @@ def test_a_bad_time_window_is_refused_on_reading(tmp_path, window, message):
 
 
 def test_a_bad_segment_names_its_index(tmp_path):
-    record = {"video": "s.mp4", "segments": [{"start": 0, "end": 1, "caption": "ok"}, {"start": 1, "end": 2, "caption": 7}]}
+    record = {
+        "video": "s.mp4",
+        "segments": [{"start": 0, "end": 1, "caption": "ok"}, {"start": 1, "end": 2, "caption": 7}],
+    }
     path = write_manifest(tmp_path / "streams.jsonl", json.dumps(record))
     with pytest.raises(ManifestError) as raised:
         load_manifest(path)
@@ -133,14 +146,17 @@ def test_a_bad_segment_names_its_index(tmp_path):
 
 # --- paths ------------------------------------------------------------------------------------------
 
+
 def test_paths_may_leave_the_manifest_folder_or_be_absolute(tmp_path, clip_manifest):
     """Allowed on purpose (see the manifest module): `../` and absolute paths resolve to the file."""
     source = first_clip(clip_manifest)
     shutil.copy(source, tmp_path / "outside.mp4")
     (tmp_path / "manifests").mkdir()
-    path = write_manifest(tmp_path / "manifests" / "m.jsonl",
-                          json.dumps({"video": "../outside.mp4", "caption": "up one folder"}),
-                          json.dumps({"video": str(source), "caption": "absolute"}))
+    path = write_manifest(
+        tmp_path / "manifests" / "m.jsonl",
+        json.dumps({"video": "../outside.mp4", "caption": "up one folder"}),
+        json.dumps({"video": str(source), "caption": "absolute"}),
+    )
     records = load_manifest(path)
     assert [r.clip.path for r in records] == [str((tmp_path / "outside.mp4").resolve()), str(source)]
     assert torch.equal(read_clip(records[0].clip.path, 4), read_clip(records[1].clip.path, 4))
@@ -150,14 +166,16 @@ def test_paths_with_unicode_and_spaces_work(tmp_path, clip_manifest):
     folder = tmp_path / "vidéos à voir"
     folder.mkdir()
     shutil.copy(first_clip(clip_manifest), folder / "clip 1 ✓.mp4")
-    path = write_manifest(folder / "manifest ü.jsonl", json.dumps({"video": "clip 1 ✓.mp4", "caption": "ça bouge"},
-                                                                   ensure_ascii=False))
+    path = write_manifest(
+        folder / "manifest ü.jsonl", json.dumps({"video": "clip 1 ✓.mp4", "caption": "ça bouge"}, ensure_ascii=False)
+    )
     record = load_manifest(path)[0]
     assert record.clip.path == str(folder / "clip 1 ✓.mp4") and record.caption == "ça bouge"
     assert read_clip(record.clip.path, 4).shape == (4, 64, 64, 3)
 
 
 # --- videos -----------------------------------------------------------------------------------------
+
 
 def encode_mp4(path: Path, frames: int, faststart: bool) -> Path:
     """An H.264 mp4 of random frames; `faststart` puts the header (moov) before the frame data."""
@@ -175,7 +193,7 @@ def encode_mp4(path: Path, frames: int, faststart: bool) -> Path:
 
 def cut(path: Path, fraction: float) -> Path:
     data = path.read_bytes()
-    path.write_bytes(data[:int(len(data) * fraction)])
+    path.write_bytes(data[: int(len(data) * fraction)])
     return path
 
 
@@ -190,8 +208,15 @@ def unreadable_video(folder: Path, kind: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("kind, message", [("missing", "file not found"), ("empty", "empty file"),
-                                           ("text", "cannot decode"), ("headerless", "cannot decode")])
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "file not found"),
+        ("empty", "empty file"),
+        ("text", "cannot decode"),
+        ("headerless", "cannot decode"),
+    ],
+)
 def test_an_unreadable_video_names_its_path(tmp_path, kind, message):
     path = unreadable_video(tmp_path, kind)
     with pytest.raises(VideoError) as raised:
@@ -204,14 +229,18 @@ def test_a_truncated_video_uses_its_surviving_frames_with_a_warning_naming_it(tm
     with pytest.warns(TruncatedVideoWarning) as caught:
         frames = read_clip(path, 4)
     assert frames.shape == (4, 64, 64, 3)
-    assert str(caught[0].message).startswith(f"{path}: decoded ") and "of the 40 frames its header declares" in str(caught[0].message)
+    assert str(caught[0].message).startswith(f"{path}: decoded ") and "of the 40 frames its header declares" in str(
+        caught[0].message
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         read_clip(encode_mp4(tmp_path / "whole.mp4", 40, faststart=True), 4)  # an intact file: no warning
 
 
-@pytest.mark.parametrize("mode, pixel, rgb", [("L", 128, (128, 128, 128)), ("RGBA", (10, 200, 30, 0), (10, 200, 30)),
-                                              ("RGB", (250, 5, 5), (250, 5, 5))])
+@pytest.mark.parametrize(
+    "mode, pixel, rgb",
+    [("L", 128, (128, 128, 128)), ("RGBA", (10, 200, 30, 0), (10, 200, 30)), ("RGB", (250, 5, 5), (250, 5, 5))],
+)
 @pytest.mark.parametrize("size", [(1, 1), (30, 20)])
 def test_images_in_grayscale_rgba_and_one_pixel(tmp_path, mode, pixel, rgb, size):
     path = tmp_path / f"image {mode}.png"
@@ -223,13 +252,16 @@ def test_images_in_grayscale_rgba_and_one_pixel(tmp_path, mode, pixel, rgb, size
     assert preprocess_clip(frames, config).shape == (4, 3, config.image_size, config.image_size)
 
 
-@pytest.mark.parametrize("start, end, message", [
-    (2.0, 1.0, "start 2.0 s is not before end 1.0 s"),
-    (0.5, 0.5, "start 0.5 s is not before end 0.5 s"),
-    (-1.0, None, "start -1.0 s is negative"),
-    (100.0, 200.0, "start 100.0 s is beyond the video's duration 1.000 s"),
-    (1.0, None, "start 1.0 s is beyond the video's duration 1.000 s"),
-])
+@pytest.mark.parametrize(
+    "start, end, message",
+    [
+        (2.0, 1.0, "start 2.0 s is not before end 1.0 s"),
+        (0.5, 0.5, "start 0.5 s is not before end 0.5 s"),
+        (-1.0, None, "start -1.0 s is negative"),
+        (100.0, 200.0, "start 100.0 s is beyond the video's duration 1.000 s"),
+        (1.0, None, "start 1.0 s is beyond the video's duration 1.000 s"),
+    ],
+)
 def test_a_time_window_outside_the_video_is_refused(clip_manifest, start, end, message):
     path = first_clip(clip_manifest)
     assert video_duration(path) == 1.0

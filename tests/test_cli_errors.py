@@ -16,8 +16,13 @@ runner = CliRunner()
 
 def vljepa(*args: str, **env: str) -> subprocess.CompletedProcess:
     """The command line in a fresh process, as a user runs it (the environment, PYTHONPATH included, passes on)."""
-    return subprocess.run([sys.executable, "-m", "vljepa.cli", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-m", "vljepa.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
 
 
 def test_a_bad_config_value_is_one_error_line_with_exit_code_2(tmp_path):
@@ -38,7 +43,9 @@ def test_debug_shows_the_traceback(monkeypatch):
 
 
 def test_classify_names_a_missing_video_before_loading_a_model(tmp_path):
-    result = runner.invoke(app, ["classify", str(tmp_path / "nope.mp4"), "-m", str(tmp_path / "no-model"), "--labels", "a,b"])
+    result = runner.invoke(
+        app, ["classify", str(tmp_path / "nope.mp4"), "-m", str(tmp_path / "no-model"), "--labels", "a,b"]
+    )
     assert result.exit_code == 2
     assert result.stderr == f"error: {tmp_path / 'nope.mp4'}: no such file\n"
 

@@ -6,8 +6,15 @@ import json
 
 import pytest
 
-from vljepa.config import ModelConfig, StageConfig, TrainConfig, load_config, load_train_config, read_config_json, \
-    write_config_json
+from vljepa.config import (
+    ModelConfig,
+    StageConfig,
+    TrainConfig,
+    load_config,
+    load_train_config,
+    read_config_json,
+    write_config_json,
+)
 from vljepa.data.world import WorldConfig
 from vljepa.encoder_pretrain import load_encoder_pretrain_config
 from vljepa.errors import ConfigError
@@ -51,20 +58,23 @@ def test_bools_are_strict(raw):
     assert load_train_config(None, ["gradient_checkpointing=true"]).gradient_checkpointing is True
 
 
-@pytest.mark.parametrize("override,message", [
-    ("stages.0.steps=-5", "stages.0.steps: must be >= 1, got -5"),
-    ("save_every=0", "save_every: must be >= 1, got 0"),
-    ("stages.1.batch_size=0", "stages.1.batch_size: must be >= 1, got 0"),
-    ("stages.0.micro_batch_size=129", "stages.0.micro_batch_size: must be at most batch_size (128), got 129"),
-    ("stages.0.lr=0", "stages.0.lr: must be > 0, got 0.0"),
-    ("stages.1.warmup_steps=-1", "stages.1.warmup_steps: must be >= 0, got -1"),
-    ("stages.0.schedule=linear", "stages.0.schedule: must be one of constant, cosine; got 'linear'"),
-    ("weight_decay=.nan", "weight_decay: expected a finite float, got nan"),
-    ("model.temperature=.inf", "model.temperature: expected a finite float, got inf"),
-    ("grad_clip=0", "grad_clip: must be > 0, got 0.0"),
-    ("model.loss=hinge", "model.loss: must be one of infonce, cosine, l1, l2; got 'hinge'"),
-    ("stages.5.steps=3", "stages.5: no such item; stages has 2 items (0..1)"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("stages.0.steps=-5", "stages.0.steps: must be >= 1, got -5"),
+        ("save_every=0", "save_every: must be >= 1, got 0"),
+        ("stages.1.batch_size=0", "stages.1.batch_size: must be >= 1, got 0"),
+        ("stages.0.micro_batch_size=129", "stages.0.micro_batch_size: must be at most batch_size (128), got 129"),
+        ("stages.0.lr=0", "stages.0.lr: must be > 0, got 0.0"),
+        ("stages.1.warmup_steps=-1", "stages.1.warmup_steps: must be >= 0, got -1"),
+        ("stages.0.schedule=linear", "stages.0.schedule: must be one of constant, cosine; got 'linear'"),
+        ("weight_decay=.nan", "weight_decay: expected a finite float, got nan"),
+        ("model.temperature=.inf", "model.temperature: expected a finite float, got inf"),
+        ("grad_clip=0", "grad_clip: must be > 0, got 0.0"),
+        ("model.loss=hinge", "model.loss: must be one of infonce, cosine, l1, l2; got 'hinge'"),
+        ("stages.5.steps=3", "stages.5: no such item; stages has 2 items (0..1)"),
+    ],
+)
 def test_out_of_range_values_are_refused_naming_the_key(override, message):
     assert refusal([override]) == message
 
@@ -76,15 +86,24 @@ def test_an_unknown_nested_key_is_named_with_its_path_and_the_known_keys():
 
 
 def test_an_override_without_a_value_or_into_a_value_is_refused():
-    assert refusal(["stages.0.steps"]) == "override 'stages.0.steps' is not of the form key=value (e.g. stages.0.steps=100)"
+    assert (
+        refusal(["stages.0.steps"])
+        == "override 'stages.0.steps' is not of the form key=value (e.g. stages.0.steps=100)"
+    )
     assert refusal(["seed.x=1"]) == "seed.x: seed is a value (0), not a section"
 
 
-@pytest.mark.parametrize("mixture,message", [
-    ("{caption: 1, audio: 1}", "stages.0.mixture.audio: must be one of caption, vqa, label; got 'audio'"),
-    ("{caption: 0, vqa: 0}", "stages.0.mixture: the weights must sum to more than 0, got {'caption': 0.0, 'vqa': 0.0}"),
-    ("{caption: -1, vqa: 2}", "stages.0.mixture.caption: must be >= 0, got -1.0"),
-])
+@pytest.mark.parametrize(
+    "mixture,message",
+    [
+        ("{caption: 1, audio: 1}", "stages.0.mixture.audio: must be one of caption, vqa, label; got 'audio'"),
+        (
+            "{caption: 0, vqa: 0}",
+            "stages.0.mixture: the weights must sum to more than 0, got {'caption': 0.0, 'vqa': 0.0}",
+        ),
+        ("{caption: -1, vqa: 2}", "stages.0.mixture.caption: must be >= 0, got -1.0"),
+    ],
+)
 def test_a_bad_mixture_is_refused_naming_the_key(mixture, message):
     assert refusal([f"stages.0.mixture={mixture}"]) == message
 
@@ -116,15 +135,22 @@ def test_a_config_built_in_python_is_checked_and_converted():
     assert StageConfig(lr="5e-4").lr == 5e-4
 
 
-@pytest.mark.parametrize("cls,override,message", [
-    (WorldConfig, "size=33", "size: must be even (the video codec needs it), got 33"),
-    (WorldConfig, "fps=-1", "fps: must be > 0, got -1.0"),
-    (WorldConfig, "num_trian=5", "num_trian: unknown config key; known keys: seed, size, num_frames, fps, num_train, "
-                                 "num_val, num_test, max_objects, shape_scale, background_noise, moving_distractors, "
-                                 "num_streams, stream_seconds"),
-    (DecoderTrainConfig, "lr=abc", "lr: expected float, got 'abc'"),
-    (DecoderTrainConfig, "decoder.hidden_size=abc", "decoder.hidden_size: expected int, got 'abc'"),
-])
+@pytest.mark.parametrize(
+    "cls,override,message",
+    [
+        (WorldConfig, "size=33", "size: must be even (the video codec needs it), got 33"),
+        (WorldConfig, "fps=-1", "fps: must be > 0, got -1.0"),
+        (
+            WorldConfig,
+            "num_trian=5",
+            "num_trian: unknown config key; known keys: seed, size, num_frames, fps, num_train, "
+            "num_val, num_test, max_objects, shape_scale, background_noise, moving_distractors, "
+            "num_streams, stream_seconds",
+        ),
+        (DecoderTrainConfig, "lr=abc", "lr: expected float, got 'abc'"),
+        (DecoderTrainConfig, "decoder.hidden_size=abc", "decoder.hidden_size: expected int, got 'abc'"),
+    ],
+)
 def test_world_and_decoder_configs_are_checked(cls, override, message):
     assert refusal([override], cls) == message
 

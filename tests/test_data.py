@@ -10,7 +10,6 @@ import torch
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ManifestError, class_names, load_manifest
-
 from vljepa.data.video import VideoError, read_clip, sample_indices
 from vljepa.ragged import pad_rows
 from vljepa.x_encoder import XEncoder, preprocess_clip
@@ -96,7 +95,9 @@ def test_feature_cache_computes_once_and_invalidates(tmp_path, clip_manifest):
     direct = encoder(encoder.preprocess(read_clip(clips[0].path, 4)).unsqueeze(0))[0]
     assert torch.allclose(first[clips[0]].float(), direct, atol=1e-2)
     # other weights -> another cache; another view -> another cache
-    FeatureCache(tmp_path, CountingEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4, seed=1))).tokens(clips[:3], progress=False)
+    FeatureCache(
+        tmp_path, CountingEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4, seed=1))
+    ).tokens(clips[:3], progress=False)
     assert CountingEncoder.calls == 16 + 1 + 3
     FeatureCache(tmp_path, encoder, view="single_frame").tokens(clips[:3], progress=False)
     assert CountingEncoder.calls == 16 + 1 + 3 + 3
@@ -110,7 +111,9 @@ def test_feature_cache_skips_unreadable_clips(tmp_path, clip_manifest):
     lines.append(json.dumps({"video": str(tmp_path / "missing.mp4"), "caption": "missing"}))
     manifest = tmp_path / "mixed.jsonl"
     manifest.write_text("\n".join(lines))
-    cache = FeatureCache(tmp_path / "cache", XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4)))
+    cache = FeatureCache(
+        tmp_path / "cache", XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
+    )
     tokens = cache.tokens([r.clip for r in load_manifest(manifest)], progress=False)
     assert len(tokens) == 1
     assert set(cache.failed) == {str(tmp_path / "broken.mp4"), str(tmp_path / "missing.mp4")}

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import moving_square, tiny_model_config
 from typer.testing import CliRunner
 
 from vljepa.cli import app
@@ -14,20 +15,32 @@ from vljepa.data.video import iter_windows, read_clip, sliding_windows, video_du
 from vljepa.model import VLJepa
 from vljepa.tasks.stream import segment_count, window_times
 
-from conftest import moving_square, tiny_model_config
-
 runner = CliRunner()
 # 600 inversion steps: with 300, one seed in five on the fp32 path stalled before telling the numbered captions apart
-TINY_DECODER = ["inversion_steps=600", "adaptation_steps=40", "batch_size=32", "lr=0.01", "warmup_steps=10",
-                "decoder.noise_std=0.02", "decoder.hidden_size=32", "decoder.num_layers=1", "decoder.num_heads=2",
-                "decoder.intermediate_size=64", "decoder.prefix_tokens=2"]
+TINY_DECODER = [
+    "inversion_steps=600",
+    "adaptation_steps=40",
+    "batch_size=32",
+    "lr=0.01",
+    "warmup_steps=10",
+    "decoder.noise_std=0.02",
+    "decoder.hidden_size=32",
+    "decoder.num_layers=1",
+    "decoder.num_heads=2",
+    "decoder.intermediate_size=64",
+    "decoder.prefix_tokens=2",
+]
 
 
 @pytest.fixture(scope="module")
 def stream_video(tmp_path_factory):
     """4.5 s at 8 fps: a square moving right, then left, then right, then a still frame run."""
-    frames = [moving_square(1, 0, 8), moving_square(-1, 1, 46), moving_square(1, 2, 8),
-              np.repeat(moving_square(1, 0, 30)[:1], 12, axis=0)]
+    frames = [
+        moving_square(1, 0, 8),
+        moving_square(-1, 1, 46),
+        moving_square(1, 2, 8),
+        np.repeat(moving_square(1, 0, 30)[:1], 12, axis=0),
+    ]
     path = tmp_path_factory.mktemp("stream") / "stream.mp4"
     write_video(path, np.concatenate(frames), fps=8)
     return path
@@ -48,8 +61,18 @@ def model_with_decoder(tmp_path_factory, clip_manifest):
     root = tmp_path_factory.mktemp("decoder")
     torch.manual_seed(0)
     VLJepa(tiny_model_config()).save_pretrained(root / "model")
-    result = runner.invoke(app, ["train-decoder", "-m", str(root / "model"), "--manifest", str(clip_manifest),
-                                 f"cache_dir={root / 'cache'}", *TINY_DECODER])
+    result = runner.invoke(
+        app,
+        [
+            "train-decoder",
+            "-m",
+            str(root / "model"),
+            "--manifest",
+            str(clip_manifest),
+            f"cache_dir={root / 'cache'}",
+            *TINY_DECODER,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return root / "model", root / "cache"
 
@@ -59,8 +82,20 @@ def test_decoder_is_saved_with_the_model_and_inverts_its_text_encoder(model_with
     assert (model / "y_decoder" / "model.safetensors").is_file()
     log = json.loads((model / "y_decoder" / "train_log.json").read_text())["log"]
     assert [e["phase"] for e in log] == ["inversion"] * 600 + ["adaptation"] * 40
-    result = runner.invoke(app, ["eval", "-m", str(model), "--manifest", str(clip_manifest), "--cache-dir", str(cache),
-                                 "--out", str(tmp_path / "eval.json")])
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "-m",
+            str(model),
+            "--manifest",
+            str(clip_manifest),
+            "--cache-dir",
+            str(cache),
+            "--out",
+            str(tmp_path / "eval.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     generation = json.loads((tmp_path / "eval.json").read_text())[str(clip_manifest)]["generation"]
     assert generation["inversion"]["num"] == 16
@@ -85,7 +120,9 @@ def test_caption_and_open_ask_print_what_the_api_decodes(model_with_decoder, cli
 def test_stream_command_decodes_once_per_segment(model_with_decoder, stream_video, tmp_path):
     model, _ = model_with_decoder
     args = ["stream", str(stream_video), "-m", str(model), "--window", "1", "--stride", "0.5"]
-    result = runner.invoke(app, [*args, "--hz", "1", "--json", str(tmp_path / "s.json"), "--plot", str(tmp_path / "s.png")])
+    result = runner.invoke(
+        app, [*args, "--hz", "1", "--json", str(tmp_path / "s.json"), "--plot", str(tmp_path / "s.png")]
+    )
     assert result.exit_code == 0, result.output
     written = json.loads((tmp_path / "s.json").read_text())
     captions = written["captions"]
@@ -102,5 +139,7 @@ def test_stream_command_decodes_once_per_segment(model_with_decoder, stream_vide
 
 def test_decoding_without_a_decoder_says_how_to_get_one(tmp_path, clip_manifest):
     VLJepa(tiny_model_config()).save_pretrained(tmp_path / "model")
-    result = runner.invoke(app, ["caption", str(clip_manifest.parent / "clips" / "00.mp4"), "-m", str(tmp_path / "model")])
+    result = runner.invoke(
+        app, ["caption", str(clip_manifest.parent / "clips" / "00.mp4"), "-m", str(tmp_path / "model")]
+    )
     assert result.exit_code != 0 and "train-decoder" in result.output

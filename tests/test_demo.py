@@ -11,15 +11,27 @@ from vljepa.demo import run_demo
 from vljepa.demo_budget import BudgetTooSmall
 
 TINY_WORLD = WorldConfig(num_train=24, num_val=6, num_test=12, num_streams=1, stream_seconds=12, size=32, num_frames=8)
-FEW_STEPS = ["stages.0.steps=2", "stages.1.steps=2", "stages.0.batch_size=8", "stages.1.batch_size=8",
-             "stages.0.warmup_steps=1", "stages.1.warmup_steps=1", "eval_every=2", "log_every=1"]
+FEW_STEPS = [
+    "stages.0.steps=2",
+    "stages.1.steps=2",
+    "stages.0.batch_size=8",
+    "stages.1.batch_size=8",
+    "stages.0.warmup_steps=1",
+    "stages.1.warmup_steps=1",
+    "eval_every=2",
+    "log_every=1",
+]
 FEW_DECODER_STEPS = ["inversion_steps=2", "adaptation_steps=2", "warmup_steps=1", "batch_size=8"]
 
 
 def test_demo_with_a_pretrained_encoder_writes_its_report(tmp_path):
-    report = run_demo(tmp_path, FEW_STEPS, TINY_WORLD, encoder_pretrain_overrides=["steps=2", "batch_size=4",
-                                                                                   "warmup_steps=1"],
-                      decoder_overrides=FEW_DECODER_STEPS)
+    report = run_demo(
+        tmp_path,
+        FEW_STEPS,
+        TINY_WORLD,
+        encoder_pretrain_overrides=["steps=2", "batch_size=4", "warmup_steps=1"],
+        decoder_overrides=FEW_DECODER_STEPS,
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     for picture in ("tasks.png", "learning_curves.png", "stream_timeline.png"):
         assert (tmp_path / picture).is_file(), picture
@@ -34,8 +46,14 @@ def test_demo_with_a_pretrained_encoder_writes_its_report(tmp_path):
 
 
 def test_a_budgeted_demo_sizes_its_recipe_to_the_time_and_reports_it(tmp_path):
-    report = run_demo(tmp_path, FEW_STEPS, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=5,
-                      command="vljepa demo --minutes 5")
+    report = run_demo(
+        tmp_path,
+        FEW_STEPS,
+        TINY_WORLD,
+        decoder_overrides=FEW_DECODER_STEPS,
+        minutes=5,
+        command="vljepa demo --minutes 5",
+    )
     results = json.loads((tmp_path / "results.json").read_text())
     budget = results["budget"]
     assert budget["minutes"] == 5 and budget["wall minutes"] < 5

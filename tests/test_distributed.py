@@ -13,7 +13,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from conftest import tiny_model_config
 from safetensors.torch import load_file
+from test_grad_cache import QUERIES, TARGETS, assert_same_grads, take_grads
 
 from vljepa.config import StageConfig, TrainConfig, XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
@@ -22,9 +24,6 @@ from vljepa.model import VLJepa
 from vljepa.train.distributed import World, init_distributed
 from vljepa.train.trainer import Trainer, batch_backward
 from vljepa.x_encoder import XEncoder
-
-from conftest import tiny_model_config
-from test_grad_cache import QUERIES, TARGETS, assert_same_grads, take_grads
 
 WORLD_SIZE = 2
 MICRO_BATCH_SIZES = (None, 2)  # per rank: the whole slice of 4 at once, or 2 micro-batches of 2
@@ -47,19 +46,36 @@ def one_step(micro_batch_size: int | None, world: World = World()) -> tuple[floa
 
 def run_config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
     """Two stages (captions; then a mixture with queries, in micro-batches of 2 per rank), frozen text model."""
-    config = TrainConfig(train_manifest=str(manifest), out_dir=str(out), cache_dir=str(cache), device="cpu",
-                         bf16=False, log_every=1, save_every=2, model=tiny_model_config(), stages=[
-                             StageConfig(name="pretrain", steps=2, batch_size=8, lr=1e-3),
-                             StageConfig(name="sft", steps=2, batch_size=8, micro_batch_size=2, lr=1e-3,
-                                         mixture={"vqa": 0.5, "label": 0.25, "caption": 0.25})])
+    config = TrainConfig(
+        train_manifest=str(manifest),
+        out_dir=str(out),
+        cache_dir=str(cache),
+        device="cpu",
+        bf16=False,
+        log_every=1,
+        save_every=2,
+        model=tiny_model_config(),
+        stages=[
+            StageConfig(name="pretrain", steps=2, batch_size=8, lr=1e-3),
+            StageConfig(
+                name="sft",
+                steps=2,
+                batch_size=8,
+                micro_batch_size=2,
+                lr=1e-3,
+                mixture={"vqa": 0.5, "label": 0.25, "caption": 0.25},
+            ),
+        ],
+    )
     config.model.y_encoder.lr_multiplier = 0.0
     return config
 
 
 def rank_worker(rank: int, port: int, manifest: Path, out: Path) -> None:
     """One rank: the single steps, then a run stopped at global step 3 and resumed by a fresh Trainer."""
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank),
-                      WORLD_SIZE=str(WORLD_SIZE))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE)
+    )
     torch.set_num_threads(1)
     world, _ = init_distributed(torch.device("cpu"))
     steps = {micro_batch_size: one_step(micro_batch_size, world) for micro_batch_size in MICRO_BATCH_SIZES}
@@ -67,8 +83,10 @@ def rank_worker(rank: int, port: int, manifest: Path, out: Path) -> None:
     stopped = Trainer(config, progress=False).run(stop_at_global_step=3)
     trainer = Trainer(config, progress=False)
     final = trainer.run()
-    torch.save({"steps": steps, "stopped": stopped.name, "final": final.name,
-                "weights": trainer.model.trained_state_dict()}, out / f"rank{rank}.pt")
+    torch.save(
+        {"steps": steps, "stopped": stopped.name, "final": final.name, "weights": trainer.model.trained_state_dict()},
+        out / f"rank{rank}.pt",
+    )
     dist.destroy_process_group()
 
 
@@ -84,8 +102,9 @@ def ranks(tmp_path_factory, clip_manifest) -> tuple[list[dict], Path]:
     out = tmp_path_factory.mktemp("ranks")
     # fork: the ranks inherit the imported torch and transformers (spawn re-imports them, ~10 s a process on
     # two busy cores); they use no CUDA and set one thread before any op, as DataLoader workers do
-    context = mp.start_processes(rank_worker, args=(free_port(), clip_manifest, out), nprocs=WORLD_SIZE,
-                                 join=False, start_method="fork")
+    context = mp.start_processes(
+        rank_worker, args=(free_port(), clip_manifest, out), nprocs=WORLD_SIZE, join=False, start_method="fork"
+    )
     deadline = time.monotonic() + 120
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
@@ -120,8 +139,10 @@ def test_a_two_rank_run_stopped_and_resumed_ends_with_the_single_process_weights
         assert torch.equal(results[0]["weights"][key], results[1]["weights"][key]), key
     state = torch.load(out / "run" / "checkpoint" / "trainer_state.pt", weights_only=False)
     assert len(state["rng"]) == WORLD_SIZE  # each rank resumes its own RNG stream
-    logs = [[json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-            for run in (tmp_path / "single", out / "run")]
+    logs = [
+        [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        for run in (tmp_path / "single", out / "run")
+    ]
     for a, b in zip(*logs, strict=True):  # rank 0 alone wrote the log, once per step despite the resume
         assert (a["global_step"], a["stage"]) == (b["global_step"], b["stage"])
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)

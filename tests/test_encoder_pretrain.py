@@ -16,8 +16,16 @@ from typer.testing import CliRunner
 from vljepa.cli import app
 from vljepa.config import XEncoderConfig
 from vljepa.data.world import WorldConfig, generate_world
-from vljepa.encoder_pretrain import (EncoderPretrainConfig, EncoderPretrainer, MaskConfig, PretrainPredictorConfig,
-                                     VJepaObjective, encoder_config, load_encoder_pretrain_config, save_encoder)
+from vljepa.encoder_pretrain import (
+    EncoderPretrainConfig,
+    EncoderPretrainer,
+    MaskConfig,
+    PretrainPredictorConfig,
+    VJepaObjective,
+    encoder_config,
+    load_encoder_pretrain_config,
+    save_encoder,
+)
 from vljepa.encoder_pretrain.masking import block_size, sample_masks, step_masks, target_mask, token_grid
 from vljepa.encoder_pretrain.objective import ema_momentum
 from vljepa.eval.probe import LabelledTokens, ProbeConfig, run_task
@@ -29,8 +37,17 @@ TINY_PREDICTOR = PretrainPredictorConfig(hidden_size=32, num_layers=1, num_heads
 
 
 def tiny_config(**fields) -> EncoderPretrainConfig:
-    return EncoderPretrainConfig(x_encoder=TINY_X, predictor=TINY_PREDICTOR, batch_size=4, steps=6, warmup_steps=2,
-                                 lr=1e-3, log_every=1, save_every=100, **fields)
+    return EncoderPretrainConfig(
+        x_encoder=TINY_X,
+        predictor=TINY_PREDICTOR,
+        batch_size=4,
+        steps=6,
+        warmup_steps=2,
+        lr=1e-3,
+        log_every=1,
+        save_every=100,
+        **fields,
+    )
 
 
 def union_of_blocks(mask: np.ndarray, height: int, width: int) -> bool:
@@ -38,12 +55,13 @@ def union_of_blocks(mask: np.ndarray, height: int, width: int) -> bool:
     covered = np.zeros_like(mask)
     for y in range(mask.shape[0] - height + 1):
         for x in range(mask.shape[1] - width + 1):
-            if mask[y:y + height, x:x + width].all():
-                covered[y:y + height, x:x + width] = True
+            if mask[y : y + height, x : x + width].all():
+                covered[y : y + height, x : x + width] = True
     return bool((covered == mask).all())
 
 
 # --- masks ---------------------------------------------------------------------------------------
+
 
 def test_masks_are_unions_of_large_blocks_spanning_time():
     grid = (4, 8, 8)
@@ -59,8 +77,9 @@ def test_masks_are_unions_of_large_blocks_spanning_time():
 
 def test_context_and_target_are_disjoint_with_equal_counts_and_expected_ratios():
     grid = (4, 16, 16)
-    one_block = sample_masks(MaskConfig(num_blocks=1, spatial_scale=(0.5, 0.5), aspect_ratio=(1.0, 1.0)),
-                             grid, 8, np.random.default_rng(0))
+    one_block = sample_masks(
+        MaskConfig(num_blocks=1, spatial_scale=(0.5, 0.5), aspect_ratio=(1.0, 1.0)), grid, 8, np.random.default_rng(0)
+    )
     assert one_block.target.shape == (8, 4 * 11 * 11) and one_block.context.shape == (8, 4 * (256 - 121))
     for masks in step_masks(EncoderPretrainConfig().masks, grid, 16, seed=0, step=3):
         assert masks.context.dtype == torch.long and masks.context.shape[0] == masks.target.shape[0] == 16
@@ -82,6 +101,7 @@ def test_a_block_never_hides_the_whole_tiny_grid():
 
 
 # --- objective -----------------------------------------------------------------------------------
+
 
 def test_student_starts_from_the_seeded_encoder_and_the_target_follows_the_ema_rule():
     torch.manual_seed(0)
@@ -125,6 +145,7 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
 
 # --- trainer: exact resume, export ---------------------------------------------------------------
 
+
 def test_resume_continues_bit_exactly_and_the_export_loads_in_transformers(tmp_path, clip_manifest):
     straight = EncoderPretrainer(tiny_config(data=[str(clip_manifest)], out_dir=str(tmp_path / "a")), progress=False)
     exported = straight.run()
@@ -134,8 +155,13 @@ def test_resume_continues_bit_exactly_and_the_export_loads_in_transformers(tmp_p
     resumed.run()
     for name, value in straight.objective.state_dict().items():
         assert torch.equal(value, resumed.objective.state_dict()[name]), name
-    logs = [[{k: v for k, v in json.loads(line).items() if k != "clips_per_s"}
-             for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()] for run in ("a", "b")]
+    logs = [
+        [
+            {k: v for k, v in json.loads(line).items() if k != "clips_per_s"}
+            for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()
+        ]
+        for run in ("a", "b")
+    ]
     assert logs[0] == logs[1] and [e["global_step"] for e in logs[0]] == list(range(1, 7))
     assert (tmp_path / "a" / "curves.png").is_file()
 
@@ -163,6 +189,7 @@ def test_save_encoder_writes_the_ema_encoder_not_the_student(tmp_path):
 
 # --- probes --------------------------------------------------------------------------------------
 
+
 def test_probes_learn_a_separable_task():
     generator = torch.Generator().manual_seed(0)
     prototypes = torch.randn(3, 1, 16, generator=generator)
@@ -179,9 +206,12 @@ def test_probes_learn_a_separable_task():
 
 # --- config and CLI ------------------------------------------------------------------------------
 
+
 def test_packaged_yaml_and_overrides():
-    config = load_encoder_pretrain_config(REPO / "src/vljepa/configs/encoder-pretrain-world.yaml",
-                                          ["masks.0.num_blocks=6", "ema=[0.99, 1.0]", "x_encoder.num_layers=2"])
+    config = load_encoder_pretrain_config(
+        REPO / "src/vljepa/configs/encoder-pretrain-world.yaml",
+        ["masks.0.num_blocks=6", "ema=[0.99, 1.0]", "x_encoder.num_layers=2"],
+    )
     assert config.masks[0].num_blocks == 6 and config.masks[1].spatial_scale == (0.4, 0.4)
     assert config.ema == (0.99, 1.0) and config.x_encoder.num_layers == 2 and config.x_encoder.hidden_size == 192
     with pytest.raises(ValueError, match="masks.0.blocks: unknown config key"):
@@ -189,19 +219,50 @@ def test_packaged_yaml_and_overrides():
 
 
 def test_cli_pretrains_on_a_tiny_world_and_probes(tmp_path):
-    world = generate_world(tmp_path / "world", WorldConfig(num_train=24, num_val=4, num_test=8, num_streams=0,
-                                                           size=32, num_frames=8), progress=False)
+    world = generate_world(
+        tmp_path / "world",
+        WorldConfig(num_train=24, num_val=4, num_test=8, num_streams=0, size=32, num_frames=8),
+        progress=False,
+    )
     runner = CliRunner()
-    result = runner.invoke(app, ["pretrain-encoder", "-c", str(REPO / "src/vljepa/configs/encoder-pretrain-world.yaml"),
-                                 f"data=[{world / 'train.jsonl'}]", f"out_dir={tmp_path / 'run'}", "steps=3",
-                                 "batch_size=8", "log_every=1", "x_encoder.num_layers=1", "predictor.num_layers=1"])
+    result = runner.invoke(
+        app,
+        [
+            "pretrain-encoder",
+            "-c",
+            str(REPO / "src/vljepa/configs/encoder-pretrain-world.yaml"),
+            f"data=[{world / 'train.jsonl'}]",
+            f"out_dir={tmp_path / 'run'}",
+            "steps=3",
+            "batch_size=8",
+            "log_every=1",
+            "x_encoder.num_layers=1",
+            "predictor.num_layers=1",
+        ],
+    )
     assert result.exit_code == 0, result.output
     encoder = tmp_path / "run" / "encoder"
     assert (encoder / "config.json").is_file() and (encoder / "model.safetensors").is_file()
     assert len((tmp_path / "run" / "metrics.jsonl").read_text().splitlines()) == 3
-    result = runner.invoke(app, ["probe", "--train-manifest", str(world / "train.jsonl"), "--test-manifest",
-                                 str(world / "test.jsonl"), "--encoder", str(encoder), "--compare-random",
-                                 "--epochs", "2", "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "p.json")])
+    result = runner.invoke(
+        app,
+        [
+            "probe",
+            "--train-manifest",
+            str(world / "train.jsonl"),
+            "--test-manifest",
+            str(world / "test.jsonl"),
+            "--encoder",
+            str(encoder),
+            "--compare-random",
+            "--epochs",
+            "2",
+            "--cache-dir",
+            str(tmp_path / "cache"),
+            "--out",
+            str(tmp_path / "p.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "p.json").read_text())
     assert list(results) == ["random (seed 0)", str(encoder)]

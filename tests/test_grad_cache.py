@@ -7,13 +7,12 @@ from contextlib import nullcontext
 
 import pytest
 import torch
+from conftest import tiny_model_config
 
 from vljepa.losses import info_nce, positives_from_texts
 from vljepa.model import VLJepa
 from vljepa.train.grad_cache import grad_cache_backward
 from vljepa.train.trainer import enable_gradient_checkpointing
-
-from conftest import tiny_model_config
 
 # Mixed query lengths (micro-batches pad differently from the full batch) and repeated targets (multi-positive).
 QUERIES = [None, "which way?", None, "what colour is the square?", "which way?", None, "what?", None]
@@ -68,8 +67,12 @@ def test_dropout_masks_are_replayed_in_the_second_pass(model, tokens):
     """In train mode the reference keeps the graph of the same micro-batches (same RNG draws, in order)."""
     model.train()
     torch.manual_seed(2)
-    predicted, target = zip(*[(model.predict(tokens[rows], QUERIES[rows]), model.y_encoder(TARGETS[rows]))
-                              for rows in (slice(0, 3), slice(3, 6), slice(6, 8))])
+    predicted, target = zip(
+        *[
+            (model.predict(tokens[rows], QUERIES[rows]), model.y_encoder(TARGETS[rows]))
+            for rows in (slice(0, 3), slice(3, 6), slice(6, 8))
+        ]
+    )
     loss = info_nce(torch.cat(predicted), torch.cat(target), model.temperature, positives_from_texts(TARGETS))
     loss.backward()
     reference = take_grads(model)
@@ -101,9 +104,11 @@ def test_gradient_checkpointing_recomputes_and_keeps_loss_and_gradients(model, t
     for candidate in (plain, checkpointed):
         calls = {"predictor": 0, "text_model": 0}  # pre-hooks: a recompute stops early, before forward hooks
         candidate.predictor.llama.layers[0].mlp.register_forward_pre_hook(
-            lambda *_: calls.__setitem__("predictor", calls["predictor"] + 1))
+            lambda *_, calls=calls: calls.__setitem__("predictor", calls["predictor"] + 1)
+        )
         candidate.y_encoder.text_model[0].auto_model.encoder.layer[0].attention.register_forward_pre_hook(
-            lambda *_: calls.__setitem__("text_model", calls["text_model"] + 1))
+            lambda *_, calls=calls: calls.__setitem__("text_model", calls["text_model"] + 1)
+        )
         torch.manual_seed(2)  # train mode: the text model's dropout draws the same masks in both
         loss = candidate(tokens, QUERIES, TARGETS).loss
         loss.backward()

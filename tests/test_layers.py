@@ -24,8 +24,18 @@ import pytest
 import vljepa
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("errors", "atomic", "progress", "precision", "eval_mode", "ragged", "losses", "config_loader", "config",
-     "registry"),
+    (
+        "errors",
+        "atomic",
+        "progress",
+        "precision",
+        "eval_mode",
+        "ragged",
+        "losses",
+        "config_loader",
+        "config",
+        "registry",
+    ),
     ("data",),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
@@ -52,12 +62,13 @@ def imported_modules(path: Path, name: str, known: set[str]) -> list[tuple[int, 
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = name.split(".")
-                base = base[:len(base) - node.level + (1 if is_package else 0)]
+                base = base[: len(base) - node.level + (1 if is_package else 0)]
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
-            found += [(node.lineno, f"{target}.{a.name}" if f"{target}.{a.name}" in known else target)
-                      for a in node.names]
+            found += [
+                (node.lineno, f"{target}.{a.name}" if f"{target}.{a.name}" in known else target) for a in node.names
+            ]
     return found
 
 
@@ -84,7 +95,9 @@ def layer_violations(root: Path, package: str, layers: tuple[tuple[str, ...], ..
                 continue  # another distribution
             other = layer_of(target, package, layers)
             if other is not None and other > own:
-                problems.append(f"{file.relative_to(root)}:{line}: {name} (layer {own}) imports {target} (layer {other})")
+                problems.append(
+                    f"{file.relative_to(root)}:{line}: {name} (layer {own}) imports {target} (layer {other})"
+                )
     return problems
 
 
@@ -103,22 +116,33 @@ def write_package(root: Path, files: dict[str, str]) -> Path:
 SYNTHETIC_LAYERS = (("errors",), ("data",), ("model",), ("tasks",))
 
 
-@pytest.mark.parametrize("statement, target", [
-    ("from ..tasks.runner import run", "shop.tasks.runner"),
-    ("from ..tasks import runner", "shop.tasks.runner"),
-    ("import shop.model", "shop.model"),
-    ("def late():\n    from .. import model", "shop.model"),
-])
+@pytest.mark.parametrize(
+    "statement, target",
+    [
+        ("from ..tasks.runner import run", "shop.tasks.runner"),
+        ("from ..tasks import runner", "shop.tasks.runner"),
+        ("import shop.model", "shop.model"),
+        ("def late():\n    from .. import model", "shop.model"),
+    ],
+)
 def test_checker_reports_an_upward_import(tmp_path, statement, target):
-    root = write_package(tmp_path / "shop", {
-        "__init__.py": "", "errors.py": "", "model.py": "from .errors import Problem\n",
-        "data/__init__.py": "", "data/reader.py": f"from ..errors import Problem\n{statement}\n",
-        "tasks/__init__.py": "", "tasks/runner.py": "from ..data.reader import read\nfrom ..model import Model\n",
-    })
+    root = write_package(
+        tmp_path / "shop",
+        {
+            "__init__.py": "",
+            "errors.py": "",
+            "model.py": "from .errors import Problem\n",
+            "data/__init__.py": "",
+            "data/reader.py": f"from ..errors import Problem\n{statement}\n",
+            "tasks/__init__.py": "",
+            "tasks/runner.py": "from ..data.reader import read\nfrom ..model import Model\n",
+        },
+    )
     layers = (*SYNTHETIC_LAYERS[:1], ("", "data"), *SYNTHETIC_LAYERS[2:])  # "" (the root) in the data layer
     line = statement.count("\n") + 2
     assert layer_violations(root, "shop", layers) == [
-        f"data/reader.py:{line}: shop.data.reader (layer 1) imports {target} (layer {3 if 'tasks' in target else 2})"]
+        f"data/reader.py:{line}: shop.data.reader (layer 1) imports {target} (layer {3 if 'tasks' in target else 2})"
+    ]
 
 
 def test_checker_reports_a_module_without_a_layer(tmp_path):

@@ -7,13 +7,22 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import tiny_model_config
 from sentence_transformers import SentenceTransformer
 from sentence_transformers.sentence_transformer.modules import Dense, Normalize, Pooling, Transformer
 from tokenizers import Tokenizer
 from tokenizers.models import WordLevel
 from tokenizers.pre_tokenizers import Whitespace
-from transformers import (AutoTokenizer, BertConfig, BertModel, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast,
-                          VJEPA2Config, VJEPA2Model)
+from transformers import (
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedTokenizerFast,
+    VJEPA2Config,
+    VJEPA2Model,
+)
 from typer.testing import CliRunner
 
 from vljepa.cli import app
@@ -26,16 +35,23 @@ from vljepa.registry import ModelSpec
 from vljepa.x_encoder import XEncoder
 from vljepa.y_encoder import YEncoder
 
-from conftest import tiny_model_config
-
 DOCUMENT_PROMPT, QUERY_PROMPT = "title: none | text: ", "task: search result | query: "  # EmbeddingGemma's
 
 
 def tiny_vjepa2(seed: int = 0) -> VJEPA2Model:
     torch.manual_seed(seed)
-    config = VJEPA2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, patch_size=8, crop_size=32,
-                          frames_per_clip=4, tubelet_size=2, pred_hidden_size=16, pred_num_hidden_layers=1,
-                          pred_num_attention_heads=2)
+    config = VJEPA2Config(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        patch_size=8,
+        crop_size=32,
+        frames_per_clip=4,
+        tubelet_size=2,
+        pred_hidden_size=16,
+        pred_num_hidden_layers=1,
+        pred_num_attention_heads=2,
+    )
     return VJEPA2Model(config).eval()
 
 
@@ -74,8 +90,20 @@ def test_upstream_checkpoint_converts_to_an_identical_encoder(tmp_path):
     state = upstream_state_dict(reference)
     assert "module.backbone.blocks.1.attn.qkv.weight" in state and len(state) == 2 + 2 + 2 * 12  # fused qkv
     torch.save({"target_encoder": state, "encoder": state, "epoch": 7}, tmp_path / "vitl.pt")
-    result = CliRunner().invoke(app, ["convert-vjepa2", str(tmp_path / "vitl.pt"), str(tmp_path / "hf"),
-                                      "--num-heads", "2", "--image-size", "32", "--frames", "4"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "convert-vjepa2",
+            str(tmp_path / "vitl.pt"),
+            str(tmp_path / "hf"),
+            "--num-heads",
+            "2",
+            "--image-size",
+            "32",
+            "--frames",
+            "4",
+        ],
+    )
     assert result.exit_code == 0, result.output
     converted = VJEPA2Model.from_pretrained(tmp_path / "hf").eval()
     assert converted.config.num_attention_heads == 2 and converted.config.hidden_size == 32
@@ -103,8 +131,9 @@ def word_tokenizer(words: list[str]) -> PreTrainedTokenizerFast:
     vocab = {w: i for i, w in enumerate(["<pad>", "<unk>", "<s>", "</s>"] + words)}
     backend = Tokenizer(WordLevel(vocab, unk_token="<unk>"))
     backend.pre_tokenizer = Whitespace()
-    return PreTrainedTokenizerFast(tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>",
-                                   bos_token="<s>", eos_token="</s>")
+    return PreTrainedTokenizerFast(
+        tokenizer_object=backend, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
+    )
 
 
 def test_llama_causal_lm_directory_gives_the_predictor_its_last_layers_and_tokenizer(tmp_path):
@@ -112,9 +141,18 @@ def test_llama_causal_lm_directory_gives_the_predictor_its_last_layers_and_token
     tokenizer = word_tokenizer("which way does the square move ?".split())
     tokenizer.save_pretrained(directory)
     torch.manual_seed(0)
-    lm = LlamaForCausalLM(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64,
-                                      num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
-                                      max_position_embeddings=256, tie_word_embeddings=True))
+    lm = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=256,
+            tie_word_embeddings=True,
+        )
+    )
     lm.save_pretrained(directory)
     config = tiny_model_config()
     config.predictor.llama_path, config.predictor.last_n_layers = str(directory), 2
@@ -128,7 +166,9 @@ def test_llama_causal_lm_directory_gives_the_predictor_its_last_layers_and_token
     ids, mask = model.predictor.tokenize(["which way does the square move ?", None])
     assert ids[0].tolist() == [4, 5, 6, 7, 8, 9, 10] and mask.sum(1).tolist() == [7, 0]
     with torch.no_grad():
-        predicted = model.predict(torch.randn(2, 8, model.x_encoder.embed_dim), ["which way does the square move ?", None])
+        predicted = model.predict(
+            torch.randn(2, 8, model.x_encoder.embed_dim), ["which way does the square move ?", None]
+        )
     assert predicted.shape == (2, config.shared_dim) and torch.isfinite(predicted).all()
     config.predictor.last_n_layers = 5
     with pytest.raises(ValueError, match="last_n_layers=5 but the checkpoint has 4 layers"):
@@ -141,13 +181,21 @@ def sentence_transformers_directory(path) -> SentenceTransformer:
     tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_path())
     tokenizer.save_pretrained(bert)
     torch.manual_seed(0)
-    BertModel(BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                         intermediate_size=64)).save_pretrained(bert)
-    modules = [Transformer(str(bert), max_seq_length=32), Pooling(32, "mean"),
-               Dense(32, 128, bias=False, activation_function=torch.nn.Identity()),
-               Dense(128, 768, bias=False, activation_function=torch.nn.Identity()), Normalize()]
-    model = SentenceTransformer(modules=modules, prompts={"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT},
-                                device="cpu")
+    BertModel(
+        BertConfig(
+            vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+        )
+    ).save_pretrained(bert)
+    modules = [
+        Transformer(str(bert), max_seq_length=32),
+        Pooling(32, "mean"),
+        Dense(32, 128, bias=False, activation_function=torch.nn.Identity()),
+        Dense(128, 768, bias=False, activation_function=torch.nn.Identity()),
+        Normalize(),
+    ]
+    model = SentenceTransformer(
+        modules=modules, prompts={"query": QUERY_PROMPT, "document": DOCUMENT_PROMPT}, device="cpu"
+    )
     model.save(str(path))
     return SentenceTransformer(str(path), device="cpu")
 
@@ -181,8 +229,16 @@ def test_info_reads_architectures_from_checkpoint_directories(tmp_path):
     """`describe` without registry architectures reads each checkpoint's config files and counts what loads."""
     tiny_vjepa2().save_pretrained(tmp_path / "vjepa2")
     word_tokenizer(["a", "b"]).save_pretrained(tmp_path / "llama")
-    LlamaForCausalLM(LlamaConfig(vocab_size=6, hidden_size=32, intermediate_size=64, num_hidden_layers=3,
-                                 num_attention_heads=4, num_key_value_heads=2)).save_pretrained(tmp_path / "llama")
+    LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=6,
+            hidden_size=32,
+            intermediate_size=64,
+            num_hidden_layers=3,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(tmp_path / "llama")
     sentence_transformers_directory(tmp_path / "st")
     config = tiny_model_config()
     config.x_encoder = XEncoderConfig(path=str(tmp_path / "vjepa2"), image_size=32, num_frames=4)

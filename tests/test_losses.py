@@ -27,7 +27,9 @@ def test_info_nce_matches_reference():
     torch.manual_seed(0)
     predicted, target = torch.randn(8, 16), torch.randn(8, 16)
     for temperature in (0.07, 0.5, 1.0):
-        assert torch.allclose(info_nce(predicted, target, temperature), reference_info_nce(predicted, target, temperature))
+        assert torch.allclose(
+            info_nce(predicted, target, temperature), reference_info_nce(predicted, target, temperature)
+        )
 
 
 def test_info_nce_is_log_batch_for_uninformative_embeddings():
@@ -39,8 +41,12 @@ def test_info_nce_is_log_batch_for_uninformative_embeddings():
 def test_identical_targets_are_positives():
     texts = ["left", "right", "left", "up"]
     positives = positives_from_texts(texts)
-    assert positives.tolist() == [[True, False, True, False], [False, True, False, False],
-                                  [True, False, True, False], [False, False, False, True]]
+    assert positives.tolist() == [
+        [True, False, True, False],
+        [False, True, False, False],
+        [True, False, True, False],
+        [False, False, False, True],
+    ]
     # two predictions equal to the shared target of "left" are not penalised against each other
     target = torch.eye(4)[[0, 1, 0, 3]]
     multi = info_nce(target.clone(), target, 0.05, positives)

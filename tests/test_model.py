@@ -6,14 +6,13 @@ import math
 
 import pytest
 import torch
+from conftest import tiny_model_config
 from transformers import AutoTokenizer, LlamaConfig, LlamaModel
 
 from vljepa.config import PredictorConfig
 from vljepa.model import VLJepa
 from vljepa.predictor import Predictor, attention_mask_4d, default_tokenizer_path
 from vljepa.train.optim import parameter_groups
-
-from conftest import tiny_model_config
 
 
 def test_shapes_and_normalisation(model_config):
@@ -67,8 +66,14 @@ def test_loss_is_about_log_batch_at_init(model_config):
 
 def _predictor(bidirectional: bool, attention: str = "sdpa") -> Predictor:
     torch.manual_seed(0)
-    config = PredictorConfig(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, bidirectional=bidirectional,
-                             attention=attention)
+    config = PredictorConfig(
+        hidden_size=32,
+        num_layers=2,
+        num_heads=2,
+        intermediate_size=64,
+        bidirectional=bidirectional,
+        attention=attention,
+    )
     return Predictor(config, visual_dim=16, shared_dim=8).eval()
 
 
@@ -109,8 +114,16 @@ def test_eager_and_sdpa_attention_agree():
 def test_from_llama_reproduces_the_checkpoint_layers(tmp_path):
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(default_tokenizer_path())
-    full = LlamaModel(LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                                  num_key_value_heads=2, intermediate_size=64)).eval()
+    full = LlamaModel(
+        LlamaConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+            intermediate_size=64,
+        )
+    ).eval()
     full.save_pretrained(tmp_path)
     tokenizer.save_pretrained(tmp_path)
     predictor = Predictor.from_llama(str(tmp_path), 2, PredictorConfig(), visual_dim=16, shared_dim=8).eval()

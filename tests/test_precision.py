@@ -75,8 +75,9 @@ def test_forced_bf16_where_it_is_native_does_not_warn(cpu, capsys):
     assert "warning" not in printed(capsys)
 
 
-@pytest.mark.parametrize("raw,value", [("auto", "auto"), ("AUTO", "auto"), ("false", False), ("True", True),
-                                        (True, True), (False, False)])
+@pytest.mark.parametrize(
+    "raw,value", [("auto", "auto"), ("AUTO", "auto"), ("false", False), ("True", True), (True, True), (False, False)]
+)
 def test_bf16_settings_are_read_as_auto_true_or_false(raw, value):
     assert check_bf16_setting(raw) == value
 
@@ -95,6 +96,7 @@ def test_configs_default_to_auto_and_a_quoted_false_is_false():
 def test_the_probe_is_quick_and_measured_once():
     precision.measure_bf16_slowdown.cache_clear()
     import time
+
     start = time.perf_counter()
     first = precision.measure_bf16_slowdown()
     assert time.perf_counter() - start < 1.0 and first > 0
@@ -102,14 +104,24 @@ def test_the_probe_is_quick_and_measured_once():
 
 
 def test_a_run_prints_its_precision_once_and_records_it(cpu, tmp_path, clip_manifest, capsys):
-    from vljepa.train.trainer import METRICS_FILE, RUN_CONFIG_FILE, Trainer
-
     from conftest import tiny_model_config
 
+    from vljepa.train.trainer import METRICS_FILE, RUN_CONFIG_FILE, Trainer
+
     cpu([], slowdown=50.0, capability="AVX2")
-    config = load_train_config(None, [f"train_manifest={clip_manifest}", f"out_dir={tmp_path / 'run'}",
-                                      f"cache_dir={tmp_path / 'cache'}", "stages.0.steps=2", "stages.1.steps=2",
-                                      "stages.0.batch_size=8", "stages.1.batch_size=8", "log_every=1"])
+    config = load_train_config(
+        None,
+        [
+            f"train_manifest={clip_manifest}",
+            f"out_dir={tmp_path / 'run'}",
+            f"cache_dir={tmp_path / 'cache'}",
+            "stages.0.steps=2",
+            "stages.1.steps=2",
+            "stages.0.batch_size=8",
+            "stages.1.batch_size=8",
+            "log_every=1",
+        ],
+    )
     config.model = tiny_model_config()
     Trainer(config, progress=False).run()
     Trainer(config, progress=False)  # a second run in the same process does not print it again

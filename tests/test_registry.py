@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import tiny_model_config
 from typer.testing import CliRunner
 
 from vljepa.cli import app
@@ -17,8 +18,6 @@ from vljepa.model import VLJepa
 from vljepa.registry import LLAMA_3_2_1B, VJEPA2_VITL_256, get_model_config, list_models
 from vljepa.train.decoder import DecoderTrainConfig
 from vljepa.train.trainer import Trainer
-
-from conftest import tiny_model_config
 
 REPO = Path(__file__).resolve().parents[1]
 YAMLS = sorted((REPO / "src" / "vljepa" / "configs").rglob("*.yaml"))
@@ -50,11 +49,19 @@ def test_registry_names_and_fresh_configs():
 def test_paper_config_agrees_with_the_checkpoint_architectures():
     config = get_model_config("vljepa-paper")
     x, p, v, llama = config.x_encoder, config.predictor, VJEPA2_VITL_256, LLAMA_3_2_1B
-    assert (x.hidden_size, x.num_layers, x.num_heads, x.patch_size, x.tubelet_size, x.image_size) == \
-           (v["hidden_size"], v["num_hidden_layers"], v["num_attention_heads"], v["patch_size"], v["tubelet_size"],
-            v["crop_size"])
-    assert (p.hidden_size, p.num_heads, p.intermediate_size) == \
-           (llama["hidden_size"], llama["num_attention_heads"], llama["intermediate_size"])
+    assert (x.hidden_size, x.num_layers, x.num_heads, x.patch_size, x.tubelet_size, x.image_size) == (
+        v["hidden_size"],
+        v["num_hidden_layers"],
+        v["num_attention_heads"],
+        v["patch_size"],
+        v["tubelet_size"],
+        v["crop_size"],
+    )
+    assert (p.hidden_size, p.num_heads, p.intermediate_size) == (
+        llama["hidden_size"],
+        llama["num_attention_heads"],
+        llama["intermediate_size"],
+    )
     assert (p.last_n_layers, p.num_layers, llama["num_hidden_layers"]) == (8, 8, 16)
     assert p.bidirectional and p.max_query_tokens == 512 and p.tokenizer is None  # the Llama checkpoint's tokenizer
     assert config.shared_dim == 1536 and config.y_encoder.lr_multiplier == 0.05 and x.num_frames == 32
@@ -71,8 +78,13 @@ def test_paper_recipe_yamls_carry_the_paper_numbers():
     for path, (frames, batch, steps, lr, schedule, kinds) in zip(PAPER, expected):
         config = load_train_config(path)
         (stage,) = config.stages
-        assert (stage.batch_size, stage.steps, stage.lr, stage.schedule, set(stage.mixture)) == \
-               (batch, steps, lr, schedule, kinds), path.name
+        assert (stage.batch_size, stage.steps, stage.lr, stage.schedule, set(stage.mixture)) == (
+            batch,
+            steps,
+            lr,
+            schedule,
+            kinds,
+        ), path.name
         assert sum(stage.mixture.values()) == pytest.approx(1.0)
         reference = get_model_config("vljepa-paper")
         reference.x_encoder.num_frames = frames
@@ -113,19 +125,30 @@ def tiny_dims(model: ModelConfig) -> ModelConfig:
     without checkpoints."""
     tiny = tiny_model_config()
     tiny.x_encoder.num_frames = model.x_encoder.num_frames
-    tiny.predictor = dataclasses.replace(tiny.predictor, max_query_tokens=model.predictor.max_query_tokens,
-                                         bidirectional=model.predictor.bidirectional)
-    tiny.y_encoder = dataclasses.replace(tiny.y_encoder, lr_multiplier=model.y_encoder.lr_multiplier,
-                                         max_length=model.y_encoder.max_length)
+    tiny.predictor = dataclasses.replace(
+        tiny.predictor, max_query_tokens=model.predictor.max_query_tokens, bidirectional=model.predictor.bidirectional
+    )
+    tiny.y_encoder = dataclasses.replace(
+        tiny.y_encoder, lr_multiplier=model.y_encoder.lr_multiplier, max_length=model.y_encoder.max_length
+    )
     tiny.temperature = model.temperature
     return tiny
 
 
 @pytest.mark.parametrize("path", PAPER, ids=lambda p: p.name)
 def test_paper_recipe_trains_two_steps_at_tiny_sizes(path, tmp_path, clip_manifest):
-    config = load_train_config(path, [f"train_manifest={clip_manifest}", f"out_dir={tmp_path / 'run'}",
-                                      f"cache_dir={tmp_path / 'cache'}", "stages.0.steps=2", "stages.0.batch_size=4",
-                                      "stages.0.micro_batch_size=2", "log_every=1"])
+    config = load_train_config(
+        path,
+        [
+            f"train_manifest={clip_manifest}",
+            f"out_dir={tmp_path / 'run'}",
+            f"cache_dir={tmp_path / 'cache'}",
+            "stages.0.steps=2",
+            "stages.0.batch_size=4",
+            "stages.0.micro_batch_size=2",
+            "log_every=1",
+        ],
+    )
     config.model = tiny_dims(config.model)
     if config.init_from:  # a later stage: chain from a stand-in for the previous stage's final model
         config.init_from = str(tmp_path / "previous")

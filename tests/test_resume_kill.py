@@ -17,23 +17,38 @@ from pathlib import Path
 
 import torch
 import yaml
+from conftest import tiny_model_config
 from safetensors.torch import load_file
 
 from vljepa.config import TrainConfig, load_train_config, to_dict
 from vljepa.train.trainer import Trainer
-
-from conftest import tiny_model_config
 
 VLJEPA = Path(sys.executable).with_name("vljepa")
 TIMEOUT_S = 120
 
 
 def _write_config(path: Path, manifest: Path, cache: Path) -> Path:
-    config = {"train_manifest": str(manifest), "val_manifest": str(manifest), "cache_dir": str(cache),
-              "bf16": False, "log_every": 2, "eval_every": 4, "save_every": 2, "model": to_dict(tiny_model_config()),
-              "stages": [{"name": "pretrain", "steps": 4, "batch_size": 8},
-                         {"name": "sft", "steps": 6, "batch_size": 8, "schedule": "cosine", "warmup_steps": 2,
-                          "mixture": {"vqa": 0.5, "label": 0.25, "caption": 0.25}}]}
+    config = {
+        "train_manifest": str(manifest),
+        "val_manifest": str(manifest),
+        "cache_dir": str(cache),
+        "bf16": False,
+        "log_every": 2,
+        "eval_every": 4,
+        "save_every": 2,
+        "model": to_dict(tiny_model_config()),
+        "stages": [
+            {"name": "pretrain", "steps": 4, "batch_size": 8},
+            {
+                "name": "sft",
+                "steps": 6,
+                "batch_size": 8,
+                "schedule": "cosine",
+                "warmup_steps": 2,
+                "mixture": {"vqa": 0.5, "label": 0.25, "caption": 0.25},
+            },
+        ],
+    }
     path.write_text(yaml.safe_dump(config))
     return path
 
@@ -44,12 +59,18 @@ def _config(config_file: Path, out: Path) -> TrainConfig:
 
 def _kill_when(config_file: Path, out: Path, ready) -> None:
     """Start `vljepa train` into `out`, SIGKILL it as soon as `ready()` holds, and reap it."""
-    process = subprocess.Popen([str(VLJEPA), "train", "-c", str(config_file), f"out_dir={out}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=os.environ.copy())
+    process = subprocess.Popen(
+        [str(VLJEPA), "train", "-c", str(config_file), f"out_dir={out}"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=os.environ.copy(),
+    )
     deadline = time.monotonic() + TIMEOUT_S
     while not ready():
-        assert process.poll() is None, f"vljepa train ended (code {process.returncode}) before it was killed: " \
-                                       f"{process.stderr.read().decode()[-2000:]}"
+        assert process.poll() is None, (
+            f"vljepa train ended (code {process.returncode}) before it was killed: "
+            f"{process.stderr.read().decode()[-2000:]}"
+        )
         assert time.monotonic() < deadline, "vljepa train never reached the point to kill it at"
         time.sleep(0.001)
     os.kill(process.pid, signal.SIGKILL)
@@ -83,6 +104,7 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly_and_leaves_no_t
     config_file = _write_config(tmp_path / "config.yaml", clip_manifest, tmp_path / "cache")
     straight = Trainer(_config(config_file, tmp_path / "straight"), progress=False).run()
     killed = tmp_path / "killed"
+
     # the second checkpoint's write: a whole checkpoint/ exists and its temp folder (checkpoint.<pid>-<id>.tmp)
     # is being filled
     def writing() -> bool:

@@ -7,7 +7,12 @@ import pytest
 
 from vljepa.data.video import sliding_windows
 from vljepa.tasks.stream import (
-    OnlineSegmenter, decode_points, online, uniform, ward, window_times,
+    OnlineSegmenter,
+    decode_points,
+    online,
+    uniform,
+    ward,
+    window_times,
 )
 
 BOUNDARIES = [0, 20, 50]  # first index of each regime

@@ -7,6 +7,7 @@ import json
 
 import pytest
 import torch
+from conftest import tiny_model_config
 from safetensors.torch import load_file
 from torch import nn
 
@@ -17,8 +18,6 @@ from vljepa.train.metrics import MetricsLog, trim_metrics
 from vljepa.train.optim import apply_gradients, build_adamw, build_schedule, decay_groups
 from vljepa.train.run_dir import LOCK_FILE, RunDirectory, RunDirectoryInUse
 from vljepa.train.trainer import Trainer, collapse_check_from
-
-from conftest import tiny_model_config
 
 
 def _lrs(schedule: str, warmup: int, total: int) -> list[float]:
@@ -35,7 +34,9 @@ def _lrs(schedule: str, warmup: int, total: int) -> list[float]:
 def test_schedules_warm_up_linearly_then_hold_or_decay_to_zero():
     assert _lrs("constant", 2, 5) == [0.0, 0.5, 1.0, 1.0, 1.0]
     cosine = _lrs("cosine", 2, 6)
-    assert cosine[:3] == [0.0, 0.5, 1.0] and cosine[3] == pytest.approx(0.5 * (1 + torch.cos(torch.tensor(torch.pi / 4)).item()))
+    assert cosine[:3] == [0.0, 0.5, 1.0] and cosine[3] == pytest.approx(
+        0.5 * (1 + torch.cos(torch.tensor(torch.pi / 4)).item())
+    )
     assert all(a > b for a, b in zip(cosine[2:], cosine[3:]))
     with pytest.raises(ConfigError, match="schedule='linear'"):
         _lrs("linear", 0, 3)
@@ -46,8 +47,12 @@ def test_decay_groups_give_matrices_decay_and_prefixes_their_multiplier():
     model[1].requires_grad_(False)
     groups = decay_groups(model.named_parameters(), 1e-3, 0.1, {"2.": 0.5})
     as_sets = {(g["lr"], g["weight_decay"]): {id(p) for p in g["params"]} for g in groups}
-    assert as_sets == {(1e-3, 0.1): {id(model[0].weight)}, (1e-3, 0.0): {id(model[0].bias)},
-                       (5e-4, 0.1): {id(model[2].weight)}, (5e-4, 0.0): {id(model[2].bias)}}
+    assert as_sets == {
+        (1e-3, 0.1): {id(model[0].weight)},
+        (1e-3, 0.0): {id(model[0].bias)},
+        (5e-4, 0.1): {id(model[2].weight)},
+        (5e-4, 0.0): {id(model[2].bias)},
+    }
 
 
 def test_apply_gradients_clips_steps_and_drops_the_gradients():
@@ -97,9 +102,17 @@ def test_taking_the_folder_removes_interrupted_writes(tmp_path):
 
 
 def _config(manifest, out, cache, steps: int = 3, batch_size: int = 8) -> TrainConfig:
-    return TrainConfig(train_manifest=str(manifest), out_dir=str(out), cache_dir=str(cache), bf16=False,
-                       log_every=1, eval_every=100, save_every=2, model=tiny_model_config(),
-                       stages=[StageConfig(name="pretrain", steps=steps, batch_size=batch_size, lr=1e-3)])
+    return TrainConfig(
+        train_manifest=str(manifest),
+        out_dir=str(out),
+        cache_dir=str(cache),
+        bf16=False,
+        log_every=1,
+        eval_every=100,
+        save_every=2,
+        model=tiny_model_config(),
+        stages=[StageConfig(name="pretrain", steps=steps, batch_size=batch_size, lr=1e-3)],
+    )
 
 
 def test_trainer_run_refuses_a_folder_another_run_holds(tmp_path, clip_manifest):

@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import tiny_model_config
 from safetensors.torch import load_file
 
 from vljepa.config import StageConfig, TrainConfig, load_train_config, to_dict
 from vljepa.model import VLJepa
 from vljepa.train.samples import MixtureSampler, Sample
 from vljepa.train.trainer import Trainer, prediction_spread
-
-from conftest import tiny_model_config
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -25,8 +24,11 @@ def test_overfits_one_batch_to_perfect_in_batch_retrieval(model_config):
     model_config.y_encoder.lr_multiplier = 0.0
     model = VLJepa(model_config)
     tokens = torch.randn(16, 32, model.x_encoder.embed_dim)
-    captions = [f"a {colour} {shape}" for colour in ("red", "green", "blue", "yellow")
-                for shape in ("circle", "square", "triangle", "star")]
+    captions = [
+        f"a {colour} {shape}"
+        for colour in ("red", "green", "blue", "yellow")
+        for shape in ("circle", "square", "triangle", "star")
+    ]
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=3e-3)
     for _ in range(150):
         loss = model(tokens, [None] * 16, captions).loss
@@ -42,11 +44,27 @@ def test_overfits_one_batch_to_perfect_in_batch_retrieval(model_config):
 
 def _config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
     return TrainConfig(
-        train_manifest=str(manifest), val_manifest=str(manifest), out_dir=str(out), cache_dir=str(cache),
-        log_every=2, eval_every=4, save_every=3, bf16=False, model=tiny_model_config(),
-        stages=[StageConfig(name="pretrain", steps=5, batch_size=8, lr=1e-3),
-                StageConfig(name="sft", steps=5, batch_size=8, lr=1e-3, schedule="cosine", warmup_steps=2,
-                            mixture={"vqa": 0.5, "label": 0.25, "caption": 0.25})],
+        train_manifest=str(manifest),
+        val_manifest=str(manifest),
+        out_dir=str(out),
+        cache_dir=str(cache),
+        log_every=2,
+        eval_every=4,
+        save_every=3,
+        bf16=False,
+        model=tiny_model_config(),
+        stages=[
+            StageConfig(name="pretrain", steps=5, batch_size=8, lr=1e-3),
+            StageConfig(
+                name="sft",
+                steps=5,
+                batch_size=8,
+                lr=1e-3,
+                schedule="cosine",
+                warmup_steps=2,
+                mixture={"vqa": 0.5, "label": 0.25, "caption": 0.25},
+            ),
+        ],
     )
 
 
@@ -77,8 +95,11 @@ def test_training_improves_validation(tmp_path, clip_manifest):
 
 
 def test_mixture_sampler_is_deterministic_and_resumable():
-    samples = {"caption": [Sample(None, None, f"c{i}", "caption") for i in range(7)],
-               "vqa": [Sample(None, "q", f"a{i}", "vqa") for i in range(5)], "label": []}
+    samples = {
+        "caption": [Sample(None, None, f"c{i}", "caption") for i in range(7)],
+        "vqa": [Sample(None, "q", f"a{i}", "vqa") for i in range(5)],
+        "label": [],
+    }
     mixture = {"caption": 0.5, "vqa": 0.5, "label": 0.0}
     first = MixtureSampler(samples, mixture, seed=3)
     batches = [first.next_batch(4) for _ in range(6)]
@@ -161,13 +182,17 @@ def test_micro_batches_with_gradient_checkpointing_train_like_the_full_batch(tmp
         runs.append((log, load_file(final / "model.safetensors")))
     (full_log, full), (micro_log, micro) = runs
     for a, b in zip(full_log, micro_log, strict=True):
-        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5) and b["grad_norm"] == pytest.approx(a["grad_norm"], rel=1e-4)
+        assert b["loss"] == pytest.approx(a["loss"], rel=1e-5) and b["grad_norm"] == pytest.approx(
+            a["grad_norm"], rel=1e-4
+        )
     for key in full:
         assert torch.allclose(full[key], micro[key], atol=1e-5), key
 
 
 def test_paper_recipe_stages_chain_through_init_from():
-    configs = [load_train_config(path) for path in sorted((REPO / "src" / "vljepa" / "configs" / "paper").glob("*.yaml"))]
+    configs = [
+        load_train_config(path) for path in sorted((REPO / "src" / "vljepa" / "configs" / "paper").glob("*.yaml"))
+    ]
     assert configs[0].init_from is None
     for previous, config in zip(configs, configs[1:]):
         assert config.init_from == f"{previous.out_dir}/final"

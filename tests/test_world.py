@@ -12,16 +12,27 @@ import pytest
 from vljepa.data.manifest import load_manifest
 from vljepa.data.video import read_clip
 from vljepa.data.world import WorldConfig, actor_track, clip_scene, generate_world
-from vljepa.data.world_text import (ACTION_BY_KEY, ACTIONS, COLOURS, HELDOUT_TEMPLATES, NUMBER_WORDS, SEEN_TEMPLATES,
-                                    Event, heldout_phrases)
+from vljepa.data.world_text import (
+    ACTION_BY_KEY,
+    ACTIONS,
+    COLOURS,
+    HELDOUT_TEMPLATES,
+    NUMBER_WORDS,
+    SEEN_TEMPLATES,
+    Event,
+    heldout_phrases,
+)
 
 TINY = WorldConfig(num_train=24, num_val=8, num_test=8, num_streams=1, stream_seconds=12.0, size=32)
 MANIFESTS = ("train", "val", "test", "test_heldout", "world_prediction_val", "world_prediction_test", "streams")
 
 
 def _digest(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -84,8 +95,12 @@ def test_classes_and_paraphrases(world):
 
 def test_heldout_forms_never_appear_in_training_text(world):
     training_text = " | ".join(
-        text for name in ("train", "val") for r in load_manifest(world / f"{name}.jsonl")
-        for text in (r.caption, r.label, r.question, r.answer) if text)
+        text
+        for name in ("train", "val")
+        for r in load_manifest(world / f"{name}.jsonl")
+        for text in (r.caption, r.label, r.question, r.answer)
+        if text
+    )
     for phrase in heldout_phrases():
         assert phrase not in training_text, phrase
     test = load_manifest(world / "test.jsonl")
@@ -101,8 +116,10 @@ def test_heldout_forms_never_appear_in_training_text(world):
 def test_direction_and_change_are_not_in_the_middle_frame():
     """The actor's middle-frame position (and size) follows one law whatever it does; moves are large."""
     config, rng = WorldConfig(), np.random.default_rng(0)
-    tracks = {action: [actor_track(rng, action, config, 16, "circle", "red", "blue") for _ in range(3000)]
-              for action in ("move_left", "move_right", "grow", "shrink")}
+    tracks = {
+        action: [actor_track(rng, action, config, 16, "circle", "red", "blue") for _ in range(3000)]
+        for action in ("move_left", "move_right", "grow", "shrink")
+    }
     middle = {a: np.sort([(t.x[7] + t.x[8]) / 2 for t in ts]) for a, ts in tracks.items()}
     assert np.abs(middle["move_left"] - middle["move_right"]).max() < 3.0  # quantiles agree within 3 px of 64
     sizes = {a: np.sort([np.sqrt(t.radius[7] * t.radius[8]) for t in ts]) for a, ts in tracks.items()}

@@ -4,20 +4,35 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import assert_same_weights
 
+from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import YEncoderConfig
 from vljepa.train.decoder import DecoderTrainConfig, Phase, TextPairs, fit_decoder
-from vljepa.causal_lm import corpus_vocabulary
 from vljepa.y_decoder import YDecoder, YDecoderConfig
 from vljepa.y_encoder import YEncoder
 
-from conftest import assert_same_weights
-
-TEXTS = ["a red circle slides left", "a blue square moves up", "two green dots spin", "the hand picks up a cup",
-         "a person opens the door", "someone cuts an onion", "a yellow ball bounces", "the camera pans right"]
-TINY = YDecoderConfig(shared_dim=32, prefix_tokens=2, hidden_size=32, num_layers=1, num_heads=2,
-                      intermediate_size=64, max_text_tokens=12, noise_std=0.1,
-                      vocabulary=corpus_vocabulary(TEXTS))
+TEXTS = [
+    "a red circle slides left",
+    "a blue square moves up",
+    "two green dots spin",
+    "the hand picks up a cup",
+    "a person opens the door",
+    "someone cuts an onion",
+    "a yellow ball bounces",
+    "the camera pans right",
+]
+TINY = YDecoderConfig(
+    shared_dim=32,
+    prefix_tokens=2,
+    hidden_size=32,
+    num_layers=1,
+    num_heads=2,
+    intermediate_size=64,
+    max_text_tokens=12,
+    noise_std=0.1,
+    vocabulary=corpus_vocabulary(TEXTS),
+)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from vljepa.model import VLJepa
 from vljepa.progress import progress_bar
 from vljepa.tasks.embed import embed_texts, predict_tokens
 from vljepa.tasks.vqa import choose_options
+
 from .token_vlm import TokenVLM
 
 
@@ -53,7 +54,12 @@ class TokenVLMAnswerer:
     def __init__(self, model: TokenVLM, batch_size: int = 64, max_candidates: int = 1024, progress: bool = True):
         """`batch_size` samples per call, fewer when their candidates would exceed `max_candidates` rows
         (each candidate row holds a copy of its sample's KV cache)."""
-        self.model, self.batch_size, self.max_candidates, self.progress = model.eval(), batch_size, max_candidates, progress
+        self.model, self.batch_size, self.max_candidates, self.progress = (
+            model.eval(),
+            batch_size,
+            max_candidates,
+            progress,
+        )
 
     def _batched(self, count: int, what: str, work: Callable[[slice], list], candidates: int = 1) -> list:
         out = []
@@ -82,8 +88,9 @@ class TokenVLMAnswerer:
         return self._batched(len(tokens), "choosing options", work, max(map(len, options)))
 
     def answer(self, tokens: torch.Tensor, questions: list[str]) -> list[str]:
-        return self._batched(len(tokens), "open answers",
-                             lambda rows: self.model.generate(tokens[rows], questions[rows]))
+        return self._batched(
+            len(tokens), "open answers", lambda rows: self.model.generate(tokens[rows], questions[rows])
+        )
 
 
 def _slices(count: int, size: int) -> Iterator[slice]:

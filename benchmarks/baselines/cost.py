@@ -41,6 +41,7 @@ from vljepa.progress import progress_bar
 from vljepa.tasks.embed import predict_tokens
 from vljepa.tasks.stream import segment_count, uniform, ward, window_times, with_edges
 from vljepa.tasks.stream_captioner import decode_segments
+
 from .answerers import TokenVLMAnswerer, VLJepaAnswerer
 from .protocol import Split
 from .token_vlm import TokenVLM
@@ -73,8 +74,11 @@ def measure(work: Callable[[], object], answers: int) -> dict:
     began = time.perf_counter()
     work()
     seconds = time.perf_counter() - began
-    return {"answers": answers, "ms_per_answer": 1000 * seconds / answers,
-            "mflops_per_answer": counter.get_total_flops() / answers / 1e6}
+    return {
+        "answers": answers,
+        "ms_per_answer": 1000 * seconds / answers,
+        "mflops_per_answer": counter.get_total_flops() / answers / 1e6,
+    }
 
 
 def _class_names(classes: list[str], extra: list[str], count: int) -> list[str]:
@@ -87,18 +91,25 @@ def _class_names(classes: list[str], extra: list[str], count: int) -> list[str]:
 def stream_tokens(model: VLJepa, path: str, config: CostConfig) -> tuple[list[tuple[float, float]], torch.Tensor]:
     """Window bounds and X-encoder tokens (W, N, D) of the stream's first `stream_seconds`."""
     bounds, clips = [], []
-    for (start, end), frames in iter_windows(path, config.window_seconds, config.stride_seconds,
-                                             model.config.x_encoder.num_frames):
+    for (start, end), frames in iter_windows(
+        path, config.window_seconds, config.stride_seconds, model.config.x_encoder.num_frames
+    ):
         if end > config.stream_seconds:
             break
         bounds.append((start, end))
         clips.append(model.x_encoder.preprocess(frames))
     video = torch.stack(clips)
-    return bounds, torch.cat([model.x_encoder(video[i:i + 32]) for i in range(0, len(video), 32)])
+    return bounds, torch.cat([model.x_encoder(video[i : i + 32]) for i in range(0, len(video), 32)])
 
 
-def _stream_costs(vljepa: VLJepaAnswerer, token_vlm: TokenVLMAnswerer, bounds: list[tuple[float, float]],
-                  tokens: torch.Tensor, hz: float, x_encoder_mflops: float) -> list[dict]:
+def _stream_costs(
+    vljepa: VLJepaAnswerer,
+    token_vlm: TokenVLMAnswerer,
+    bounds: list[tuple[float, float]],
+    tokens: torch.Tensor,
+    hz: float,
+    x_encoder_mflops: float,
+) -> list[dict]:
     """Per second of video; `..._with_x_encoder` adds the X-encoder on every window a method must see
     (selective decoding embeds every window; evenly spaced generation needs only its own)."""
     model, times = vljepa.model, window_times(bounds)
@@ -111,24 +122,43 @@ def _stream_costs(vljepa: VLJepaAnswerer, token_vlm: TokenVLMAnswerer, bounds: l
 
     sparse = [segment.members[len(segment.members) // 2] for segment in uniform(times, hz)]
     # (method, decodes, windows the X-encoder must see, work)
-    rows = [("VL-JEPA, decode every window", len(tokens), len(tokens), lambda: vljepa.caption(tokens)),
-            (f"VL-JEPA, selective (Ward, {hz} Hz)", segment_count(times, hz), len(tokens), selective),
-            ("token VLM, generate every window", len(tokens), len(tokens), lambda: token_vlm.caption(tokens)),
-            (f"token VLM, generate at {hz} Hz (evenly spaced)", len(sparse), len(sparse),
-             lambda: token_vlm.caption(tokens[sparse]))]
+    rows = [
+        ("VL-JEPA, decode every window", len(tokens), len(tokens), lambda: vljepa.caption(tokens)),
+        (f"VL-JEPA, selective (Ward, {hz} Hz)", segment_count(times, hz), len(tokens), selective),
+        ("token VLM, generate every window", len(tokens), len(tokens), lambda: token_vlm.caption(tokens)),
+        (
+            f"token VLM, generate at {hz} Hz (evenly spaced)",
+            len(sparse),
+            len(sparse),
+            lambda: token_vlm.caption(tokens[sparse]),
+        ),
+    ]
     out = []
     for name, decodes, encoded, work in rows:
         cost = measure(work, 1)
-        out.append({"method": name, "decodes": decodes, "x_encoder_windows": encoded,
-                    "ms_per_video_second": cost["ms_per_answer"] / duration,
-                    "mflops_per_video_second": cost["mflops_per_answer"] / duration,
-                    "mflops_per_video_second_with_x_encoder":
-                        (cost["mflops_per_answer"] + encoded * x_encoder_mflops) / duration})
+        out.append(
+            {
+                "method": name,
+                "decodes": decodes,
+                "x_encoder_windows": encoded,
+                "ms_per_video_second": cost["ms_per_answer"] / duration,
+                "mflops_per_video_second": cost["mflops_per_answer"] / duration,
+                "mflops_per_video_second_with_x_encoder": (cost["mflops_per_answer"] + encoded * x_encoder_mflops)
+                / duration,
+            }
+        )
     return out
 
 
-def inference_costs(vljepa_model: VLJepa, token_vlm_model: TokenVLM, world: str | Path, cache_dir: str | Path,
-                    config: CostConfig, batch_size: int = 64, progress: bool = True) -> dict:
+def inference_costs(
+    vljepa_model: VLJepa,
+    token_vlm_model: TokenVLM,
+    world: str | Path,
+    cache_dir: str | Path,
+    config: CostConfig,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict:
     """Every measurement of the module docstring on a world's test clips and first stream; `vljepa_model`
     needs its Y-decoder; the token VLM answers `batch_size` samples per call, as in the comparison."""
     world = Path(world)
@@ -152,31 +182,46 @@ def inference_costs(vljepa_model: VLJepa, token_vlm_model: TokenVLM, world: str 
         texts = train_captions[: config.clips]
         with torch.no_grad():
             results["y_encoder_per_text"] = measure(
-                lambda: model.y_encoder.head(model.y_encoder.text_model.encode(texts, convert_to_tensor=True)), len(texts))
+                lambda: model.y_encoder.head(model.y_encoder.text_model.encode(texts, convert_to_tensor=True)),
+                len(texts),
+            )
         advance()
         label_tokens = test.stack([r.clip for r in labelled])
         results["classification"] = []
         for count in config.class_counts:
             names = _class_names(classes, train_captions, count)
-            results["classification"].append({
-                "classes": count,
-                "vljepa": measure(lambda: vljepa.rank(label_tokens, prompt, names), len(labelled)),
-                "token_vlm": measure(lambda: token_vlm.rank(label_tokens, prompt, names), len(labelled))})
+            results["classification"].append(
+                {
+                    "classes": count,
+                    "vljepa": measure(lambda names=names: vljepa.rank(label_tokens, prompt, names), len(labelled)),
+                    "token_vlm": measure(
+                        lambda names=names: token_vlm.rank(label_tokens, prompt, names), len(labelled)
+                    ),
+                }
+            )
             advance()
         questions, options = [r.question for r in asked], [r.options or all_answers for r in asked]
         question_tokens = test.stack([r.clip for r in asked])
-        results["mc_vqa"] = {"mean_options": sum(map(len, options)) / len(options),
-                             "vljepa": measure(lambda: vljepa.choose(question_tokens, questions, options), len(asked)),
-                             "token_vlm": measure(lambda: token_vlm.choose(question_tokens, questions, options), len(asked))}
+        results["mc_vqa"] = {
+            "mean_options": sum(map(len, options)) / len(options),
+            "vljepa": measure(lambda: vljepa.choose(question_tokens, questions, options), len(asked)),
+            "token_vlm": measure(lambda: token_vlm.choose(question_tokens, questions, options), len(asked)),
+        }
         advance()
         caption_tokens = test.stack(captioned)
-        results["captioning"] = {"vljepa": measure(lambda: vljepa.caption(caption_tokens), len(captioned)),
-                                 "token_vlm": measure(lambda: token_vlm.caption(caption_tokens), len(captioned))}
+        results["captioning"] = {
+            "vljepa": measure(lambda: vljepa.caption(caption_tokens), len(captioned)),
+            "token_vlm": measure(lambda: token_vlm.caption(caption_tokens), len(captioned)),
+        }
         advance()
         bounds, window_tokens = stream_tokens(model, stream, config)
-        results["stream"] = {"video": str(stream), "video_seconds": bounds[-1][1] - bounds[0][0],
-                             "windows": len(bounds),
-                             "rows": _stream_costs(vljepa, token_vlm, bounds, window_tokens, config.hz,
-                                                   results["x_encoder_per_clip"]["mflops_per_answer"])}
+        results["stream"] = {
+            "video": str(stream),
+            "video_seconds": bounds[-1][1] - bounds[0][0],
+            "windows": len(bounds),
+            "rows": _stream_costs(
+                vljepa, token_vlm, bounds, window_tokens, config.hz, results["x_encoder_per_clip"]["mflops_per_answer"]
+            ),
+        }
         advance()
     return results

@@ -38,7 +38,7 @@ class Split:
     tokens: dict
 
     @classmethod
-    def load(cls, manifest: str | Path, cache: FeatureCache, progress: bool = True) -> "Split":
+    def load(cls, manifest: str | Path, cache: FeatureCache, progress: bool = True) -> Split:
         records = load_manifest(manifest)
         tokens = cache.tokens([r.clip for r in records], progress=progress)
         return cls(str(manifest), [r for r in records if r.clip in tokens], tokens)
@@ -67,10 +67,13 @@ def classification(answerer, split: Split, prompt: str) -> dict:
     scores = answerer.rank(split.stack([r.clip for r in labelled]), prompt, classes)
     top = scores.topk(min(5, len(classes)), dim=1).indices
     truth = torch.tensor([classes.index(r.label) for r in labelled])[:, None]
-    return {"num_samples": len(labelled), "num_classes": len(classes),
-            "top1": float((top[:, :1] == truth).any(1).float().mean()),
-            "top5": float((top == truth).any(1).float().mean()),
-            "chance": {"top1": 1 / len(classes), "top5": min(5, len(classes)) / len(classes)}}
+    return {
+        "num_samples": len(labelled),
+        "num_classes": len(classes),
+        "top1": float((top[:, :1] == truth).any(1).float().mean()),
+        "top5": float((top == truth).any(1).float().mean()),
+        "chance": {"top1": 1 / len(classes), "top5": min(5, len(classes)) / len(classes)},
+    }
 
 
 def multiple_choice(answerer, split: Split) -> dict:
@@ -84,17 +87,24 @@ def multiple_choice(answerer, split: Split) -> dict:
         by_type[record.type or "untyped"].append(float(opts[choice] == record.answer))
         chance[record.type or "untyped"].append(1 / len(opts))
     hits = [h for v in by_type.values() for h in v]
-    return {"num": len(hits), "accuracy": sum(hits) / len(hits), "chance": sum(1 / len(o) for o in options) / len(hits),
-            "per_type": {k: {"num": len(v), "accuracy": sum(v) / len(v), "chance": sum(chance[k]) / len(v)}
-                         for k, v in sorted(by_type.items())}}
+    return {
+        "num": len(hits),
+        "accuracy": sum(hits) / len(hits),
+        "chance": sum(1 / len(o) for o in options) / len(hits),
+        "per_type": {
+            k: {"num": len(v), "accuracy": sum(v) / len(v), "chance": sum(chance[k]) / len(v)}
+            for k, v in sorted(by_type.items())
+        },
+    }
 
 
 def open_vqa(answerer, split: Split) -> dict:
     asked = [r for r in split.records if r.question]
     answers = answerer.answer(split.stack([r.clip for r in asked]), [r.question for r in asked])
     hits = [float(tokenize(a) == tokenize(r.answer)) for r, a in zip(asked, answers)]
-    examples = [{"question": r.question, "answer": a, "expected": r.answer}
-                for r, a in zip(asked[:NUM_EXAMPLES], answers)]
+    examples = [
+        {"question": r.question, "answer": a, "expected": r.answer} for r, a in zip(asked[:NUM_EXAMPLES], answers)
+    ]
     return {"num": len(hits), "exact_match": sum(hits) / len(hits), "examples": examples}
 
 

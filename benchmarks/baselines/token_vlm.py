@@ -65,8 +65,15 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         self.vocabulary = RestrictedVocabulary(load_tokenizer(config.tokenizer), config.vocabulary)
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            self.lm = small_llama(self.vocabulary, config.hidden_size, config.num_layers, config.num_heads,
-                                  config.intermediate_size, config.max_positions, config.attention)
+            self.lm = small_llama(
+                self.vocabulary,
+                config.hidden_size,
+                config.num_layers,
+                config.num_heads,
+                config.intermediate_size,
+                config.max_positions,
+                config.attention,
+            )
             self.visual_proj = nn.Linear(config.visual_dim, config.hidden_size)
 
     @property
@@ -92,18 +99,24 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         """Left-padded [pads ; Linear(visual) ; query ; BOS] (B, P, H), its mask (B, P) and positions
         (B, P) counting real tokens only (pads get 0)."""
         visual = self.visual_proj(visual_tokens.to(self.device, self.visual_proj.weight.dtype))
-        text, text_mask = pad_rows([(*self._query_rows(q), self.vocabulary.bos) for q in queries],
-                                    self.vocabulary.pad, left=True)
+        text, text_mask = pad_rows(
+            [(*self._query_rows(q), self.vocabulary.bos) for q in queries], self.vocabulary.pad, left=True
+        )
         embedded = self._embed(text).to(visual.dtype)
         pads = (~text_mask).sum(1).tolist()
         sequence = torch.stack([torch.cat([embedded[i, :p], visual[i], embedded[i, p:]]) for i, p in enumerate(pads)])
-        mask = torch.stack([torch.cat([text_mask[i, :p], torch.ones(visual.shape[1], dtype=torch.bool), text_mask[i, p:]])
-                            for i, p in enumerate(pads)]).to(self.device)
+        mask = torch.stack(
+            [
+                torch.cat([text_mask[i, :p], torch.ones(visual.shape[1], dtype=torch.bool), text_mask[i, p:]])
+                for i, p in enumerate(pads)
+            ]
+        ).to(self.device)
         positions = (mask.long().cumsum(1) - 1).clamp(min=0)
         return sequence, mask, positions
 
-    def _teacher_forced(self, visual_tokens: torch.Tensor, queries: list[str | None],
-                        targets: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def _teacher_forced(
+        self, visual_tokens: torch.Tensor, queries: list[str | None], targets: list[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits (B, T, V) at the text positions of right-padded [visual ; query ; BOS ; target] rows, and
         labels (B, T): position j predicts token j + 1, so the BOS and target positions predict the target
         and EOS; query and padding positions are `IGNORE`."""
@@ -118,15 +131,16 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         sequence = torch.cat([visual, self._embed(text).to(visual.dtype)], dim=1)
         mask = torch.cat([torch.ones(visual.shape[:2], dtype=torch.bool), text_mask], dim=1).to(self.device)
         hidden = self.lm.model(inputs_embeds=sequence, attention_mask=mask.long(), use_cache=False).last_hidden_state
-        return self.lm.lm_head(hidden[:, visual.shape[1]:]).float(), label_ids.to(self.device)
+        return self.lm.lm_head(hidden[:, visual.shape[1] :]).float(), label_ids.to(self.device)
 
     def loss(self, visual_tokens: torch.Tensor, queries: list[str | None], targets: list[str]) -> torch.Tensor:
         """Mean next-token cross-entropy over the targets' tokens and EOS (teacher forcing)."""
         logits, labels = self._teacher_forced(visual_tokens, queries, targets)
         return F.cross_entropy(logits.flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
 
-    def mean_log_likelihood(self, visual_tokens: torch.Tensor, queries: list[str | None],
-                            targets: list[str]) -> torch.Tensor:
+    def mean_log_likelihood(
+        self, visual_tokens: torch.Tensor, queries: list[str | None], targets: list[str]
+    ) -> torch.Tensor:
         """Each target's log-likelihood per token (tokens + EOS) given its sample (B,), in one full pass."""
         logits, labels = self._teacher_forced(visual_tokens, queries, targets)
         known = labels != IGNORE
@@ -136,21 +150,33 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
     # --- inference --------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def generate(self, visual_tokens: torch.Tensor, queries: list[str | None] | None = None,
-                 max_new_tokens: int | None = None, use_cache: bool = True) -> list[str]:
+    def generate(
+        self,
+        visual_tokens: torch.Tensor,
+        queries: list[str | None] | None = None,
+        max_new_tokens: int | None = None,
+        use_cache: bool = True,
+    ) -> list[str]:
         """Greedy answers (B texts) to the queries (None = caption) about the visual tokens."""
         queries = queries if queries is not None else [None] * len(visual_tokens)
         sequence, mask, positions = self.prefix(visual_tokens, queries)
         generated = self.lm.generate(
-            inputs_embeds=sequence, attention_mask=mask.long(), position_ids=positions, do_sample=False,
-            max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1, use_cache=use_cache,
-            eos_token_id=self.vocabulary.eos, pad_token_id=self.vocabulary.pad, bos_token_id=self.vocabulary.bos,
+            inputs_embeds=sequence,
+            attention_mask=mask.long(),
+            position_ids=positions,
+            do_sample=False,
+            max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1,
+            use_cache=use_cache,
+            eos_token_id=self.vocabulary.eos,
+            pad_token_id=self.vocabulary.pad,
+            bos_token_id=self.vocabulary.bos,
         )
         return self.vocabulary.decode(generated)
 
     @torch.no_grad()
-    def score(self, visual_tokens: torch.Tensor, queries: list[str | None],
-              candidates: list[list[str]]) -> list[torch.Tensor]:
+    def score(
+        self, visual_tokens: torch.Tensor, queries: list[str | None], candidates: list[list[str]]
+    ) -> list[torch.Tensor]:
         """For each sample, the log-likelihood per token (tokens + EOS) of each of its candidates: equal to
         `mean_log_likelihood`, but the prefix runs once per sample and its KV cache serves every candidate."""
         sequence, mask, positions = self.prefix(visual_tokens, queries)
@@ -163,9 +189,13 @@ class TokenVLM(DirectoryCheckpoint, nn.Module):
         cache = out.cache
         cache.batch_select_indices(owner)
         steps = torch.arange(inputs.shape[1], device=self.device)
-        logits = self.lm(inputs_embeds=self._embed(inputs), cache=cache, use_cache=True,
-                         attention_mask=torch.cat([mask[owner], input_mask.to(self.device)], 1).long(),
-                         position_ids=positions[owner, -1:] + 1 + steps).logits
+        logits = self.lm(
+            inputs_embeds=self._embed(inputs),
+            cache=cache,
+            use_cache=True,
+            attention_mask=torch.cat([mask[owner], input_mask.to(self.device)], 1).long(),
+            position_ids=positions[owner, -1:] + 1 + steps,
+        ).logits
         # the prefix's last position (BOS) predicts expected token 0; input token j predicts expected token j + 1
         log_probs = torch.cat([out.logits[owner, -1:], logits], dim=1).float().log_softmax(-1)
         expected, expected_mask = expected.to(self.device), expected_mask.to(self.device)

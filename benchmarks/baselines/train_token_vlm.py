@@ -40,9 +40,16 @@ def stage_sampler(samples: dict[str, list[Sample]], config: TrainConfig, stage_i
     return MixtureSampler(samples, config.stages[stage_index].mixture, config.seed + 1000 * stage_index)
 
 
-def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features: FeatureTable, config: TrainConfig,
-                    lr_scale: float = 1.0, stops: tuple[int, ...] = (),
-                    on_stop: Callable[[int, float], None] | None = None, progress: bool = True) -> dict:
+def train_token_vlm(
+    model: TokenVLM,
+    samples: dict[str, list[Sample]],
+    features: FeatureTable,
+    config: TrainConfig,
+    lr_scale: float = 1.0,
+    stops: tuple[int, ...] = (),
+    on_stop: Callable[[int, float], None] | None = None,
+    progress: bool = True,
+) -> dict:
     """Run every stage of `config`; returns {"seconds": training wall time, "log": [...]}."""
     device = model.device
     precision = resolve_precision(config.bf16, device)
@@ -59,15 +66,24 @@ def train_token_vlm(model: TokenVLM, samples: dict[str, list[Sample]], features:
                 began = time.perf_counter()
                 batch = sampler.next_batch(stage.batch_size)
                 with precision.autocast(device.type):
-                    loss = model.loss(features.gather(batch, device), [s.query for s in batch], [s.target for s in batch])
+                    loss = model.loss(
+                        features.gather(batch, device), [s.query for s in batch], [s.target for s in batch]
+                    )
                 loss.backward()
                 apply_gradients(model.parameters(), optimizer, scheduler, config.grad_clip)
                 seconds += time.perf_counter() - began
                 global_step += 1
                 advance(1, loss=loss.item())
                 if (step + 1) % config.log_every == 0 or step + 1 == stage.steps:
-                    log.append({"stage": stage.name, "step": step + 1, "global_step": global_step,
-                                "loss": loss.item(), "lr": scheduler.get_last_lr()[0]})
+                    log.append(
+                        {
+                            "stage": stage.name,
+                            "step": step + 1,
+                            "global_step": global_step,
+                            "loss": loss.item(),
+                            "lr": scheduler.get_last_lr()[0],
+                        }
+                    )
                 if global_step in stops and on_stop is not None:
                     model.eval()
                     on_stop(global_step, seconds)

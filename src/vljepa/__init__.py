@@ -18,7 +18,15 @@ Flat API:
     scores = probe_encoder(XEncoderConfig(path=str(encoder_dir)), "world/train.jsonl", "world/test.jsonl", "cache_dir")
 """
 
-from .config import ModelConfig, PredictorConfig, StageConfig, TrainConfig, XEncoderConfig, YEncoderConfig, load_train_config
+from .config import (
+    ModelConfig,
+    PredictorConfig,
+    StageConfig,
+    TrainConfig,
+    XEncoderConfig,
+    YEncoderConfig,
+    load_train_config,
+)
 from .data.feature_cache import FeatureCache
 from .data.manifest import ClipRef, Record, load_manifest
 from .data.video import VideoError, read_clip
@@ -35,9 +43,34 @@ from .y_decoder import YDecoder, YDecoderConfig
 __version__ = "0.1.0"
 
 __all__ = [
-    "ClipRef", "DecoderTrainConfig", "EncoderPretrainConfig", "EncoderPretrainer", "FeatureCache", "ModelConfig",
-    "PredictorConfig", "Record", "StageConfig", "StreamConfig", "StreamResult", "TrainConfig", "Trainer", "VLJepa",
-    "VideoError", "XEncoderConfig", "YDecoder", "YDecoderConfig", "YEncoderConfig", "caption_stream",
-    "evaluate_manifest", "get_model_config", "list_models", "load_encoder_pretrain_config", "load_manifest",
-    "load_train_config", "pretrain_encoder", "probe_encoder", "read_clip", "train_decoder",
+    "ClipRef",
+    "DecoderTrainConfig",
+    "EncoderPretrainConfig",
+    "EncoderPretrainer",
+    "FeatureCache",
+    "ModelConfig",
+    "PredictorConfig",
+    "Record",
+    "StageConfig",
+    "StreamConfig",
+    "StreamResult",
+    "TrainConfig",
+    "Trainer",
+    "VLJepa",
+    "VideoError",
+    "XEncoderConfig",
+    "YDecoder",
+    "YDecoderConfig",
+    "YEncoderConfig",
+    "caption_stream",
+    "evaluate_manifest",
+    "get_model_config",
+    "list_models",
+    "load_encoder_pretrain_config",
+    "load_manifest",
+    "load_train_config",
+    "pretrain_encoder",
+    "probe_encoder",
+    "read_clip",
+    "train_decoder",
 ]

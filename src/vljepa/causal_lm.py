@@ -70,16 +70,33 @@ class RestrictedVocabulary:
         return [text.strip() for text in texts]
 
 
-def small_llama(vocabulary: RestrictedVocabulary, hidden_size: int, num_layers: int, num_heads: int,
-                intermediate_size: int, max_positions: int, attention: str = "sdpa") -> LlamaForCausalLM:
+def small_llama(
+    vocabulary: RestrictedVocabulary,
+    hidden_size: int,
+    num_layers: int,
+    num_heads: int,
+    intermediate_size: int,
+    max_positions: int,
+    attention: str = "sdpa",
+) -> LlamaForCausalLM:
     """A random `LlamaForCausalLM` over the vocabulary's rows, its output layer tied to the table
     (seed the caller's RNG for reproducible weights); `attention` = a transformers attn_implementation."""
-    return LlamaForCausalLM(LlamaConfig(
-        vocab_size=len(vocabulary), hidden_size=hidden_size, num_hidden_layers=num_layers,
-        num_attention_heads=num_heads, num_key_value_heads=num_heads, intermediate_size=intermediate_size,
-        max_position_embeddings=max_positions, bos_token_id=vocabulary.bos, eos_token_id=vocabulary.eos,
-        pad_token_id=vocabulary.pad, tie_word_embeddings=True, attn_implementation=attention,
-    ))
+    return LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=len(vocabulary),
+            hidden_size=hidden_size,
+            num_hidden_layers=num_layers,
+            num_attention_heads=num_heads,
+            num_key_value_heads=num_heads,
+            intermediate_size=intermediate_size,
+            max_position_embeddings=max_positions,
+            bos_token_id=vocabulary.bos,
+            eos_token_id=vocabulary.eos,
+            pad_token_id=vocabulary.pad,
+            tie_word_embeddings=True,
+            attn_implementation=attention,
+        )
+    )
 
 
 class DirectoryCheckpoint:

@@ -12,7 +12,7 @@ import errno
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import click
 import typer
@@ -42,14 +42,25 @@ class _Commands(TyperGroup):
             raise typer.Exit(2) from None
 
 
-app = typer.Typer(cls=_Commands, add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
-                  help="VL-JEPA: predict the embedding of the answer, decode only when asked.")
+app = typer.Typer(
+    cls=_Commands,
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    help="VL-JEPA: predict the embedding of the answer, decode only when asked.",
+)
 
-ModelOption = Annotated[Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")]
+ModelOption = Annotated[
+    Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")
+]
 
 
 @app.callback()
-def main(debug: Annotated[bool, typer.Option("--debug", help="Show the traceback of expected errors too (also: VLJEPA_DEBUG=1).")] = False):
+def main(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show the traceback of expected errors too (also: VLJEPA_DEBUG=1).")
+    ] = False,
+):
     """VL-JEPA: predict the embedding of the answer, decode only when asked."""
 
 
@@ -91,8 +102,12 @@ def _read(video: Path, model, start: float | None = None, end: float | None = No
 
 
 @app.command()
-def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("world"),
-          overrides: Annotated[Optional[list[str]], typer.Argument(help="WorldConfig fields, e.g. num_train=500 size=48")] = None):
+def world(
+    out: Annotated[Path, typer.Option(help="Output folder.")] = Path("world"),
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="WorldConfig fields, e.g. num_train=500 size=48")
+    ] = None,
+):
     """Generate the built-in video world: mp4 clips + JSONL manifests (train/val/test, held-out paraphrases, streams)."""
     from .data.world import WorldConfig, generate_world
 
@@ -101,8 +116,12 @@ def world(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("worl
 
 
 @app.command()
-def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (see src/vljepa/configs/).")] = None,
-          overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. stages.0.steps=100")] = None):
+def train(
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="YAML config (see src/vljepa/configs/).")
+    ] = None,
+    overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. stages.0.steps=100")] = None,
+):
     """Train VL-JEPA stage by stage (resumes from <out_dir>/checkpoint if present)."""
     from .config import load_train_config
 
@@ -116,10 +135,18 @@ def train(config: Annotated[Optional[Path], typer.Option("--config", "-c", help=
 
 @app.command("train-decoder")
 def train_decoder_command(
-        model: ModelOption,
-        manifest: Annotated[Path, typer.Option(help="Training manifest: its captions, answers and class names are the corpus; its clips give predictor outputs.")],
-        config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML with DecoderTrainConfig fields.")] = None,
-        overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. inversion_steps=500 decoder.hidden_size=256")] = None):
+    model: ModelOption,
+    manifest: Annotated[
+        Path,
+        typer.Option(
+            help="Training manifest: its captions, answers and class names are the corpus; its clips give predictor outputs."
+        ),
+    ],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML with DecoderTrainConfig fields.")] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. inversion_steps=500 decoder.hidden_size=256")
+    ] = None,
+):
     """Train the Y-decoder of a trained model (invert its Y-encoder, adapt to its predictor); saved into MODEL/y_decoder."""
     from .config import load_config
     from .train.decoder import DecoderTrainConfig, train_decoder
@@ -127,17 +154,23 @@ def train_decoder_command(
     _existing_folder(model)
     _existing_file(manifest)
     _quiet_loading()
-    settings = load_config(DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])])
+    settings = load_config(
+        DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])]
+    )
     typer.echo(f"decoder: {train_decoder(settings)}")
 
 
 @app.command("eval")
-def evaluate(model: ModelOption,
-             manifest: Annotated[list[Path], typer.Option(help="Manifest(s) to evaluate; repeat the option for several.")],
-             prior: Annotated[Optional[Path], typer.Option(help="Training manifest for the question-only VQA prior.")] = None,
-             view: Annotated[str, typer.Option(help="clip, or single_frame (the middle frame repeated: a no-motion control).")] = "clip",
-             cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None,
-             out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("eval.json")):
+def evaluate(
+    model: ModelOption,
+    manifest: Annotated[list[Path], typer.Option(help="Manifest(s) to evaluate; repeat the option for several.")],
+    prior: Annotated[Path | None, typer.Option(help="Training manifest for the question-only VQA prior.")] = None,
+    view: Annotated[
+        str, typer.Option(help="clip, or single_frame (the middle frame repeated: a no-motion control).")
+    ] = "clip",
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("eval.json"),
+):
     """Evaluate on manifests: classification, retrieval, VQA per type, each beside chance."""
     from .data.feature_cache import FeatureCache, default_cache_dir
     from .eval.suite import evaluate_manifest
@@ -152,30 +185,44 @@ def evaluate(model: ModelOption,
 
 
 @app.command()
-def classify(video: Path, model: ModelOption,
-             labels: Annotated[str, typer.Option(help="Comma-separated class names, or @file with one per line.")],
-             top: int = 5,
-             query: Annotated[Optional[str], typer.Option(help="Query for the predictor (default: the model's classification prompt; '' = caption mode).")] = None):
+def classify(
+    video: Path,
+    model: ModelOption,
+    labels: Annotated[str, typer.Option(help="Comma-separated class names, or @file with one per line.")],
+    top: int = 5,
+    query: Annotated[
+        str | None,
+        typer.Option(help="Query for the predictor (default: the model's classification prompt; '' = caption mode)."),
+    ] = None,
+):
     """Open-vocabulary classification of one video: nearest class-name embedding."""
     from .tasks.classify import rank_classes
 
     _existing_file(video)
-    names = (Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(","))
+    names = Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(",")
     names = [n.strip() for n in names if n.strip()]
     if not names:
-        raise typer.BadParameter(f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels")
+        raise typer.BadParameter(
+            f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
+        )
     vljepa = _load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
     with vljepa.inference():
-        scores, indices = rank_classes(vljepa.encode_video(_read(video, vljepa), prompt), vljepa.encode_text(names), top)
+        scores, indices = rank_classes(
+            vljepa.encode_video(_read(video, vljepa), prompt), vljepa.encode_text(names), top
+        )
     for score, index in zip(scores[0].tolist(), indices[0].tolist()):
         typer.echo(f"{score:+.3f}  {names[index]}")
 
 
 @app.command()
-def retrieve(model: ModelOption, query: Annotated[str, typer.Option(help="Text to search for.")],
-             videos: Annotated[Path, typer.Option(help="Folder of videos/images to search.")], top: int = 5,
-             cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None):
+def retrieve(
+    model: ModelOption,
+    query: Annotated[str, typer.Option(help="Text to search for.")],
+    videos: Annotated[Path, typer.Option(help="Folder of videos/images to search.")],
+    top: int = 5,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+):
     """Text -> video search over a folder: rank the videos' predictions by similarity to the query."""
     import torch
 
@@ -202,9 +249,20 @@ def retrieve(model: ModelOption, query: Annotated[str, typer.Option(help="Text t
 
 
 @app.command()
-def ask(video: Path, question: str, model: ModelOption,
-        options: Annotated[Optional[list[str]], typer.Option("--options", "-o", help="Candidate answers; repeat the option. Without them the answer is decoded (needs a Y-decoder).")] = None,
-        beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1):
+def ask(
+    video: Path,
+    question: str,
+    model: ModelOption,
+    options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--options",
+            "-o",
+            help="Candidate answers; repeat the option. Without them the answer is decoded (needs a Y-decoder).",
+        ),
+    ] = None,
+    beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1,
+):
     """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
     from .tasks.vqa import choose_options
 
@@ -229,10 +287,13 @@ def _decode(vljepa, embeddings, beam: int) -> list[str]:
 
 
 @app.command()
-def caption(video: Path, model: ModelOption,
-            start: Annotated[Optional[float], typer.Option(help="Clip start (seconds).")] = None,
-            end: Annotated[Optional[float], typer.Option(help="Clip end (seconds).")] = None,
-            beam: Annotated[int, typer.Option(help="Beam size.")] = 1):
+def caption(
+    video: Path,
+    model: ModelOption,
+    start: Annotated[float | None, typer.Option(help="Clip start (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Clip end (seconds).")] = None,
+    beam: Annotated[int, typer.Option(help="Beam size.")] = 1,
+):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
     from .data.video import check_window, video_duration
 
@@ -245,14 +306,31 @@ def caption(video: Path, model: ModelOption,
 
 
 @app.command()
-def stream(video: Path, model: ModelOption,
-           hz: Annotated[Optional[float], typer.Option(help="Adaptive (Ward) segmentation with this many decodes per second of video (default 0.35).")] = None,
-           threshold: Annotated[Optional[float], typer.Option(help="Online change detection instead: decode when the meaning drifts this far (cosine distance), live.")] = None,
-           uniform: Annotated[bool, typer.Option("--uniform", help="Baseline: decode at fixed intervals (1 / hz) instead of adaptively.")] = False,
-           window: Annotated[float, typer.Option(help="Window length (seconds): the clip length the model was trained on.")] = 2.0,
-           stride: Annotated[float, typer.Option(help="Window stride (seconds).")] = 0.5,
-           json_out: Annotated[Optional[Path], typer.Option("--json", help="Write captions, segments and timings as JSON.")] = None,
-           plot: Annotated[Optional[Path], typer.Option(help="Write a timeline PNG (embedding change, cuts, captions).")] = None):
+def stream(
+    video: Path,
+    model: ModelOption,
+    hz: Annotated[
+        float | None,
+        typer.Option(help="Adaptive (Ward) segmentation with this many decodes per second of video (default 0.35)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Online change detection instead: decode when the meaning drifts this far (cosine distance), live."
+        ),
+    ] = None,
+    uniform: Annotated[
+        bool, typer.Option("--uniform", help="Baseline: decode at fixed intervals (1 / hz) instead of adaptively.")
+    ] = False,
+    window: Annotated[
+        float, typer.Option(help="Window length (seconds): the clip length the model was trained on.")
+    ] = 2.0,
+    stride: Annotated[float, typer.Option(help="Window stride (seconds).")] = 0.5,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write captions, segments and timings as JSON.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a timeline PNG (embedding change, cuts, captions).")] = None,
+):
     """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
     import dataclasses
 
@@ -260,22 +338,40 @@ def stream(video: Path, model: ModelOption,
 
     if threshold is not None and (hz is not None or uniform):
         raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
-    config = StreamConfig(window_seconds=window, stride_seconds=stride, hz=hz or 0.35,
-                          segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
-                          **({"threshold": threshold} if threshold is not None else {}))
+    config = StreamConfig(
+        window_seconds=window,
+        stride_seconds=stride,
+        hz=hz or 0.35,
+        segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
+        **({"threshold": threshold} if threshold is not None else {}),
+    )
     _existing_file(video)
     vljepa = _load_model(model)
     if vljepa.y_decoder is None:
-        raise typer.BadParameter("this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model")
-    result = caption_stream(vljepa, video, config,
-                            on_caption=lambda c: typer.echo(f"[{c.start:7.2f}-{c.end:7.2f} s] {c.text}"))
+        raise typer.BadParameter(
+            "this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model"
+        )
+    result = caption_stream(
+        vljepa, video, config, on_caption=lambda c: typer.echo(f"[{c.start:7.2f}-{c.end:7.2f} s] {c.text}")
+    )
     duration = result.duration
-    typer.echo(f"{len(result.captions)} decodes for {duration:.1f} s of video ({len(result.times)} windows); "
-               f"{duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time", err=True)
+    typer.echo(
+        f"{len(result.captions)} decodes for {duration:.1f} s of video ({len(result.times)} windows); "
+        f"{duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time",
+        err=True,
+    )
     if json_out:
-        json_out.write_text(json.dumps({
-            "video": str(video), "config": dataclasses.asdict(config), "seconds": result.seconds,
-            "captions": [dataclasses.asdict(c) for c in result.captions]}, indent=2))
+        json_out.write_text(
+            json.dumps(
+                {
+                    "video": str(video),
+                    "config": dataclasses.asdict(config),
+                    "seconds": result.seconds,
+                    "captions": [dataclasses.asdict(c) for c in result.captions],
+                },
+                indent=2,
+            )
+        )
     if plot:
         from .eval.stream_plot import plot_stream_timeline
 
@@ -283,11 +379,26 @@ def stream(video: Path, model: ModelOption,
 
 
 @app.command()
-def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, report).")] = Path("runs/demo"),
-         pretrain_encoder: Annotated[bool, typer.Option(help="First pretrain the X-encoder with V-JEPA on the world's clips and use it instead of the seeded random one.")] = False,
-         world_option: Annotated[Optional[list[str]], typer.Option(help="A field of the world, as in `vljepa world` (repeatable), e.g. num_train=2000.")] = None,
-         minutes: Annotated[float, typer.Option(help="Wall-clock budget of the whole demo: the recipe's steps are scaled to this machine's measured speed to fit (0: the whole recipe, however long).")] = 10.0,
-         overrides: Annotated[Optional[list[str]], typer.Argument(help="Training config overrides (key=value).")] = None):
+def demo(
+    out: Annotated[Path, typer.Option(help="Output folder (world, model, report).")] = Path("runs/demo"),
+    pretrain_encoder: Annotated[
+        bool,
+        typer.Option(
+            help="First pretrain the X-encoder with V-JEPA on the world's clips and use it instead of the seeded random one."
+        ),
+    ] = False,
+    world_option: Annotated[
+        list[str] | None,
+        typer.Option(help="A field of the world, as in `vljepa world` (repeatable), e.g. num_train=2000."),
+    ] = None,
+    minutes: Annotated[
+        float,
+        typer.Option(
+            help="Wall-clock budget of the whole demo: the recipe's steps are scaled to this machine's measured speed to fit (0: the whole recipe, however long)."
+        ),
+    ] = 10.0,
+    overrides: Annotated[list[str] | None, typer.Argument(help="Training config overrides (key=value).")] = None,
+):
     """Generate the world, train both stages and the Y-decoder, evaluate on held-out clips, caption a stream, write a report, all within --minutes."""
     import shlex
     import sys
@@ -301,16 +412,28 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder (world, model, re
     _quiet_loading()
     arguments = sys.argv[1:]
     command = "vljepa " + " ".join(shlex.quote(a) for a in arguments) if "demo" in arguments[:2] else "vljepa demo"
-    report = run_demo(out, overrides or [], WorldConfig.from_overrides(world_option or []),
-                      encoder_pretrain_overrides=[] if pretrain_encoder else None, minutes=minutes or None,
-                      command=command.strip(), started=started)
+    report = run_demo(
+        out,
+        overrides or [],
+        WorldConfig.from_overrides(world_option or []),
+        encoder_pretrain_overrides=[] if pretrain_encoder else None,
+        minutes=minutes or None,
+        command=command.strip(),
+        started=started,
+    )
     typer.echo(f"report: {report}")
 
 
 @app.command("pretrain-encoder")
 def pretrain_encoder_command(
-        config: Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config (e.g. src/vljepa/configs/encoder-pretrain-world.yaml).")] = None,
-        overrides: Annotated[Optional[list[str]], typer.Argument(help="key=value overrides, e.g. steps=500 batch_size=64 masks.0.num_blocks=4")] = None):
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="YAML config (e.g. src/vljepa/configs/encoder-pretrain-world.yaml)."),
+    ] = None,
+    overrides: Annotated[
+        list[str] | None, typer.Argument(help="key=value overrides, e.g. steps=500 batch_size=64 masks.0.num_blocks=4")
+    ] = None,
+):
     """Pretrain the X-encoder with V-JEPA on unlabelled video (resumes from <out_dir>/checkpoint); exports a transformers VJEPA2 directory."""
     from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 
@@ -320,14 +443,21 @@ def pretrain_encoder_command(
 
 
 @app.command()
-def probe(train_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records train the probes.")],
-          test_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records score them.")],
-          encoder: Annotated[Optional[list[Path]], typer.Option(help="A VJEPA2 directory (e.g. <out_dir>/encoder); repeat to compare several.")] = None,
-          compare_random: Annotated[bool, typer.Option(help="Also probe the seeded random encoder of the same architecture (always, when no --encoder).")] = False,
-          seed: Annotated[int, typer.Option(help="Seed of the random encoder and of the probes.")] = 0,
-          epochs: Annotated[int, typer.Option(help="Probe training epochs.")] = 40,
-          cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache folder.")] = None,
-          out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("probe.json")):
+def probe(
+    train_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records train the probes.")],
+    test_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records score them.")],
+    encoder: Annotated[
+        list[Path] | None, typer.Option(help="A VJEPA2 directory (e.g. <out_dir>/encoder); repeat to compare several.")
+    ] = None,
+    compare_random: Annotated[
+        bool,
+        typer.Option(help="Also probe the seeded random encoder of the same architecture (always, when no --encoder)."),
+    ] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the random encoder and of the probes.")] = 0,
+    epochs: Annotated[int, typer.Option(help="Probe training epochs.")] = 40,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+    out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("probe.json"),
+):
     """Attentive and linear probes on frozen encoder features (action classes; direction of motion), beside chance."""
     import dataclasses
 
@@ -350,8 +480,12 @@ def probe(train_manifest: Annotated[Path, typer.Option(help="Manifest whose `lab
         encoders[f"random (seed {seed})"] = dataclasses.replace(architecture, path=None, seed=seed)
     encoders.update(pretrained)
     settings = ProbeConfig(epochs=epochs, seed=seed)
-    results = {name: probe_encoder(x_config, str(train_manifest), str(test_manifest), str(cache_dir or default_cache_dir()),
-                                   settings) for name, x_config in encoders.items()}
+    results = {
+        name: probe_encoder(
+            x_config, str(train_manifest), str(test_manifest), str(cache_dir or default_cache_dir()), settings
+        )
+        for name, x_config in encoders.items()
+    }
     out.write_text(json.dumps(results, indent=2))
     Console().print(results_table(results))
 
@@ -366,10 +500,12 @@ def list_models_command():
 
 
 @app.command()
-def info(model: Annotated[str, typer.Argument(help="A registered model name (see `vljepa list-models`).")],
-         frames: Annotated[Optional[int], typer.Option(help="Input frames (default: the model's).")] = None,
-         query_tokens: Annotated[int, typer.Option(help="Query length for the FLOP count (0 = caption pretraining).")] = 0,
-         text_tokens: Annotated[int, typer.Option(help="Target text length for the FLOP count.")] = 32):
+def info(
+    model: Annotated[str, typer.Argument(help="A registered model name (see `vljepa list-models`).")],
+    frames: Annotated[int | None, typer.Option(help="Input frames (default: the model's).")] = None,
+    query_tokens: Annotated[int, typer.Option(help="Query length for the FLOP count (0 = caption pretraining).")] = 0,
+    text_tokens: Annotated[int, typer.Option(help="Target text length for the FLOP count.")] = 32,
+):
     """Parameters (trainable vs frozen) and forward FLOPs of each part, built on the meta device (no weights)."""
     from rich.console import Console
 
@@ -381,12 +517,13 @@ def info(model: Annotated[str, typer.Argument(help="A registered model name (see
 
 @app.command("convert-vjepa2")
 def convert_vjepa2_command(
-        checkpoint: Annotated[Path, typer.Argument(help="Upstream facebookresearch/vjepa2 checkpoint (.pt).")],
-        out_dir: Annotated[Path, typer.Argument(help="Output transformers VJEPA2 directory.")],
-        key: Annotated[str, typer.Option(help="Entry of the checkpoint dict holding the encoder.")] = "target_encoder",
-        num_heads: Annotated[Optional[int], typer.Option(help="Attention heads (default: V-JEPA 2's for the width).")] = None,
-        image_size: Annotated[int, typer.Option(help="Crop size the encoder was trained at.")] = 256,
-        frames: Annotated[int, typer.Option(help="Frames per clip the encoder was trained at.")] = 64):
+    checkpoint: Annotated[Path, typer.Argument(help="Upstream facebookresearch/vjepa2 checkpoint (.pt).")],
+    out_dir: Annotated[Path, typer.Argument(help="Output transformers VJEPA2 directory.")],
+    key: Annotated[str, typer.Option(help="Entry of the checkpoint dict holding the encoder.")] = "target_encoder",
+    num_heads: Annotated[int | None, typer.Option(help="Attention heads (default: V-JEPA 2's for the width).")] = None,
+    image_size: Annotated[int, typer.Option(help="Crop size the encoder was trained at.")] = 256,
+    frames: Annotated[int, typer.Option(help="Frames per clip the encoder was trained at.")] = 64,
+):
     """Convert an upstream V-JEPA 2 encoder checkpoint to a transformers VJEPA2 directory (for model.x_encoder.path)."""
     from .convert import convert_vjepa2
 

@@ -21,15 +21,38 @@ from pathlib import Path
 from typing import Annotated
 
 from .atomic import atomic_write
-from .config_loader import (CheckedConfig, NonNegativeFloat, NonNegativeInt, Normalise, OneOf, PositiveFloat,
-                            PositiveInt, apply_overrides, from_dict, load_config)
+from .config_loader import (
+    CheckedConfig,
+    NonNegativeFloat,
+    NonNegativeInt,
+    Normalise,
+    OneOf,
+    PositiveFloat,
+    PositiveInt,
+    apply_overrides,
+    from_dict,
+    load_config,
+)
 from .errors import ConfigError
 from .losses import LOSS_NAMES
 from .precision import check_bf16_setting
 
-__all__ = ["Bf16Setting", "ModelConfig", "PredictorConfig", "StageConfig", "TrainConfig", "XEncoderConfig",
-           "YEncoderConfig", "apply_overrides", "from_dict", "load_config", "load_train_config", "read_config_json",
-           "to_dict", "write_config_json"]
+__all__ = [
+    "Bf16Setting",
+    "ModelConfig",
+    "PredictorConfig",
+    "StageConfig",
+    "TrainConfig",
+    "XEncoderConfig",
+    "YEncoderConfig",
+    "apply_overrides",
+    "from_dict",
+    "load_config",
+    "load_train_config",
+    "read_config_json",
+    "to_dict",
+    "write_config_json",
+]
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -87,7 +110,9 @@ class YEncoderConfig(CheckedConfig):
 @dataclass
 class ModelConfig(CheckedConfig):
     shared_dim: PositiveInt = 256
-    loss: Annotated[str, OneOf(LOSS_NAMES)] = "infonce"  # infonce | cosine | l1 | l2 (the regression losses are the paper's ablation; losses.py)
+    loss: Annotated[str, OneOf(LOSS_NAMES)] = (
+        "infonce"  # infonce | cosine | l1 | l2 (the regression losses are the paper's ablation; losses.py)
+    )
     temperature: PositiveFloat = 0.07
     learnable_temperature: bool = False
     classification_prompt: str = "what is happening in the video?"  # the query used for label samples
@@ -114,8 +139,9 @@ class StageConfig(CheckedConfig):
 
     def check(self) -> None:
         if self.micro_batch_size is not None and self.micro_batch_size > self.batch_size:
-            raise ConfigError(f"micro_batch_size: must be at most batch_size ({self.batch_size}), "
-                              f"got {self.micro_batch_size}")
+            raise ConfigError(
+                f"micro_batch_size: must be at most batch_size ({self.batch_size}), got {self.micro_batch_size}"
+            )
         if sum(self.mixture.values()) <= 0:
             raise ConfigError(f"mixture: the weights must sum to more than 0, got {self.mixture}")
 
@@ -135,14 +161,25 @@ class TrainConfig(CheckedConfig):
     eval_every: PositiveInt = 100  # validation loss / in-batch retrieval on the val manifest
     save_every: PositiveInt = 500
     collapse_threshold: NonNegativeFloat = 0.05
-    init_from: str | None = None  # a previous run's model directory (its final/) to start from; a resumable checkpoint wins
-    gradient_checkpointing: bool = False  # recompute the predictor's (and a training text model's) activations in backward
+    init_from: str | None = (
+        None  # a previous run's model directory (its final/) to start from; a resumable checkpoint wins
+    )
+    gradient_checkpointing: bool = (
+        False  # recompute the predictor's (and a training text model's) activations in backward
+    )
     model: ModelConfig = field(default_factory=ModelConfig)
-    stages: list[StageConfig] = field(default_factory=lambda: [
-        StageConfig(name="pretrain", steps=1000, schedule="constant", mixture={"caption": 1.0}),
-        StageConfig(name="sft", steps=1000, schedule="cosine", warmup_steps=50,
-                    mixture={"vqa": 0.5, "label": 0.2, "caption": 0.3}),
-    ])
+    stages: list[StageConfig] = field(
+        default_factory=lambda: [
+            StageConfig(name="pretrain", steps=1000, schedule="constant", mixture={"caption": 1.0}),
+            StageConfig(
+                name="sft",
+                steps=1000,
+                schedule="cosine",
+                warmup_steps=50,
+                mixture={"vqa": 0.5, "label": 0.2, "caption": 0.3},
+            ),
+        ]
+    )
 
     def check(self) -> None:
         if not self.stages:

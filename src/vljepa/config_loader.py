@@ -45,18 +45,24 @@ class Yaml12Loader(yaml.SafeLoader):
 _YAML_11_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("bool", "int", "float", "timestamp", "value")}
 Yaml12Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag not in _YAML_11_TAGS]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                   list("tTfF"))
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+Yaml12Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
 Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:int", re.compile(r"^[-+]?[0-9]+$"), list("-+0123456789"))
 Yaml12Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-    list("-+0123456789."))
+    re.compile(
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 Yaml12Loader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node)))
-Yaml12Loader.add_constructor("tag:yaml.org,2002:float",
-                             lambda loader, node: float(loader.construct_scalar(node).lower().replace(".inf", "inf")
-                                                        .replace(".nan", "nan")))
+Yaml12Loader.add_constructor(
+    "tag:yaml.org,2002:float",
+    lambda loader, node: float(loader.construct_scalar(node).lower().replace(".inf", "inf").replace(".nan", "nan")),
+)
 
 
 def parse_yaml(text: str, source: str):
@@ -310,11 +316,13 @@ def apply_overrides(data: dict, overrides: Sequence[str]) -> dict:
         parts = key.split(".")
         node = data
         for depth, part in enumerate(parts):
-            here = ".".join(parts[:depth + 1])
+            here = ".".join(parts[: depth + 1])
             if isinstance(node, list):
                 if not (part.lstrip("-").isdigit() and -len(node) <= int(part) < len(node)):
-                    raise ConfigError(f"{here}: no such item; {'.'.join(parts[:depth]) or 'the list'} has "
-                                      f"{len(node)} item{'s' if len(node) != 1 else ''} (0..{len(node) - 1})")
+                    raise ConfigError(
+                        f"{here}: no such item; {'.'.join(parts[:depth]) or 'the list'} has "
+                        f"{len(node)} item{'s' if len(node) != 1 else ''} (0..{len(node) - 1})"
+                    )
                 part = int(part)
             elif not isinstance(node, dict):
                 raise ConfigError(f"{here}: {'.'.join(parts[:depth])} is a value ({node!r}), not a section")

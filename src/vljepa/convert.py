@@ -37,8 +37,14 @@ KEY_MAP = {
     "norm.{p}": "encoder.layernorm.{p}",
 }
 # the fused projection, split by rows into thirds (upstream computes q, k, v = qkv(x).unflatten(-1, (3, heads, -1))).
-QKV = ("blocks.{i}.attn.qkv.{p}", ("encoder.layer.{i}.attention.query.{p}", "encoder.layer.{i}.attention.key.{p}",
-                                    "encoder.layer.{i}.attention.value.{p}"))
+QKV = (
+    "blocks.{i}.attn.qkv.{p}",
+    (
+        "encoder.layer.{i}.attention.query.{p}",
+        "encoder.layer.{i}.attention.key.{p}",
+        "encoder.layer.{i}.attention.value.{p}",
+    ),
+)
 PREFIXES = ("module.", "backbone.")  # DDP and the upstream wrapper
 HEADS_BY_WIDTH = {1024: 16, 1280: 16, 1408: 22}  # V-JEPA 2 ViT-L, ViT-H, ViT-g
 
@@ -49,7 +55,9 @@ def template_pattern(template: str) -> re.Pattern:
     return re.compile(escaped + "$")
 
 
-_RULES = [(template_pattern(upstream), (hf,)) for upstream, hf in KEY_MAP.items()] + [(template_pattern(QKV[0]), QKV[1])]
+_RULES = [(template_pattern(upstream), (hf,)) for upstream, hf in KEY_MAP.items()] + [
+    (template_pattern(QKV[0]), QKV[1])
+]
 
 
 def strip_prefixes(key: str) -> str:
@@ -77,8 +85,9 @@ def upstream_to_transformers(state: dict[str, torch.Tensor]) -> dict[str, torch.
     return converted
 
 
-def infer_config(state: dict[str, torch.Tensor], num_heads: int | None = None, image_size: int = 256,
-                 num_frames: int = 64) -> VJEPA2Config:
+def infer_config(
+    state: dict[str, torch.Tensor], num_heads: int | None = None, image_size: int = 256, num_frames: int = 64
+) -> VJEPA2Config:
     """The VJEPA2Config of converted encoder weights (see the module docstring for what is not inferable)."""
     patch = state.get("encoder.embeddings.patch_embeddings.proj.weight")
     if patch is None:
@@ -91,8 +100,15 @@ def infer_config(state: dict[str, torch.Tensor], num_heads: int | None = None, i
         num_heads = HEADS_BY_WIDTH[width]
     mlp_hidden = state["encoder.layer.0.mlp.fc1.weight"].shape[0] if depth else 4 * width
     return VJEPA2Config(
-        hidden_size=width, in_chans=channels, tubelet_size=tubelet, patch_size=patch_size, num_hidden_layers=depth,
-        num_attention_heads=num_heads, mlp_ratio=mlp_hidden / width, crop_size=image_size, frames_per_clip=num_frames,
+        hidden_size=width,
+        in_chans=channels,
+        tubelet_size=tubelet,
+        patch_size=patch_size,
+        num_hidden_layers=depth,
+        num_attention_heads=num_heads,
+        mlp_ratio=mlp_hidden / width,
+        crop_size=image_size,
+        frames_per_clip=num_frames,
         qkv_bias="encoder.layer.0.attention.query.bias" in state,
     )
 
@@ -103,8 +119,12 @@ def check_against(config: VJEPA2Config, state: dict[str, torch.Tensor]) -> None:
         expected = {k: v.shape for k, v in VJEPA2Model(config).state_dict().items() if k.startswith("encoder.")}
     missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
     if missing or unexpected:
-        raise KeyError(f"checkpoint does not match a VJEPA2 encoder: missing keys {missing}, unexpected keys {unexpected}")
-    wrong = [f"{k}: {tuple(state[k].shape)} vs {tuple(shape)}" for k, shape in expected.items() if state[k].shape != shape]
+        raise KeyError(
+            f"checkpoint does not match a VJEPA2 encoder: missing keys {missing}, unexpected keys {unexpected}"
+        )
+    wrong = [
+        f"{k}: {tuple(state[k].shape)} vs {tuple(shape)}" for k, shape in expected.items() if state[k].shape != shape
+    ]
     if wrong:
         raise ValueError(f"shape mismatch (checkpoint vs model): {wrong}")
 
@@ -120,8 +140,14 @@ def load_upstream_encoder(checkpoint: str | Path, key: str = "target_encoder") -
     return saved[key]
 
 
-def convert_vjepa2(checkpoint: str | Path, out_dir: str | Path, key: str = "target_encoder",
-                   num_heads: int | None = None, image_size: int = 256, num_frames: int = 64) -> Path:
+def convert_vjepa2(
+    checkpoint: str | Path,
+    out_dir: str | Path,
+    key: str = "target_encoder",
+    num_heads: int | None = None,
+    image_size: int = 256,
+    num_frames: int = 64,
+) -> Path:
     """Upstream `.pt` -> `out_dir` with `config.json` + `model.safetensors`, loadable by `VJEPA2Model.from_pretrained`."""
     state = upstream_to_transformers(load_upstream_encoder(checkpoint, key))
     config = infer_config(state, num_heads, image_size, num_frames)

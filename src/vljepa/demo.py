@@ -53,7 +53,9 @@ class BudgetedRecipe:
 
     def __init__(self, budget: TimeBudget, trainer: Trainer, decoder: DecoderTrainConfig):
         self.budget, self.trainer, self.stages, self.decoder = budget, trainer, trainer.config.stages, decoder
-        self.recipe_steps = [stage.steps for stage in self.stages] + [decoder.inversion_steps + decoder.adaptation_steps]
+        self.recipe_steps = [stage.steps for stage in self.stages] + [
+            decoder.inversion_steps + decoder.adaptation_steps
+        ]
         self.inversion_share = decoder.inversion_steps / self.recipe_steps[-1]
         self.names = [stage.name for stage in self.stages] + ["Y-decoder"]
         self.measured = [self._measure(index) for index in range(len(self.names))]
@@ -64,13 +66,16 @@ class BudgetedRecipe:
         if index < len(self.stages):
             return self.trainer.measure_step_seconds(index, steps=6)
         targets = [s.target for items in self.trainer.samples.values() for s in items]
-        return measure_decoder_step_seconds(self.decoder, targets, self.trainer.model.config.shared_dim,
-                                            self.trainer.device)
+        return measure_decoder_step_seconds(
+            self.decoder, targets, self.trainer.model.config.shared_dim, self.trainer.device
+        )
 
     def parts(self, first: int = 0) -> list[Part]:
         """The parts from `first` on, at the recipe's steps and their measured step times."""
-        return [Part(name, steps, seconds) for name, steps, seconds
-                in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])]
+        return [
+            Part(name, steps, seconds)
+            for name, steps, seconds in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])
+        ]
 
     def _size(self, first: int, check: bool = False) -> None:
         parts = self.parts(first)
@@ -91,21 +96,36 @@ class BudgetedRecipe:
             return
         self.measured[index] = self._measure(index)
         self._size(index)
-        console.print(f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
-                      f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe")
+        console.print(
+            f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
+            f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe"
+        )
 
     def summary(self) -> dict:
-        trained = [stage.steps for stage in self.stages] + [self.decoder.inversion_steps + self.decoder.adaptation_steps]
-        return {"minutes": self.budget.minutes, "fraction of the recipe (at start, then re-sized per part)": self.fractions,
-                "measured seconds per step (last measurement)": dict(zip(self.names, [round(s, 4) for s in self.measured])),
-                "steps trained / recipe": {name: [done, recipe] for name, done, recipe
-                                           in zip(self.names, trained, self.recipe_steps)}}
+        trained = [stage.steps for stage in self.stages] + [
+            self.decoder.inversion_steps + self.decoder.adaptation_steps
+        ]
+        return {
+            "minutes": self.budget.minutes,
+            "fraction of the recipe (at start, then re-sized per part)": self.fractions,
+            "measured seconds per step (last measurement)": dict(zip(self.names, [round(s, 4) for s in self.measured])),
+            "steps trained / recipe": {
+                name: [done, recipe] for name, done, recipe in zip(self.names, trained, self.recipe_steps)
+            },
+        }
 
 
-def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None = None,
-             world_dir: Path | None = None, encoder_pretrain_overrides: list[str] | None = None,
-             decoder_overrides: list[str] = (), minutes: float | None = None, command: str = "run_demo",
-             started: float | None = None) -> Path:
+def run_demo(
+    out: Path,
+    overrides: list[str],
+    world_config: WorldConfig | None = None,
+    world_dir: Path | None = None,
+    encoder_pretrain_overrides: list[str] | None = None,
+    decoder_overrides: list[str] = (),
+    minutes: float | None = None,
+    command: str = "run_demo",
+    started: float | None = None,
+) -> Path:
     """Write `<out>/report.md`, `<out>/results.json` and the trained model; `world_dir` (default
     `<out>/world`) lets several runs share one generated world. With `encoder_pretrain_overrides`
     (a list, possibly empty), the X-encoder is first pretrained with V-JEPA on the world's training
@@ -124,29 +144,53 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
 
     if encoder_pretrain_overrides is not None:
         mark = time.perf_counter()
-        encoder = pretrain_encoder(load_encoder_pretrain_config(packaged_config(ENCODER_PRETRAIN_CONFIG), [
-            f"data=[{world_dir / 'train.jsonl'}]", f"out_dir={out / 'encoder-pretrain'}", *encoder_pretrain_overrides]))
+        encoder = pretrain_encoder(
+            load_encoder_pretrain_config(
+                packaged_config(ENCODER_PRETRAIN_CONFIG),
+                [
+                    f"data=[{world_dir / 'train.jsonl'}]",
+                    f"out_dir={out / 'encoder-pretrain'}",
+                    *encoder_pretrain_overrides,
+                ],
+            )
+        )
         overrides = [*overrides, f"model.x_encoder.path={encoder}"]
         timings["pretrain encoder"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
-    config = load_train_config(packaged_config(DEMO_CONFIG), [
-        f"train_manifest={world_dir / 'train.jsonl'}", f"val_manifest={world_dir / 'val.jsonl'}",
-        f"out_dir={out / 'model'}", f"cache_dir={out / 'feature_cache'}", *overrides])
+    config = load_train_config(
+        packaged_config(DEMO_CONFIG),
+        [
+            f"train_manifest={world_dir / 'train.jsonl'}",
+            f"val_manifest={world_dir / 'val.jsonl'}",
+            f"out_dir={out / 'model'}",
+            f"cache_dir={out / 'feature_cache'}",
+            *overrides,
+        ],
+    )
     trainer = Trainer(config)
-    decoder_config = load_config(DecoderTrainConfig, packaged_config(DECODER_CONFIG), [
-        f"model={out / 'model' / 'final'}", f"train_manifest={world_dir / 'train.jsonl'}", f"bf16={config.bf16}",
-        *decoder_overrides])
+    decoder_config = load_config(
+        DecoderTrainConfig,
+        packaged_config(DECODER_CONFIG),
+        [
+            f"model={out / 'model' / 'final'}",
+            f"train_manifest={world_dir / 'train.jsonl'}",
+            f"bf16={config.bf16}",
+            *decoder_overrides,
+        ],
+    )
     timings["encode clips"] = time.perf_counter() - mark
     sizing = None
     if budget is not None:
         mark = time.perf_counter()
         sizing = BudgetedRecipe(budget, trainer, decoder_config)
         timings["measure step times"] = time.perf_counter() - mark
-        console.print(f"budget: {minutes:g} minutes; training {sizing.fractions[0]:.0%} of the recipe "
-                      f"({', '.join(f'{s.name} {s.steps} steps' for s in config.stages)}, Y-decoder "
-                      f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps); the whole "
-                      f"recipe would take about {budget.minutes_needed(sizing.parts()):.0f} minutes here (--minutes 0)")
+        console.print(
+            f"budget: {minutes:g} minutes; training {sizing.fractions[0]:.0%} of the recipe "
+            f"({', '.join(f'{s.name} {s.steps} steps' for s in config.stages)}, Y-decoder "
+            f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps); the whole "
+            f"recipe would take about {budget.minutes_needed(sizing.parts()):.0f} minutes here (--minutes 0)"
+        )
     mark = time.perf_counter()
     trainer.run(before_stage=sizing.before_part if sizing else None)
     timings["train"] = time.perf_counter() - mark
@@ -161,13 +205,19 @@ def run_demo(out: Path, overrides: list[str], world_config: WorldConfig | None =
 
     mark = time.perf_counter()
     results = {
-        "test": evaluate_manifest(model, world_dir / "test.jsonl", clip_cache, prior_manifest=world_dir / "train.jsonl"),
+        "test": evaluate_manifest(
+            model, world_dir / "test.jsonl", clip_cache, prior_manifest=world_dir / "train.jsonl"
+        ),
         "test_heldout": evaluate_manifest(model, world_dir / "test_heldout.jsonl", clip_cache),
-        "world_prediction": evaluate_manifest(model, world_dir / "world_prediction_test.jsonl", clip_cache,
-                                              generation=False),
-        "test_single_frame": evaluate_manifest(model, world_dir / "test.jsonl",
-                                               FeatureCache(cache_dir, model.x_encoder, view="single_frame"),
-                                               generation=False),
+        "world_prediction": evaluate_manifest(
+            model, world_dir / "world_prediction_test.jsonl", clip_cache, generation=False
+        ),
+        "test_single_frame": evaluate_manifest(
+            model,
+            world_dir / "test.jsonl",
+            FeatureCache(cache_dir, model.x_encoder, view="single_frame"),
+            generation=False,
+        ),
     }
     timings["evaluate"] = time.perf_counter() - mark
 
@@ -202,9 +252,16 @@ def caption_demo_stream(model: VLJepa, world_dir: Path, plot: Path) -> dict:
     result: StreamResult = caption_stream(model, video, StreamConfig())
     plot_stream_timeline(result, plot, reference=record["segments"])
     wall = sum(result.seconds.values())
-    return {"video": record["video"], "seconds_of_video": result.duration, "windows": len(result.times),
-            "decodes": len(result.captions), "wall_s": wall, "x_real_time": result.duration / wall,
-            "captions": [asdict(c) for c in result.captions], "reference": record["segments"]}
+    return {
+        "video": record["video"],
+        "seconds_of_video": result.duration,
+        "windows": len(result.times),
+        "decodes": len(result.captions),
+        "wall_s": wall,
+        "x_real_time": result.duration / wall,
+        "captions": [asdict(c) for c in result.captions],
+        "reference": record["segments"],
+    }
 
 
 def training_summary(metrics_path: Path, config, decoder: DecoderTrainConfig) -> dict:

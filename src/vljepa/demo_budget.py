@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from .errors import VljepaError
 
 MIN_FRACTION = 0.2  # below this share of the recipe's samples the figures say little about the method
-RESERVE_FRACTION = 0.075  # of the budget, kept for the Y-decoder's set-up, evaluation, the stream and the report (30-40 s here)
+RESERVE_FRACTION = (
+    0.075  # of the budget, kept for the Y-decoder's set-up, evaluation, the stream and the report (30-40 s here)
+)
 RESERVE_MIN_S = 45.0
 
 
@@ -74,5 +76,6 @@ class TimeBudget:
                 f"this machine fits only {fraction:.0%} of the demo's training in {self.minutes:g} minutes "
                 f"({', '.join(f'{p.name} {p.seconds_per_step:.2f} s/step' for p in parts)}); at least "
                 f"{MIN_FRACTION:.0%} is needed for figures that mean something. Run `vljepa demo --minutes "
-                f"{max(at_least, self.minutes + 1):.0f}` (the whole recipe: about {full:.0f} minutes).")
+                f"{max(at_least, self.minutes + 1):.0f}` (the whole recipe: about {full:.0f} minutes)."
+            )
         return fraction

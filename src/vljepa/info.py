@@ -136,7 +136,7 @@ def _kept_llama_config(config: ModelConfig, architectures: Architectures) -> tup
         raise ValueError(f"last_n_layers={kept} but the Llama checkpoint has {total} layers")
     llama.num_hidden_layers = kept
     if getattr(llama, "layer_types", None):
-        llama.layer_types = llama.layer_types[total - kept:]
+        llama.layer_types = llama.layer_types[total - kept :]
     return llama, total
 
 
@@ -155,13 +155,17 @@ def _forward_flops(module: nn.Module, *args, **kwargs) -> tuple[object, dict[str
     with FlopCounterMode(display=False) as counter:
         output = module(*args, **kwargs)
     root = type(module).__name__
-    flops = {name.removeprefix(root).lstrip("."): sum(ops.values())
-             for name, ops in counter.get_flop_counts().items() if name == root or name.startswith(root + ".")}
+    flops = {
+        name.removeprefix(root).lstrip("."): sum(ops.values())
+        for name, ops in counter.get_flop_counts().items()
+        if name == root or name.startswith(root + ".")
+    }
     return output, flops
 
 
-def describe(name: str, spec: ModelSpec, frames: int | None = None, query_tokens: int = 0,
-             text_tokens: int = 32) -> ModelInfo:
+def describe(
+    name: str, spec: ModelSpec, frames: int | None = None, query_tokens: int = 0, text_tokens: int = 32
+) -> ModelInfo:
     """Build `spec`'s model on the meta device and count parameters and FLOPs of one forward."""
     config, architectures = spec.config, spec.architectures
     frames = frames or config.x_encoder.num_frames
@@ -190,29 +194,93 @@ def describe(name: str, spec: ModelSpec, frames: int | None = None, query_tokens
     dense_dims = [text_architecture.dense[0][0]] + [o for _, o, _ in text_architecture.dense] if text.dense else []
     transformer = text.transformer.config
     rows = [
-        PartInfo("x_encoder", "X-encoder", f"VJEPA2 {v.num_hidden_layers} x {v.hidden_size}, patch {v.patch_size}",
-                 _count(vjepa2.encoder), False, "no", x_flops.get("", 0)),
-        PartInfo("x_encoder_masked_predictor", "X-encoder",
-                 f"V-JEPA predictor {v.pred_num_hidden_layers} x {v.pred_hidden_size}", _count(vjepa2.predictor),
-                 False, "no, unused", 0),
-        PartInfo("predictor_layers", "Predictor", f"Llama {llm.num_hidden_layers}{source} layers x {llm.hidden_size}",
-                 _count(predictor.llama) - _count(predictor.llama.embed_tokens), True, "yes", p_flops.get("llama", 0)),
-        PartInfo("predictor_embeddings", "Predictor", f"token table {llm.vocab_size} x {llm.hidden_size}",
-                 _count(predictor.llama.embed_tokens), True, "yes", 0),
-        PartInfo("predictor_visual_proj", "Predictor", f"Linear {visual_dim} -> {llm.hidden_size}",
-                 _count(predictor.visual_proj), True, "yes", p_flops.get("visual_proj", 0)),
-        PartInfo("predictor_out_proj", "Predictor", f"Linear {llm.hidden_size} -> {config.shared_dim}",
-                 _count(predictor.out_proj), True, "yes", p_flops.get("out_proj", 0)),
-        PartInfo("y_encoder_text_model", "Y-encoder",
-                 f"{transformer.model_type} {transformer.num_hidden_layers} x {transformer.hidden_size}",
-                 _count(text.transformer), multiplier != 0, text_training, t_flops.get("transformer", 0)),
+        PartInfo(
+            "x_encoder",
+            "X-encoder",
+            f"VJEPA2 {v.num_hidden_layers} x {v.hidden_size}, patch {v.patch_size}",
+            _count(vjepa2.encoder),
+            False,
+            "no",
+            x_flops.get("", 0),
+        ),
+        PartInfo(
+            "x_encoder_masked_predictor",
+            "X-encoder",
+            f"V-JEPA predictor {v.pred_num_hidden_layers} x {v.pred_hidden_size}",
+            _count(vjepa2.predictor),
+            False,
+            "no, unused",
+            0,
+        ),
+        PartInfo(
+            "predictor_layers",
+            "Predictor",
+            f"Llama {llm.num_hidden_layers}{source} layers x {llm.hidden_size}",
+            _count(predictor.llama) - _count(predictor.llama.embed_tokens),
+            True,
+            "yes",
+            p_flops.get("llama", 0),
+        ),
+        PartInfo(
+            "predictor_embeddings",
+            "Predictor",
+            f"token table {llm.vocab_size} x {llm.hidden_size}",
+            _count(predictor.llama.embed_tokens),
+            True,
+            "yes",
+            0,
+        ),
+        PartInfo(
+            "predictor_visual_proj",
+            "Predictor",
+            f"Linear {visual_dim} -> {llm.hidden_size}",
+            _count(predictor.visual_proj),
+            True,
+            "yes",
+            p_flops.get("visual_proj", 0),
+        ),
+        PartInfo(
+            "predictor_out_proj",
+            "Predictor",
+            f"Linear {llm.hidden_size} -> {config.shared_dim}",
+            _count(predictor.out_proj),
+            True,
+            "yes",
+            p_flops.get("out_proj", 0),
+        ),
+        PartInfo(
+            "y_encoder_text_model",
+            "Y-encoder",
+            f"{transformer.model_type} {transformer.num_hidden_layers} x {transformer.hidden_size}",
+            _count(text.transformer),
+            multiplier != 0,
+            text_training,
+            t_flops.get("transformer", 0),
+        ),
     ]
     if text.dense:
-        rows.append(PartInfo("y_encoder_dense", "Y-encoder", "Dense " + " -> ".join(map(str, dense_dims)),
-                             _count(text.dense), multiplier != 0, text_training,
-                             sum(t_flops.get(f"dense.{i}", 0) for i in range(len(text.dense)))))
-    rows.append(PartInfo("y_encoder_head", "Y-encoder", f"Linear {text.text_dim} -> {config.shared_dim}",
-                         _count(text.head), True, "yes", t_flops.get("head", 0)))
+        rows.append(
+            PartInfo(
+                "y_encoder_dense",
+                "Y-encoder",
+                "Dense " + " -> ".join(map(str, dense_dims)),
+                _count(text.dense),
+                multiplier != 0,
+                text_training,
+                sum(t_flops.get(f"dense.{i}", 0) for i in range(len(text.dense))),
+            )
+        )
+    rows.append(
+        PartInfo(
+            "y_encoder_head",
+            "Y-encoder",
+            f"Linear {text.text_dim} -> {config.shared_dim}",
+            _count(text.head),
+            True,
+            "yes",
+            t_flops.get("head", 0),
+        )
+    )
     if config.learnable_temperature:
         rows.append(PartInfo("temperature", "Loss", "InfoNCE temperature", 1, True, "yes", 0))
     for row in rows:
@@ -230,15 +298,29 @@ def _millions(count: float) -> str:
 
 
 def info_table(info: ModelInfo) -> Table:
-    table = Table(title=f"{info.name}: {info.frames} frame(s), {info.image_size} px -> {info.visual_tokens} visual tokens",
-                  caption=f"modules: depth x width; FLOPs of one forward, batch 1, query {info.query_tokens} tokens, "
-                          f"target text {info.text_tokens} tokens")
-    for column, justify in [("part", "left"), ("module", "left"), ("params", "right"), ("paper", "right"),
-                            ("trained", "left"), ("GFLOPs", "right")]:
+    table = Table(
+        title=f"{info.name}: {info.frames} frame(s), {info.image_size} px -> {info.visual_tokens} visual tokens",
+        caption=f"modules: depth x width; FLOPs of one forward, batch 1, query {info.query_tokens} tokens, "
+        f"target text {info.text_tokens} tokens",
+    )
+    for column, justify in [
+        ("part", "left"),
+        ("module", "left"),
+        ("params", "right"),
+        ("paper", "right"),
+        ("trained", "left"),
+        ("GFLOPs", "right"),
+    ]:
         table.add_column(column, justify=justify)
     for row in info.parts:
-        table.add_row(row.part, row.module, _millions(row.parameters), _millions(row.paper) if row.paper else "",
-                      row.training, f"{row.flops / 1e9:,.2f}")
+        table.add_row(
+            row.part,
+            row.module,
+            _millions(row.parameters),
+            _millions(row.paper) if row.paper else "",
+            row.training,
+            f"{row.flops / 1e9:,.2f}",
+        )
     table.add_section()
     table.add_row("total", "", _millions(info.total), "", "", f"{info.flops / 1e9:,.2f}")
     table.add_row("trainable", "", _millions(info.trainable), "", "", "")

@@ -36,8 +36,12 @@ def _multi_positive_ce(logits: torch.Tensor, positives: torch.Tensor) -> torch.T
     return (torch.logsumexp(logits, dim=1) - torch.logsumexp(positive_logits, dim=1)).mean()
 
 
-def info_nce(predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
-             positives: torch.Tensor | None = None) -> torch.Tensor:
+def info_nce(
+    predicted: torch.Tensor,
+    target: torch.Tensor,
+    temperature: torch.Tensor | float,
+    positives: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Symmetric InfoNCE; `positives` (B, B) defaults to the identity (row i matches column i).
     Computed in float32 even under autocast: bf16 logits would round the loss visibly."""
     with autocast_off(predicted.device.type):
@@ -62,15 +66,21 @@ def check_loss_name(name: str) -> None:
         raise ValueError(f"unknown loss {name!r}; choose from {', '.join(LOSS_NAMES)}")
 
 
-def batch_loss(name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
-               target_texts: list[str]) -> torch.Tensor:
+def batch_loss(
+    name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float, target_texts: list[str]
+) -> torch.Tensor:
     """The loss of a batch (B, dim) whose rows' target texts are `target_texts`: identical texts are positives
     of each other. The one place the training loss is computed, for `VLJepa.forward` and for the trainer."""
     return embedding_loss(name, predicted, target, temperature, positives_from_texts(target_texts, predicted.device))
 
 
-def embedding_loss(name: str, predicted: torch.Tensor, target: torch.Tensor, temperature: torch.Tensor | float,
-                   positives: torch.Tensor | None = None) -> torch.Tensor:
+def embedding_loss(
+    name: str,
+    predicted: torch.Tensor,
+    target: torch.Tensor,
+    temperature: torch.Tensor | float,
+    positives: torch.Tensor | None = None,
+) -> torch.Tensor:
     """The loss `name` (one of LOSS_NAMES) between predicted and target embeddings (B, dim), in float32."""
     check_loss_name(name)
     if name == "infonce":

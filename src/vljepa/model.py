@@ -57,8 +57,13 @@ class VLJepa(nn.Module):
         self.x_encoder = XEncoder(config.x_encoder)
         predictor_config = config.predictor
         if predictor_config.llama_path:
-            self.predictor = Predictor.from_llama(predictor_config.llama_path, predictor_config.last_n_layers,
-                                                  predictor_config, self.x_encoder.embed_dim, config.shared_dim)
+            self.predictor = Predictor.from_llama(
+                predictor_config.llama_path,
+                predictor_config.last_n_layers,
+                predictor_config,
+                self.x_encoder.embed_dim,
+                config.shared_dim,
+            )
         else:
             self.predictor = Predictor(predictor_config, self.x_encoder.embed_dim, config.shared_dim)
         self.y_encoder = YEncoder(config.y_encoder, config.shared_dim)
@@ -86,7 +91,7 @@ class VLJepa(nn.Module):
         return self.inference_precision
 
     @contextmanager
-    def inference(self) -> Iterator["VLJepa"]:
+    def inference(self) -> Iterator[VLJepa]:
         """Eval mode, no gradients, the chosen precision; the previous train/eval mode is restored on exit."""
         with evaluating(self), torch.no_grad(), self.inference_precision.autocast(self.device.type):
             yield self
@@ -102,8 +107,9 @@ class VLJepa(nn.Module):
         ids, mask = self.predictor.tokenize(queries, self.device)
         return self.predictor(visual_tokens.to(self.device), ids, mask).float()
 
-    def encode_video(self, frames: torch.Tensor, query: str | list[str | None] | None = None,
-                     normalize: bool = True) -> torch.Tensor:
+    def encode_video(
+        self, frames: torch.Tensor, query: str | list[str | None] | None = None, normalize: bool = True
+    ) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) [+ a query or one per clip] -> (B, shared_dim)."""
         queries = query if isinstance(query, list) else [query] * len(frames)
         predicted = self.predict(self.visual_tokens(frames), queries)
@@ -115,25 +121,32 @@ class VLJepa(nn.Module):
 
     def attach_decoder(self, decoder: YDecoder) -> None:
         if decoder.config.shared_dim != self.config.shared_dim:
-            raise ValueError(f"Y-decoder reads {decoder.config.shared_dim}-d embeddings, the model makes "
-                             f"{self.config.shared_dim}-d ones")
+            raise ValueError(
+                f"Y-decoder reads {decoder.config.shared_dim}-d embeddings, the model makes "
+                f"{self.config.shared_dim}-d ones"
+            )
         self.y_decoder = decoder.to(self.device)
 
     def decode(self, embeddings: torch.Tensor, beam_size: int = 1) -> list[str]:
         """Predicted (or text) embeddings (B, shared_dim) -> B texts, through the Y-decoder."""
         if self.y_decoder is None:
-            raise RuntimeError("this model has no Y-decoder: train one with `vljepa train-decoder` "
-                               "(it is saved into the model directory and loaded with it)")
+            raise RuntimeError(
+                "this model has no Y-decoder: train one with `vljepa train-decoder` "
+                "(it is saved into the model directory and loaded with it)"
+            )
         with self.inference_precision.autocast(self.device.type):
             return self.y_decoder.decode(embeddings.to(self.device), beam_size=beam_size)
 
     def loss(self, predicted: torch.Tensor, target: torch.Tensor, targets: list[str]) -> VLJepaOutput:
         """The configured loss (`ModelConfig.loss`) of predicted and target embeddings whose target texts are
         `targets`: what `forward` returns and what the trainer backpropagates (also over a gathered batch)."""
-        return VLJepaOutput(predicted, target, batch_loss(self.config.loss, predicted, target, self.temperature, targets))
+        return VLJepaOutput(
+            predicted, target, batch_loss(self.config.loss, predicted, target, self.temperature, targets)
+        )
 
-    def forward(self, visual_tokens: torch.Tensor, queries: list[str | None],
-                targets: list[str] | None = None) -> VLJepaOutput:
+    def forward(
+        self, visual_tokens: torch.Tensor, queries: list[str | None], targets: list[str] | None = None
+    ) -> VLJepaOutput:
         predicted = self.predict(visual_tokens, queries)
         if targets is None:
             return VLJepaOutput(predicted, None, None)
@@ -157,7 +170,7 @@ class VLJepa(nn.Module):
             self.y_decoder.save_pretrained(directory / DECODER_DIR)
 
     @classmethod
-    def from_pretrained(cls, directory: str | Path, device: str = "cpu", bf16: bool | str = "auto") -> "VLJepa":
+    def from_pretrained(cls, directory: str | Path, device: str = "cpu", bf16: bool | str = "auto") -> VLJepa:
         """A trained model on `device`, its inference precision chosen by `bf16` (auto, true or false)."""
         directory = Path(directory)
         model = cls(read_config_json(ModelConfig, directory / CONFIG_FILE, "vljepa checkpoint"))
@@ -173,8 +186,10 @@ class VLJepa(nn.Module):
         with safe_open(str(path), "pt") as handle:
             expected = (handle.metadata() or {}).get("x_encoder_fingerprint")
         if expected and expected != self.x_encoder.fingerprint():
-            raise ValueError(f"{path}: trained with X-encoder weights {expected}, "
-                             f"but the configured X-encoder has {self.x_encoder.fingerprint()}")
+            raise ValueError(
+                f"{path}: trained with X-encoder weights {expected}, "
+                f"but the configured X-encoder has {self.x_encoder.fingerprint()}"
+            )
         state = load_file(str(path))
         wanted = set(self.trained_state_dict())
         missing, unexpected = wanted - set(state), set(state) - wanted

@@ -85,8 +85,9 @@ def measure_bf16_slowdown(repeats: int = 5) -> float:
     """Time of a bf16 matmul over an fp32 one on this CPU (< 1: bf16 is faster). Measured once per process,
     fp32 and bf16 interleaved and the fastest of each kept, so a busy machine slows both alike."""
     m, k, n = PROBE_SHAPE
-    operands = {dtype: (torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype))
-                for dtype in (torch.float32, torch.bfloat16)}
+    operands = {
+        dtype: (torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)) for dtype in (torch.float32, torch.bfloat16)
+    }
     fastest = dict.fromkeys(operands, float("inf"))
     with torch.inference_mode():
         for a, b in operands.values():
@@ -106,16 +107,21 @@ def _cpu_precision(setting: bool | str) -> Precision:
     if not units and setting == "auto":
         return Precision(False, f"this CPU has no native bf16 ({capability})")
     slowdown = measure_bf16_slowdown()
-    speed = f"a bf16 matmul runs {1 / slowdown:.1f}x as fast as fp32" if slowdown <= 1 else \
-        f"a bf16 matmul runs {slowdown:.0f}x slower than fp32"
+    speed = (
+        f"a bf16 matmul runs {1 / slowdown:.1f}x as fast as fp32"
+        if slowdown <= 1
+        else f"a bf16 matmul runs {slowdown:.0f}x slower than fp32"
+    )
     reported = " and ".join(units) or "no bf16 instructions"
     if setting == "auto" and slowdown <= 1:
         return Precision(True, f"this CPU computes bf16 natively ({capability}, {reported}; {speed})")
     if setting == "auto":
         return Precision(False, f"this CPU reports {reported} but {speed} ({capability})")
     if slowdown > 1:
-        _announce(f"[yellow]warning:[/] bf16=true on a CPU without fast bf16 ({capability}, {reported}): {speed}; "
-                  f"bf16=auto would train in fp32")
+        _announce(
+            f"[yellow]warning:[/] bf16=true on a CPU without fast bf16 ({capability}, {reported}): {speed}; "
+            f"bf16=auto would train in fp32"
+        )
     return Precision(True, f"bf16=true ({capability}, {reported}; {speed})")
 
 

@@ -33,33 +33,46 @@ def default_tokenizer_path() -> str:
 ATTENTION_IMPLEMENTATIONS = ("sdpa", "eager")
 
 
-def attention_mask_4d(padding_mask: torch.Tensor, bidirectional: bool, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def attention_mask_4d(
+    padding_mask: torch.Tensor, bidirectional: bool, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """(B, L) True = real token -> additive (B, 1, L, L) mask: 0 where a position may attend, the dtype's
     minimum where not. Rows of pads attend like real rows. Additive, not boolean: transformers' eager
     attention adds the mask to the scores, and SDPA reads an additive mask the same way."""
     allowed = padding_mask[:, None, None, :].expand(-1, 1, padding_mask.shape[1], -1)
     if not bidirectional:
-        causal = torch.ones(padding_mask.shape[1], padding_mask.shape[1], dtype=torch.bool, device=allowed.device).tril()
+        causal = torch.ones(
+            padding_mask.shape[1], padding_mask.shape[1], dtype=torch.bool, device=allowed.device
+        ).tril()
         allowed = allowed & causal
     return torch.zeros(allowed.shape, dtype=dtype, device=allowed.device).masked_fill(~allowed, torch.finfo(dtype).min)
 
 
 class Predictor(nn.Module):
-    def __init__(self, config: PredictorConfig, visual_dim: int, shared_dim: int,
-                 llama: LlamaModel | None = None, tokenizer=None):
+    def __init__(
+        self, config: PredictorConfig, visual_dim: int, shared_dim: int, llama: LlamaModel | None = None, tokenizer=None
+    ):
         super().__init__()
         if config.attention not in ATTENTION_IMPLEMENTATIONS:
-            raise ValueError(f"predictor attention {config.attention!r}: choose from {', '.join(ATTENTION_IMPLEMENTATIONS)}")
+            raise ValueError(
+                f"predictor attention {config.attention!r}: choose from {', '.join(ATTENTION_IMPLEMENTATIONS)}"
+            )
         self.config = config
         self._token_cache: dict[str, tuple[int, ...]] = {}
         self.tokenizer = tokenizer or AutoTokenizer.from_pretrained(config.tokenizer or default_tokenizer_path())
         if llama is None:
-            llama = LlamaModel(LlamaConfig(
-                vocab_size=len(self.tokenizer), hidden_size=config.hidden_size, num_hidden_layers=config.num_layers,
-                num_attention_heads=config.num_heads, num_key_value_heads=config.num_heads,
-                intermediate_size=config.intermediate_size, max_position_embeddings=4096,
-                attn_implementation=config.attention,
-            ))
+            llama = LlamaModel(
+                LlamaConfig(
+                    vocab_size=len(self.tokenizer),
+                    hidden_size=config.hidden_size,
+                    num_hidden_layers=config.num_layers,
+                    num_attention_heads=config.num_heads,
+                    num_key_value_heads=config.num_heads,
+                    intermediate_size=config.intermediate_size,
+                    max_position_embeddings=4096,
+                    attn_implementation=config.attention,
+                )
+            )
         for layer in llama.layers:
             layer.self_attn.is_causal = not config.bidirectional
         self.llama = llama
@@ -68,30 +81,38 @@ class Predictor(nn.Module):
         self.out_proj = nn.Linear(hidden, shared_dim)
 
     @classmethod
-    def from_llama(cls, path: str, last_n_layers: int, config: PredictorConfig, visual_dim: int,
-                   shared_dim: int) -> "Predictor":
+    def from_llama(
+        cls, path: str, last_n_layers: int, config: PredictorConfig, visual_dim: int, shared_dim: int
+    ) -> Predictor:
         """Keep the last `last_n_layers` decoder layers (+ final norm, rotary, token table) of a Llama checkpoint."""
         full = LlamaModel.from_pretrained(path, attn_implementation=config.attention)
         total = full.config.num_hidden_layers
         if not 0 < last_n_layers <= total:
             raise ValueError(f"{path}: last_n_layers={last_n_layers} but the checkpoint has {total} layers")
-        full.layers = nn.ModuleList(full.layers[total - last_n_layers:])
+        full.layers = nn.ModuleList(full.layers[total - last_n_layers :])
         for index, layer in enumerate(full.layers):
             layer.self_attn.layer_idx = index
         full.config.num_hidden_layers = last_n_layers
         if getattr(full.config, "layer_types", None):
-            full.config.layer_types = full.config.layer_types[total - last_n_layers:]
+            full.config.layer_types = full.config.layer_types[total - last_n_layers :]
         return cls(config, visual_dim, shared_dim, llama=full, tokenizer=AutoTokenizer.from_pretrained(path))
 
     def _token_ids(self, query: str) -> tuple[int, ...]:
         """Token ids of one query, memoised: training repeats the same questions many times."""
         if query not in self._token_cache:
-            self._token_cache[query] = tuple(self.tokenizer(
-                query, add_special_tokens=False, truncation=True, max_length=self.config.max_query_tokens,
-            )["input_ids"])
+            self._token_cache[query] = tuple(
+                self.tokenizer(
+                    query,
+                    add_special_tokens=False,
+                    truncation=True,
+                    max_length=self.config.max_query_tokens,
+                )["input_ids"]
+            )
         return self._token_cache[query]
 
-    def tokenize(self, queries: list[str | None], device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    def tokenize(
+        self, queries: list[str | None], device: torch.device | str = "cpu"
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded query ids (B, Q) and mask (B, Q); None or "" is an empty query (Q may be 0)."""
         rows = [self._token_ids(q) if q else () for q in queries]
         width = max((len(r) for r in rows), default=0)
@@ -102,8 +123,9 @@ class Predictor(nn.Module):
             mask[i, : len(row)] = True
         return ids.to(device), mask.to(device)
 
-    def hidden_states(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor,
-                      query_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def hidden_states(
+        self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-position outputs (B, N + Q, H) of [Linear(visual) ; query embeddings], and the padding mask."""
         visual = self.visual_proj(visual_tokens.to(self.visual_proj.weight.dtype))
         queries = self.llama.embed_tokens(query_ids)

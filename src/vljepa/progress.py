@@ -12,14 +12,19 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True,
-                 fields: str = "") -> Iterator[Callable[..., None]]:
+def progress_bar(description: str, total: int, enabled: bool = True, fields: str = "") -> Iterator[Callable[..., None]]:
     """Yield `advance(n=1, **fields)`; `fields` is a format string shown after the bar (e.g. "loss {loss:.3f}")."""
     if not enabled:
         yield lambda n=1, **_: None
         return
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     if fields:
         columns.append(TextColumn("{task.fields[status]}"))
     with Progress(*columns, console=console, transient=False) as progress:

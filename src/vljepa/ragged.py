@@ -19,8 +19,13 @@ def pad_rows(rows: Sequence[Sequence[int]], value: int, left: bool = False) -> t
     if not rows:
         return torch.zeros(0, 0, dtype=torch.long), torch.zeros(0, 0, dtype=torch.bool)
     side = "left" if left else "right"
-    ids = pad_sequence([torch.tensor(row, dtype=torch.long) for row in rows], batch_first=True,
-                       padding_value=value, padding_side=side)
-    mask = pad_sequence([torch.ones(len(row), dtype=torch.bool) for row in rows], batch_first=True,
-                        padding_value=False, padding_side=side)
+    ids = pad_sequence(
+        [torch.tensor(row, dtype=torch.long) for row in rows], batch_first=True, padding_value=value, padding_side=side
+    )
+    mask = pad_sequence(
+        [torch.ones(len(row), dtype=torch.bool) for row in rows],
+        batch_first=True,
+        padding_value=False,
+        padding_side=side,
+    )
     return ids, mask

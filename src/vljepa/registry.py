@@ -53,19 +53,47 @@ class ModelSpec:
 # facebook/vjepa2-vitl-fpc64-256 config.json (also the VJEPA2Config defaults and the ViT-L of the
 # transformers conversion script): ViT-L/16, RoPE (no position table), a 12-layer 384-wide masked predictor.
 VJEPA2_VITL_256 = dict(
-    patch_size=16, crop_size=256, frames_per_clip=64, tubelet_size=2, hidden_size=1024, num_hidden_layers=24,
-    num_attention_heads=16, mlp_ratio=4.0, qkv_bias=True, layer_norm_eps=1e-6, hidden_act="gelu",
-    pred_hidden_size=384, pred_num_hidden_layers=12, pred_num_attention_heads=12, pred_num_mask_tokens=10,
+    patch_size=16,
+    crop_size=256,
+    frames_per_clip=64,
+    tubelet_size=2,
+    hidden_size=1024,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    mlp_ratio=4.0,
+    qkv_bias=True,
+    layer_norm_eps=1e-6,
+    hidden_act="gelu",
+    pred_hidden_size=384,
+    pred_num_hidden_layers=12,
+    pred_num_attention_heads=12,
+    pred_num_mask_tokens=10,
 )
 
 # meta-llama/Llama-3.2-1B config.json: 16 layers, width 2048, 32 query / 8 key-value heads of 64,
 # SwiGLU 8192, 128256-token vocabulary with the output head tied to the embedding table, llama3 RoPE.
 LLAMA_3_2_1B = dict(
-    vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16, num_attention_heads=32,
-    num_key_value_heads=8, head_dim=64, hidden_act="silu", max_position_embeddings=131072, rms_norm_eps=1e-5,
-    rope_theta=500000.0, tie_word_embeddings=True, attention_bias=False, mlp_bias=False,
-    rope_scaling={"rope_type": "llama3", "factor": 32.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                  "original_max_position_embeddings": 8192},
+    vocab_size=128256,
+    hidden_size=2048,
+    intermediate_size=8192,
+    num_hidden_layers=16,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=64,
+    hidden_act="silu",
+    max_position_embeddings=131072,
+    rms_norm_eps=1e-5,
+    rope_theta=500000.0,
+    tie_word_embeddings=True,
+    attention_bias=False,
+    mlp_bias=False,
+    rope_scaling={
+        "rope_type": "llama3",
+        "factor": 32.0,
+        "low_freq_factor": 1.0,
+        "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 8192,
+    },
 )
 
 # google/embeddinggemma-300m: config.json (a bidirectional Gemma3TextModel: 24 layers, width 768, 3 query
@@ -75,10 +103,23 @@ LLAMA_3_2_1B = dict(
 # of that config (the checkpoint itself is not on this machine).
 EMBEDDINGGEMMA_300M = TextModelArchitecture(
     transformer=dict(
-        model_type="gemma3_text", vocab_size=262144, hidden_size=768, intermediate_size=1152, num_hidden_layers=24,
-        num_attention_heads=3, num_key_value_heads=1, head_dim=256, hidden_activation="gelu_pytorch_tanh",
-        max_position_embeddings=2048, rms_norm_eps=1e-6, query_pre_attn_scalar=256, rope_theta=1000000.0,
-        rope_local_base_freq=10000.0, sliding_window=512, use_bidirectional_attention=True, attention_bias=False,
+        model_type="gemma3_text",
+        vocab_size=262144,
+        hidden_size=768,
+        intermediate_size=1152,
+        num_hidden_layers=24,
+        num_attention_heads=3,
+        num_key_value_heads=1,
+        head_dim=256,
+        hidden_activation="gelu_pytorch_tanh",
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-6,
+        query_pre_attn_scalar=256,
+        rope_theta=1000000.0,
+        rope_local_base_freq=10000.0,
+        sliding_window=512,
+        use_bidirectional_attention=True,
+        attention_bias=False,
     ),
     dense=((768, 3072, False), (3072, 768, False)),
 )
@@ -96,11 +137,26 @@ PAPER_CHECKPOINTS = {
 def _paper_config() -> ModelConfig:
     return ModelConfig(
         shared_dim=1536,
-        x_encoder=XEncoderConfig(path=PAPER_CHECKPOINTS["x_encoder"], hidden_size=1024, num_layers=24, num_heads=16,
-                                 patch_size=16, tubelet_size=2, image_size=256, num_frames=32),
-        predictor=PredictorConfig(llama_path=PAPER_CHECKPOINTS["llama"], last_n_layers=8, hidden_size=2048,
-                                  num_layers=8, num_heads=32, intermediate_size=8192, max_query_tokens=512,
-                                  bidirectional=True),
+        x_encoder=XEncoderConfig(
+            path=PAPER_CHECKPOINTS["x_encoder"],
+            hidden_size=1024,
+            num_layers=24,
+            num_heads=16,
+            patch_size=16,
+            tubelet_size=2,
+            image_size=256,
+            num_frames=32,
+        ),
+        predictor=PredictorConfig(
+            llama_path=PAPER_CHECKPOINTS["llama"],
+            last_n_layers=8,
+            hidden_size=2048,
+            num_layers=8,
+            num_heads=32,
+            intermediate_size=8192,
+            max_query_tokens=512,
+            bidirectional=True,
+        ),
         # max_length 128: ours (the paper gives none); targets are captions, answers and class names.
         y_encoder=YEncoderConfig(path=PAPER_CHECKPOINTS["y_encoder"], lr_multiplier=0.05, max_length=128),
     )
@@ -109,12 +165,12 @@ def _paper_config() -> ModelConfig:
 _MODELS: dict[str, ModelSpec] = {
     "world-tiny": ModelSpec(
         description="CPU model of the built-in world: random 32-px VJEPA2 (frozen), 2-layer 128-wide Llama "
-                    "predictor, all-MiniLM-L6-v2 Y-encoder, 256-d space",
+        "predictor, all-MiniLM-L6-v2 Y-encoder, 256-d space",
         config=ModelConfig(),
     ),
     "vljepa-paper": ModelSpec(
         description="the paper's model: V-JEPA 2 ViT-L/16 256 px (frozen), last 8 of 16 Llama-3.2-1B layers "
-                    "(bidirectional), EmbeddingGemma-300M at LR x0.05, 1536-d space, 32 frames",
+        "(bidirectional), EmbeddingGemma-300M at LR x0.05, 1536-d space, 32 frames",
         config=_paper_config(),
         architectures=Architectures(vjepa2=VJEPA2_VITL_256, llama=LLAMA_3_2_1B, text_model=EMBEDDINGGEMMA_300M),
         paper_parameters={"x_encoder": 304e6, "predictor_layers": 490e6, "y_encoder_text_model": 300e6},

@@ -30,9 +30,15 @@ from .config import XEncoderConfig
 def tiny_vjepa2_config(config: XEncoderConfig) -> VJEPA2Config:
     """A small VJEPA2 whose (unused here) masked predictor is kept minimal."""
     return VJEPA2Config(
-        patch_size=config.patch_size, crop_size=config.image_size, frames_per_clip=config.num_frames,
-        tubelet_size=config.tubelet_size, hidden_size=config.hidden_size, num_attention_heads=config.num_heads,
-        num_hidden_layers=config.num_layers, pred_hidden_size=32, pred_num_attention_heads=2,
+        patch_size=config.patch_size,
+        crop_size=config.image_size,
+        frames_per_clip=config.num_frames,
+        tubelet_size=config.tubelet_size,
+        hidden_size=config.hidden_size,
+        num_attention_heads=config.num_heads,
+        num_hidden_layers=config.num_layers,
+        pred_hidden_size=32,
+        pred_num_attention_heads=2,
         pred_num_hidden_layers=1,
     )
 
@@ -47,7 +53,7 @@ def preprocess_clip(frames: torch.Tensor, config: XEncoderConfig) -> torch.Tenso
     if (new_h, new_w) != (height, width):
         video = F.interpolate(video, size=(new_h, new_w), mode="bilinear", antialias=True, align_corners=False)
     top, left = (new_h - size) // 2, (new_w - size) // 2
-    video = video[:, :, top:top + size, left:left + size]
+    video = video[:, :, top : top + size, left : left + size]
     mean = torch.tensor(config.mean).view(1, 3, 1, 1)
     std = torch.tensor(config.std).view(1, 3, 1, 1)
     return (video - mean) / std
@@ -79,10 +85,15 @@ class XEncoder(nn.Module):
     def preprocessing_signature(self) -> dict:
         """Everything that changes the preprocessed input: part of the feature-cache key."""
         config = self.config
-        return {"image_size": config.image_size, "num_frames": config.num_frames, "mean": list(config.mean),
-                "std": list(config.std), "resize": "shorter-side bilinear antialias, centre crop"}
+        return {
+            "image_size": config.image_size,
+            "num_frames": config.num_frames,
+            "mean": list(config.mean),
+            "std": list(config.std),
+            "resize": "shorter-side bilinear antialias, centre crop",
+        }
 
-    def train(self, mode: bool = True) -> "XEncoder":
+    def train(self, mode: bool = True) -> XEncoder:
         """Frozen: ignore `mode` and stay in eval mode."""
         return super().train(False)
 

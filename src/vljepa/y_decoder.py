@@ -61,9 +61,15 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
         self.bos_row, self.eos_row, self.pad_row = self.vocabulary.bos, self.vocabulary.eos, self.vocabulary.pad
         with torch.random.fork_rng():
             torch.manual_seed(config.seed)
-            self.lm = small_llama(self.vocabulary, config.hidden_size, config.num_layers, config.num_heads,
-                                  config.intermediate_size, config.prefix_tokens + config.max_text_tokens + 2,
-                                  config.attention)
+            self.lm = small_llama(
+                self.vocabulary,
+                config.hidden_size,
+                config.num_layers,
+                config.num_heads,
+                config.intermediate_size,
+                config.prefix_tokens + config.max_text_tokens + 2,
+                config.attention,
+            )
             self.prefix = nn.Linear(config.shared_dim, config.prefix_tokens * config.hidden_size)
 
     @property
@@ -93,7 +99,7 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
         attention = torch.cat([torch.ones(prefix.shape[:2], dtype=torch.bool, device=self.device), mask], dim=1)
         logits = self.lm(inputs_embeds=sequence, attention_mask=attention.long(), use_cache=False).logits
         # position k (BOS) predicts the first text token; the last position predicts nothing
-        logits = logits[:, prefix.shape[1] - 1: -1].float()
+        logits = logits[:, prefix.shape[1] - 1 : -1].float()
         values = logits.log_softmax(-1).gather(-1, ids.unsqueeze(-1)).squeeze(-1)
         return values * mask, mask
 
@@ -114,8 +120,13 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
             prefix = self._prefix_embeds(embeddings)
             beam = {"num_beams": beam_size, "length_penalty": 0.0} if beam_size > 1 else {}
             generated = self.lm.generate(
-                inputs_embeds=prefix, attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
-                max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1, do_sample=False,
-                eos_token_id=self.eos_row, pad_token_id=self.pad_row, bos_token_id=self.bos_row, **beam,
+                inputs_embeds=prefix,
+                attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
+                max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1,
+                do_sample=False,
+                eos_token_id=self.eos_row,
+                pad_token_id=self.pad_row,
+                bos_token_id=self.bos_row,
+                **beam,
             )
         return self.vocabulary.decode(generated)

@@ -42,15 +42,16 @@ class YEncoder(nn.Module):
         self.text_model = SentenceTransformer(config.path or default_text_model_path(), device="cpu")
         self.text_model.max_seq_length = config.max_length
         self.text_dim: int = self.text_model.get_embedding_dimension()
-        self.document_prompt: str | None = next(
-            (self.text_model.prompts[n] for n in DOCUMENT_PROMPTS if n in self.text_model.prompts), None) or None
+        self.document_prompt: str | None = (
+            next((self.text_model.prompts[n] for n in DOCUMENT_PROMPTS if n in self.text_model.prompts), None) or None
+        )
         self.head = nn.Linear(self.text_dim, shared_dim)
         self.frozen_text_model = config.lr_multiplier == 0
         self._memo: dict[str, torch.Tensor] = {}
         if self.frozen_text_model:
             self.text_model.requires_grad_(False)
 
-    def train(self, mode: bool = True) -> "YEncoder":
+    def train(self, mode: bool = True) -> YEncoder:
         super().train(mode)
         if self.frozen_text_model:
             self.text_model.eval()
@@ -58,8 +59,10 @@ class YEncoder(nn.Module):
 
     def _run_text_model(self, texts: list[str]) -> torch.Tensor:
         device = self.head.weight.device
-        features = {k: v.to(device) if isinstance(v, torch.Tensor) else v
-                    for k, v in self.text_model.preprocess(texts, prompt=self.document_prompt).items()}
+        features = {
+            k: v.to(device) if isinstance(v, torch.Tensor) else v
+            for k, v in self.text_model.preprocess(texts, prompt=self.document_prompt).items()
+        }
         return self.text_model(features)["sentence_embedding"]
 
     def text_features(self, texts: list[str]) -> torch.Tensor:
@@ -74,7 +77,7 @@ class YEncoder(nn.Module):
         `advance(count)` reports progress."""
         missing = sorted({t for t in texts if t not in self._memo})
         for start in range(0, len(missing), MEMO_BATCH):
-            chunk = missing[start:start + MEMO_BATCH]
+            chunk = missing[start : start + MEMO_BATCH]
             with torch.no_grad():
                 for text, row in zip(chunk, self._run_text_model(chunk).float().cpu()):
                     self._memo[text] = row

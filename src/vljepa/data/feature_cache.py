@@ -77,8 +77,10 @@ class FeatureCache:
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose from {sorted(VIEWS)}")
         self.x_encoder, self.view, self.batch_size = x_encoder, view, batch_size
-        signature = json.dumps({"encoder": x_encoder.fingerprint(), "pre": x_encoder.preprocessing_signature(),
-                                "view": view}, sort_keys=True)
+        signature = json.dumps(
+            {"encoder": x_encoder.fingerprint(), "pre": x_encoder.preprocessing_signature(), "view": view},
+            sort_keys=True,
+        )
         self.directory = Path(directory) / hashlib.sha256(signature.encode()).hexdigest()[:16]
         self.directory.mkdir(parents=True, exist_ok=True)
         self.index_path = self.directory / "index.json"
@@ -117,10 +119,12 @@ class FeatureCache:
         kept apart from the torch work: interleaved with it, encoding the demo's clips took twice as long."""
         keys, rows = [], []
         device = self.x_encoder.device
-        with (progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance,
-              ThreadPoolExecutor(os.cpu_count() or 1) as readers):
+        with (
+            progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance,
+            ThreadPoolExecutor(os.cpu_count() or 1) as readers,
+        ):
             for start in range(0, len(clips), self.batch_size):
-                batch = clips[start:start + self.batch_size]
+                batch = clips[start : start + self.batch_size]
                 batch_keys, videos = [], []
                 for clip, frames in zip(batch, list(readers.map(self._read_frames, batch))):
                     if isinstance(frames, Exception):
@@ -140,8 +144,9 @@ class FeatureCache:
             self._shards[name] = load_file(str(self.directory / name))["tokens"]
         return self._shards[name]
 
-    def tokens(self, clips: list[ClipRef], progress: bool = True,
-               encode_missing: bool = True) -> dict[ClipRef, torch.Tensor]:
+    def tokens(
+        self, clips: list[ClipRef], progress: bool = True, encode_missing: bool = True
+    ) -> dict[ClipRef, torch.Tensor]:
         """Tokens (N, D) float16 for every clip that decodes; failures are in `self.failed`. With
         `encode_missing=False` a clip not in the cache counts as failed (another process fills the cache)."""
         unique = list(dict.fromkeys(clips))
@@ -157,7 +162,9 @@ class FeatureCache:
         if missing and encode_missing:
             self._encode_missing(missing, progress)
         elif missing:
-            self.failed.update({c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)"
-                                for c in missing})
-        return {clip: self._shard(self.index[key][0])[self.index[key][1]]
-                for clip, key in keys.items() if key in self.index}
+            self.failed.update(
+                {c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)" for c in missing}
+            )
+        return {
+            clip: self._shard(self.index[key][0])[self.index[key][1]] for clip, key in keys.items() if key in self.index
+        }

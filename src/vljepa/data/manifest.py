@@ -65,13 +65,13 @@ def _shown(value: Any) -> str:
 def _text(value: Any, where: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         kind = "an empty string" if isinstance(value, str) else f"{type(value).__name__} {_shown(value)}"
-        raise ManifestError(f"{where}: \"{name}\" must be a non-empty string, got {kind}")
+        raise ManifestError(f'{where}: "{name}" must be a non-empty string, got {kind}')
     return value
 
 
 def _time(value: Any, where: str, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise ManifestError(f"{where}: \"{name}\" must be a number of seconds >= 0, got {_shown(value)}")
+        raise ManifestError(f'{where}: "{name}" must be a number of seconds >= 0, got {_shown(value)}')
     return float(value)
 
 
@@ -79,16 +79,16 @@ def _window(item: dict, where: str) -> tuple[float | None, float | None]:
     start = _time(item["start"], where, "start") if item.get("start") is not None else None
     end = _time(item["end"], where, "end") if item.get("end") is not None else None
     if start is not None and end is not None and start >= end:
-        raise ManifestError(f"{where}: \"start\" ({start}) must come before \"end\" ({end})")
+        raise ManifestError(f'{where}: "start" ({start}) must come before "end" ({end})')
     return start, end
 
 
 def _segments(value: Any, where: str) -> list[dict]:
     if not isinstance(value, list) or not all(isinstance(s, dict) for s in value):
-        raise ManifestError(f"{where}: \"segments\" must be a list of objects, got {_shown(value)}")
+        raise ManifestError(f'{where}: "segments" must be a list of objects, got {_shown(value)}')
     for number, segment in enumerate(value):
         if "start" not in segment or "end" not in segment:
-            raise ManifestError(f"{where}: segments[{number}] needs \"start\" and \"end\"")
+            raise ManifestError(f'{where}: segments[{number}] needs "start" and "end"')
         _window(segment, f"{where}: segments[{number}]")
         _text(segment.get("caption"), f"{where}: segments[{number}]", "caption")
     return value
@@ -97,22 +97,27 @@ def _segments(value: Any, where: str) -> list[dict]:
 def parse_record(item: Any, manifest: Path, where: str) -> Record:
     """One manifest line's object -> a checked `Record`; `where` ("file:line") prefixes every error."""
     if not isinstance(item, dict) or "video" not in item:
-        raise ManifestError(f"{where}: a record needs a \"video\" field")
+        raise ManifestError(f'{where}: a record needs a "video" field')
     if ("question" in item) != ("answer" in item):
-        raise ManifestError(f"{where}: \"question\" and \"answer\" go together")
+        raise ManifestError(f'{where}: "question" and "answer" go together')
     texts = {key: _text(item[key], where, key) for key in TEXT_KEYS if item.get(key) is not None}
     options = item.get("options")
     if options is not None:
         if not isinstance(options, list) or not options:
-            raise ManifestError(f"{where}: \"options\" must be a non-empty list of strings, got {_shown(options)}")
+            raise ManifestError(f'{where}: "options" must be a non-empty list of strings, got {_shown(options)}')
         options = [_text(option, where, f"options[{i}]") for i, option in enumerate(options)]
         if "answer" in texts and texts["answer"] not in options:
-            raise ManifestError(f"{where}: \"answer\" {texts['answer']!r} is not among the options {options}")
+            raise ManifestError(f'{where}: "answer" {texts["answer"]!r} is not among the options {options}')
     start, end = _window(item, where)
     video = _text(item["video"], where, "video")
     segments = _segments(item["segments"], where) if item.get("segments") is not None else None
-    return Record(clip=ClipRef(str((manifest.parent / video).resolve()), start, end), options=options,
-                  segments=segments, extra={k: v for k, v in item.items() if k not in KNOWN_KEYS}, **texts)
+    return Record(
+        clip=ClipRef(str((manifest.parent / video).resolve()), start, end),
+        options=options,
+        segments=segments,
+        extra={k: v for k, v in item.items() if k not in KNOWN_KEYS},
+        **texts,
+    )
 
 
 def load_manifest(path: str | Path) -> list[Record]:

@@ -44,7 +44,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18)
     _, height, width, _ = frames.shape
     with av.open(str(path), mode="w") as container:
         stream = container.add_stream(
-            "libx264", rate=Fraction(fps).limit_denominator(1000),
+            "libx264",
+            rate=Fraction(fps).limit_denominator(1000),
             options={"crf": str(crf), "x264-params": "no-mbtree=1:threads=1", "preset": "veryfast"},
         )
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
@@ -83,8 +84,12 @@ def _iter_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
             yield frame.to_ndarray(format="rgb24"), time
             decoded += 1
         if 0 < decoded < stream.frames:
-            warnings.warn(f"{path}: decoded {decoded} of the {stream.frames} frames its header declares (a "
-                          f"truncated file?); using the frames that survive", TruncatedVideoWarning, stacklevel=2)
+            warnings.warn(
+                f"{path}: decoded {decoded} of the {stream.frames} frames its header declares (a "
+                f"truncated file?); using the frames that survive",
+                TruncatedVideoWarning,
+                stacklevel=2,
+            )
 
 
 def _decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
@@ -155,8 +160,9 @@ def sliding_windows(duration: float, length: float, stride: float) -> list[tuple
     return [(float(s), float(s + length)) for s in starts]
 
 
-def iter_windows(path: str | Path, length: float, stride: float,
-                 num_frames: int) -> Iterator[tuple[tuple[float, float], torch.Tensor]]:
+def iter_windows(
+    path: str | Path, length: float, stride: float, num_frames: int
+) -> Iterator[tuple[tuple[float, float], torch.Tensor]]:
     """Yield ((start, end), frames (num_frames, H, W, 3)) for the windows of
     `sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
     sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""

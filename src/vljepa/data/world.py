@@ -38,8 +38,17 @@ from ..config_loader import Bound, CheckedConfig, NonNegativeFloat, NonNegativeI
 from ..errors import ConfigError
 from ..progress import progress_bar
 from .video import write_video
-from .world_text import (ACTION_BY_KEY, ACTIONS, COLOURS, DIRECTIONS, NUMBER_WORDS, QUESTIONS, SHAPES, Event,
-                         with_article)
+from .world_text import (
+    ACTION_BY_KEY,
+    ACTIONS,
+    COLOURS,
+    DIRECTIONS,
+    NUMBER_WORDS,
+    QUESTIONS,
+    SHAPES,
+    Event,
+    with_article,
+)
 
 SPLIT_IDS = {"train": 0, "val": 1, "test": 2, "stream": 3}
 BACKGROUND = np.array([18, 18, 24], dtype=np.float32)
@@ -47,8 +56,17 @@ SUPERSAMPLE = 4  # anti-aliasing: samples per pixel side
 STEP = {"left": (-1, 0), "right": (1, 0), "up": (0, -1), "down": (0, 1)}  # unit move in (x, y), y down
 # Events whose outcome the first and last frames alone identify (stay still, bounce and collide do
 # not: a bounce or a collision can end where it started, and so can nothing happening).
-WORLD_PREDICTION_ACTIONS = ("move_left", "move_right", "move_up", "move_down", "grow", "shrink",
-                            "change_colour", "appear", "disappear")
+WORLD_PREDICTION_ACTIONS = (
+    "move_left",
+    "move_right",
+    "move_up",
+    "move_down",
+    "grow",
+    "shrink",
+    "change_colour",
+    "appear",
+    "disappear",
+)
 STREAM_EVENT_SECONDS = (3.0, 8.0)
 TRAIN_CAPTIONS_PER_CLIP = 3  # one per seen predicate phrasing, so training sees every paraphrase of a meaning
 
@@ -127,6 +145,7 @@ class Scene:
 
 # --- geometry ------------------------------------------------------------------------------------
 
+
 def _times(num_frames: int) -> np.ndarray:
     """Clip time in [-0.5, 0.5], 0 at the middle frame."""
     return np.linspace(-0.5, 0.5, num_frames)
@@ -138,12 +157,25 @@ def object_radius(rng: np.random.Generator, config: WorldConfig) -> float:
 
 
 def _still(shape: str, colour: str, x: float, y: float, radius: float, num_frames: int) -> Track:
-    return Track(shape, [colour] * num_frames, np.full(num_frames, float(x)), np.full(num_frames, float(y)),
-                 np.full(num_frames, float(radius)), np.ones(num_frames, dtype=bool))
+    return Track(
+        shape,
+        [colour] * num_frames,
+        np.full(num_frames, float(x)),
+        np.full(num_frames, float(y)),
+        np.full(num_frames, float(radius)),
+        np.ones(num_frames, dtype=bool),
+    )
 
 
-def actor_track(rng: np.random.Generator, action: str, config: WorldConfig, num_frames: int,
-                shape: str, colour: str, new_colour: str) -> Track:
+def actor_track(
+    rng: np.random.Generator,
+    action: str,
+    config: WorldConfig,
+    num_frames: int,
+    shape: str,
+    colour: str,
+    new_colour: str,
+) -> Track:
     """The acting shape (any action but collide). Its middle-frame state does not depend on the action."""
     size, t = config.size, _times(num_frames)
     track = _still(shape, colour, 0.0, 0.0, object_radius(rng, config), num_frames)
@@ -179,8 +211,9 @@ def actor_track(rng: np.random.Generator, action: str, config: WorldConfig, num_
     return track
 
 
-def collision_tracks(rng: np.random.Generator, config: WorldConfig, num_frames: int,
-                     shapes: tuple[str, str], colours: tuple[str, str]) -> tuple[Track, Track]:
+def collision_tracks(
+    rng: np.random.Generator, config: WorldConfig, num_frames: int, shapes: tuple[str, str], colours: tuple[str, str]
+) -> tuple[Track, Track]:
     """Two shapes approach along one axis, touch at a random moment near the middle, and part."""
     size = config.size
     first_r, second_r = object_radius(rng, config), object_radius(rng, config)
@@ -209,8 +242,15 @@ def _clear_of(placed: list[Track], track: Track) -> bool:
     return True
 
 
-def distractor_track(rng: np.random.Generator, config: WorldConfig, num_frames: int, shape: str, colour: str,
-                     placed: list[Track], drift: bool) -> Track | None:
+def distractor_track(
+    rng: np.random.Generator,
+    config: WorldConfig,
+    num_frames: int,
+    shape: str,
+    colour: str,
+    placed: list[Track],
+    drift: bool,
+) -> Track | None:
     """A shape that does nothing (or drifts a little), clear of the others; None if there is no room."""
     size = config.size
     for _ in range(50):
@@ -247,10 +287,11 @@ def make_scene(rng: np.random.Generator, config: WorldConfig, num_frames: int, a
 
 # --- rendering -----------------------------------------------------------------------------------
 
+
 def shape_mask(shape: str, dx: np.ndarray, dy: np.ndarray, r: float) -> np.ndarray:
     """Inside-the-shape test for offsets (dx, dy) from the centre; every shape fits in |dx|, |dy| <= r."""
     if shape == "circle":
-        return dx ** 2 + dy ** 2 <= r ** 2
+        return dx**2 + dy**2 <= r**2
     if shape == "square":
         return (np.abs(dx) <= 0.85 * r) & (np.abs(dy) <= 0.85 * r)
     if shape == "triangle":  # apex up, base at the bottom
@@ -293,6 +334,7 @@ def render(scene: Scene, config: WorldConfig, num_frames: int, rng: np.random.Ge
 
 # --- questions -----------------------------------------------------------------------------------
 
+
 def _pick(rng: np.random.Generator, items: list | tuple):
     return items[int(rng.integers(len(items)))]
 
@@ -324,12 +366,26 @@ def questions(rng: np.random.Generator, scene: Scene, config: WorldConfig) -> li
     if steady:
         target = _pick(rng, steady)
         by_role = role is not None and target is actor and rng.random() < 0.5
-        items.append(_item(rng, "colour", target.colour, _options(rng, target.colour, list(COLOURS)),
-                           name=role if by_role else target.shape))
+        items.append(
+            _item(
+                rng,
+                "colour",
+                target.colour,
+                _options(rng, target.colour, list(COLOURS)),
+                name=role if by_role else target.shape,
+            )
+        )
     target = _pick(rng, scene.tracks)  # only the actor may change colour, and then it has a role name
     by_role = role is not None and target is actor and (not target.steady or rng.random() < 0.5)
-    items.append(_item(rng, "shape", target.shape, _options(rng, target.shape, SHAPES),
-                       name=role if by_role else f"{target.colour} object"))
+    items.append(
+        _item(
+            rng,
+            "shape",
+            target.shape,
+            _options(rng, target.shape, SHAPES),
+            name=role if by_role else f"{target.colour} object",
+        )
+    )
     count = NUMBER_WORDS[len(scene.tracks)]
     items.append(_item(rng, "count", count, _options(rng, count, NUMBER_WORDS[1:])))
     if scene.action.startswith("move_"):
@@ -344,12 +400,14 @@ def questions(rng: np.random.Generator, scene: Scene, config: WorldConfig) -> li
         answer = "no"
     items.append(_item(rng, "exists", answer, ["yes", "no"], a_name=with_article(f"{colour} {shape}")))
     happened = ACTION_BY_KEY[scene.action].answer
-    items.append(_item(rng, "what_happened", happened, _options(rng, happened, [a.answer for a in ACTIONS]),
-                       name=actor.name))
+    items.append(
+        _item(rng, "what_happened", happened, _options(rng, happened, [a.answer for a in ACTIONS]), name=actor.name)
+    )
     return items
 
 
 # --- writing -------------------------------------------------------------------------------------
+
 
 def _rng(config: WorldConfig, split: str, index: int, purpose: int = 0) -> np.random.Generator:
     """Purpose 0 draws the scene and pixels, 1 the text, so rewording never changes a video."""
@@ -361,19 +419,27 @@ def clip_action(index: int) -> str:
     return ACTIONS[index % len(ACTIONS)].key
 
 
-def caption_records(rng: np.random.Generator, video: str, event: Event, count: int,
-                    heldout: bool = False) -> list[dict]:
+def caption_records(
+    rng: np.random.Generator, video: str, event: Event, count: int, heldout: bool = False
+) -> list[dict]:
     """`count` captions of one event, each with a different predicate phrasing and a random template."""
     groups = event.paraphrases(heldout)
-    return [{"video": video, "caption": _pick(rng, groups[g]), "meaning": event.meaning}
-            for g in rng.choice(len(groups), size=count, replace=False)]
+    return [
+        {"video": video, "caption": _pick(rng, groups[g]), "meaning": event.meaning}
+        for g in rng.choice(len(groups), size=count, replace=False)
+    ]
 
 
 def world_prediction_record(rng: np.random.Generator, states: str, action: str) -> dict:
     answer = ACTION_BY_KEY[action].answer
     pool = [ACTION_BY_KEY[a].answer for a in WORLD_PREDICTION_ACTIONS]
-    return {"video": states, "question": "what action turns the first state into the last?", "answer": answer,
-            "options": _options(rng, answer, pool), "type": "world_prediction"}
+    return {
+        "video": states,
+        "question": "what action turns the first state into the last?",
+        "answer": answer,
+        "options": _options(rng, answer, pool),
+        "type": "world_prediction",
+    }
 
 
 def clip_scene(config: WorldConfig, split: str, index: int) -> tuple[Scene, np.ndarray]:
@@ -389,12 +455,18 @@ def clip_records(config: WorldConfig, split: str, index: int, out: Path) -> dict
     video = f"clips/{split}_{index:05d}.mp4"
     write_video(out / video, frames, config.fps)
     text_rng, event, action = _rng(config, split, index, purpose=1), scene.event(), ACTION_BY_KEY[scene.action]
-    records = {split: [*caption_records(text_rng, video, event, TRAIN_CAPTIONS_PER_CLIP if split == "train" else 1),
-                       {"video": video, "label": action.label},
-                       *({"video": video, **q} for q in questions(text_rng, scene, config))]}
+    records = {
+        split: [
+            *caption_records(text_rng, video, event, TRAIN_CAPTIONS_PER_CLIP if split == "train" else 1),
+            {"video": video, "label": action.label},
+            *({"video": video, **q} for q in questions(text_rng, scene, config)),
+        ]
+    }
     if split == "test":
-        records["test_heldout"] = [*caption_records(text_rng, video, event, 1, heldout=True),
-                                   {"video": video, "label": action.heldout_label}]
+        records["test_heldout"] = [
+            *caption_records(text_rng, video, event, 1, heldout=True),
+            {"video": video, "label": action.heldout_label},
+        ]
     if split in ("val", "test") and scene.action in WORLD_PREDICTION_ACTIONS:
         states = f"states/{split}_{index:05d}.mp4"
         write_video(out / states, frames[[0, -1]], fps=1)
@@ -425,8 +497,14 @@ def stream_record(config: WorldConfig, index: int, out: Path) -> dict:
         scene = make_scene(rng, config, length, _pick(rng, ACTIONS).key)
         clips.append(render(scene, config, length, rng))
         event = scene.event()
-        segments.append({"start": round(start / config.fps, 3), "end": round((start + length) / config.fps, 3),
-                         "caption": _pick(rng, _pick(rng, event.paraphrases())), "meaning": event.meaning})
+        segments.append(
+            {
+                "start": round(start / config.fps, 3),
+                "end": round((start + length) / config.fps, 3),
+                "caption": _pick(rng, _pick(rng, event.paraphrases())),
+                "meaning": event.meaning,
+            }
+        )
         start += length
     video = f"streams/stream_{index:03d}.mp4"
     write_video(out / video, np.concatenate(clips), config.fps)
@@ -441,8 +519,9 @@ def _run(job: Callable[[], dict[str, list[dict]]]) -> dict[str, list[dict]]:
     return job()
 
 
-def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progress: bool = True,
-                   workers: int | None = None) -> Path:
+def generate_world(
+    out_dir: str | Path, config: WorldConfig | None = None, progress: bool = True, workers: int | None = None
+) -> Path:
     """Write clips, end-state pairs, streams and manifests under `out_dir`; returns `out_dir`.
     Clips and streams are rendered by `workers` processes (default: one per CPU); each is a function
     of (seed, split, index) alone, so the files do not depend on the number of workers."""
@@ -450,15 +529,24 @@ def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progr
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     clip_counts = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
-    manifests: dict[str, list[dict]] = {name: [] for name in (
-        "train", "val", "test", "test_heldout", "world_prediction_val", "world_prediction_test", "streams")}
-    jobs = [*(partial(clip_records, config, split, index, out)
-              for split, count in clip_counts.items() for index in range(count)),
-            *(partial(stream_records, config, index, out) for index in range(config.num_streams))]
+    manifests: dict[str, list[dict]] = {
+        name: []
+        for name in ("train", "val", "test", "test_heldout", "world_prediction_val", "world_prediction_test", "streams")
+    }
+    jobs = [
+        *(
+            partial(clip_records, config, split, index, out)
+            for split, count in clip_counts.items()
+            for index in range(count)
+        ),
+        *(partial(stream_records, config, index, out) for index in range(config.num_streams)),
+    ]
     workers = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
-    with (progress_bar("generating world", len(jobs), enabled=progress) as advance,
-          ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool):
-        for results in (pool.map(_run, jobs, chunksize=16) if pool is not None else map(_run, jobs)):
+    with (
+        progress_bar("generating world", len(jobs), enabled=progress) as advance,
+        ProcessPoolExecutor(workers) if workers > 1 else nullcontext() as pool,
+    ):
+        for results in pool.map(_run, jobs, chunksize=16) if pool is not None else map(_run, jobs):
             for name, records in results.items():
                 manifests[name].extend(records)
             advance()
@@ -468,7 +556,10 @@ def generate_world(out_dir: str | Path, config: WorldConfig | None = None, progr
     (out / "classes_heldout.txt").write_text("".join(a.heldout_label + "\n" for a in ACTIONS))
     directions = [a.label for a in ACTIONS if a.key.startswith("move_")]
     (out / "probe_tasks.json").write_text(json.dumps({"direction": directions}) + "\n")
-    summary = {"config": asdict(config), "clips": clip_counts,
-               "records": {name: len(records) for name, records in manifests.items()}}
+    summary = {
+        "config": asdict(config),
+        "clips": clip_counts,
+        "records": {name: len(records) for name, records in manifests.items()},
+    }
     (out / "world.json").write_text(json.dumps(summary, indent=2) + "\n")
     return out

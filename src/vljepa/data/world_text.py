@@ -12,8 +12,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 COLOURS: dict[str, tuple[int, int, int]] = {
-    "red": (230, 40, 40), "green": (40, 200, 60), "blue": (50, 90, 245), "yellow": (240, 225, 40),
-    "purple": (165, 60, 225), "orange": (250, 140, 20), "white": (235, 235, 235),
+    "red": (230, 40, 40),
+    "green": (40, 200, 60),
+    "blue": (50, 90, 245),
+    "yellow": (240, 225, 40),
+    "purple": (165, 60, 225),
+    "orange": (250, 140, 20),
+    "white": (235, 235, 235),
 }
 SHAPES = ("circle", "square", "triangle", "cross")
 NUMBER_WORDS = ("zero", "one", "two", "three", "four")
@@ -36,38 +41,112 @@ class Action:
 
 
 ACTIONS: tuple[Action, ...] = (
-    Action("move_left", "moving left", "travelling leftward", "it moves left",
-           ("slides to the left", "moves leftward", "travels left"), ("drifts to the left", "heads left")),
-    Action("move_right", "moving right", "travelling rightward", "it moves right",
-           ("slides to the right", "moves rightward", "travels right"), ("drifts to the right", "heads right")),
-    Action("move_up", "moving up", "travelling upward", "it moves up",
-           ("slides upward", "moves up", "travels to the top"), ("rises", "climbs upward")),
-    Action("move_down", "moving down", "travelling downward", "it moves down",
-           ("slides downward", "moves down", "travels to the bottom"), ("sinks", "drops downward")),
-    Action("grow", "growing", "getting larger", "it grows",
-           ("grows", "gets bigger", "expands"), ("swells", "increases in size")),
-    Action("shrink", "shrinking", "getting tinier", "it shrinks",
-           ("shrinks", "gets smaller", "contracts"), ("dwindles", "decreases in size")),
-    Action("change_colour", "changing colour", "switching hue", "it changes colour",
-           ("turns {c2}", "changes colour to {c2}", "becomes {c2}"), ("switches to {c2}", "is recoloured {c2}")),
-    Action("appear", "appearing", "coming into view", "it appears",
-           ("appears", "shows up", "pops into view"), ("materialises", "emerges out of nowhere")),
-    Action("disappear", "disappearing", "going out of sight", "it disappears",
-           ("disappears", "vanishes", "fades out of view"), ("leaves the scene", "goes out of sight")),
-    Action("stay_still", "staying still", "remaining motionless", "it stays still",
-           ("stays still", "does not move", "remains in place"), ("sits motionless", "stays put")),
-    Action("bounce", "bouncing off a wall", "rebounding from an edge", "it bounces off a wall",
-           ("bounces off a wall", "hits the wall and comes back", "rebounds off the edge"),
-           ("ricochets off a wall", "springs back from the border")),
-    Action("collide", "colliding", "crashing together", "it collides with another shape",
-           ("collides with the {c2} {s2}", "crashes into the {c2} {s2}", "bumps into the {c2} {s2}"),
-           ("smashes into the {c2} {s2}", "runs into the {c2} {s2}")),
+    Action(
+        "move_left",
+        "moving left",
+        "travelling leftward",
+        "it moves left",
+        ("slides to the left", "moves leftward", "travels left"),
+        ("drifts to the left", "heads left"),
+    ),
+    Action(
+        "move_right",
+        "moving right",
+        "travelling rightward",
+        "it moves right",
+        ("slides to the right", "moves rightward", "travels right"),
+        ("drifts to the right", "heads right"),
+    ),
+    Action(
+        "move_up",
+        "moving up",
+        "travelling upward",
+        "it moves up",
+        ("slides upward", "moves up", "travels to the top"),
+        ("rises", "climbs upward"),
+    ),
+    Action(
+        "move_down",
+        "moving down",
+        "travelling downward",
+        "it moves down",
+        ("slides downward", "moves down", "travels to the bottom"),
+        ("sinks", "drops downward"),
+    ),
+    Action(
+        "grow",
+        "growing",
+        "getting larger",
+        "it grows",
+        ("grows", "gets bigger", "expands"),
+        ("swells", "increases in size"),
+    ),
+    Action(
+        "shrink",
+        "shrinking",
+        "getting tinier",
+        "it shrinks",
+        ("shrinks", "gets smaller", "contracts"),
+        ("dwindles", "decreases in size"),
+    ),
+    Action(
+        "change_colour",
+        "changing colour",
+        "switching hue",
+        "it changes colour",
+        ("turns {c2}", "changes colour to {c2}", "becomes {c2}"),
+        ("switches to {c2}", "is recoloured {c2}"),
+    ),
+    Action(
+        "appear",
+        "appearing",
+        "coming into view",
+        "it appears",
+        ("appears", "shows up", "pops into view"),
+        ("materialises", "emerges out of nowhere"),
+    ),
+    Action(
+        "disappear",
+        "disappearing",
+        "going out of sight",
+        "it disappears",
+        ("disappears", "vanishes", "fades out of view"),
+        ("leaves the scene", "goes out of sight"),
+    ),
+    Action(
+        "stay_still",
+        "staying still",
+        "remaining motionless",
+        "it stays still",
+        ("stays still", "does not move", "remains in place"),
+        ("sits motionless", "stays put"),
+    ),
+    Action(
+        "bounce",
+        "bouncing off a wall",
+        "rebounding from an edge",
+        "it bounces off a wall",
+        ("bounces off a wall", "hits the wall and comes back", "rebounds off the edge"),
+        ("ricochets off a wall", "springs back from the border"),
+    ),
+    Action(
+        "collide",
+        "colliding",
+        "crashing together",
+        "it collides with another shape",
+        ("collides with the {c2} {s2}", "crashes into the {c2} {s2}", "bumps into the {c2} {s2}"),
+        ("smashes into the {c2} {s2}", "runs into the {c2} {s2}"),
+    ),
 )
 ACTION_BY_KEY = {a.key: a for a in ACTIONS}
 
 # {subject}: "red circle"; {a_subject}: "a red circle" / "an orange circle"
-SEEN_TEMPLATES = ("the {subject} {predicate}", "{a_subject} {predicate}", "in this clip the {subject} {predicate}",
-                  "here the {subject} {predicate}")
+SEEN_TEMPLATES = (
+    "the {subject} {predicate}",
+    "{a_subject} {predicate}",
+    "in this clip the {subject} {predicate}",
+    "here the {subject} {predicate}",
+)
 HELDOUT_TEMPLATES = ("look, the {subject} {predicate}", "this video shows how the {subject} {predicate}")
 
 # Question phrasings per VQA type ({name}: a shape named by colour and shape, or by its role).
@@ -115,8 +194,9 @@ class Event:
         groups = []
         for predicate in spec.heldout if heldout else spec.seen:
             predicate = predicate.format(c2=self.other_colour, s2=self.other_shape)
-            groups.append([t.format(subject=subject, a_subject=with_article(subject), predicate=predicate)
-                           for t in templates])
+            groups.append(
+                [t.format(subject=subject, a_subject=with_article(subject), predicate=predicate) for t in templates]
+            )
         return groups
 
 

@@ -15,5 +15,14 @@ from .export import encoder_config, save_encoder
 from .objective import VJepaObjective
 from .trainer import EncoderPretrainer, pretrain_encoder
 
-__all__ = ["EncoderPretrainConfig", "EncoderPretrainer", "MaskConfig", "PretrainPredictorConfig", "VJepaObjective",
-           "encoder_config", "load_encoder_pretrain_config", "pretrain_encoder", "save_encoder"]
+__all__ = [
+    "EncoderPretrainConfig",
+    "EncoderPretrainer",
+    "MaskConfig",
+    "PretrainPredictorConfig",
+    "VJepaObjective",
+    "encoder_config",
+    "load_encoder_pretrain_config",
+    "pretrain_encoder",
+    "save_encoder",
+]

@@ -76,10 +76,12 @@ class EncoderPretrainConfig(CheckedConfig):
     collapse_threshold: NonNegativeFloat = 0.05
     x_encoder: XEncoderConfig = field(default_factory=XEncoderConfig)
     predictor: PretrainPredictorConfig = field(default_factory=PretrainPredictorConfig)
-    masks: list[MaskConfig] = field(default_factory=lambda: [
-        MaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15)),  # short-range
-        MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7)),  # long-range
-    ])
+    masks: list[MaskConfig] = field(
+        default_factory=lambda: [
+            MaskConfig(num_blocks=8, spatial_scale=(0.15, 0.15)),  # short-range
+            MaskConfig(num_blocks=2, spatial_scale=(0.7, 0.7)),  # long-range
+        ]
+    )
 
     def check(self) -> None:
         _check_ordered("ema", self.ema)
@@ -89,7 +91,6 @@ class EncoderPretrainConfig(CheckedConfig):
             raise ConfigError("masks: at least one mask generator is needed")
 
 
-def load_encoder_pretrain_config(path: str | Path | None = None,
-                                 overrides: list[str] = ()) -> EncoderPretrainConfig:
+def load_encoder_pretrain_config(path: str | Path | None = None, overrides: list[str] = ()) -> EncoderPretrainConfig:
     """Defaults <- YAML file <- `key=value` overrides (e.g. `masks.0.num_blocks=4`)."""
     return load_config(EncoderPretrainConfig, path, overrides)

@@ -49,8 +49,9 @@ def load_clips(sources: list[str], config: XEncoderConfig, progress: bool = True
                 failed.append(str(error))
             advance()
     if failed:
-        console.print(f"[yellow]warning:[/] skipped {len(failed)} of {len(clips)} clips that could not be read, "
-                      f"e.g. {failed[0]}")
+        console.print(
+            f"[yellow]warning:[/] skipped {len(failed)} of {len(clips)} clips that could not be read, e.g. {failed[0]}"
+        )
     if not videos:
         raise RuntimeError(f"{sources}: no readable video")
     return torch.stack(videos)

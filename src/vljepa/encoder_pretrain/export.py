@@ -37,7 +37,13 @@ def encoder_config(path: str | Path, seed: int = 0) -> XEncoderConfig:
     """An `XEncoderConfig` for the VJEPA2 checkpoint at `path` (architecture and input size from its config)."""
     vjepa2 = VJEPA2Config.from_pretrained(path)
     return XEncoderConfig(
-        path=str(path), seed=seed, hidden_size=vjepa2.hidden_size, num_layers=vjepa2.num_hidden_layers,
-        num_heads=vjepa2.num_attention_heads, patch_size=vjepa2.patch_size, tubelet_size=vjepa2.tubelet_size,
-        image_size=vjepa2.crop_size, num_frames=vjepa2.frames_per_clip,
+        path=str(path),
+        seed=seed,
+        hidden_size=vjepa2.hidden_size,
+        num_layers=vjepa2.num_hidden_layers,
+        num_heads=vjepa2.num_attention_heads,
+        patch_size=vjepa2.patch_size,
+        tubelet_size=vjepa2.tubelet_size,
+        image_size=vjepa2.crop_size,
+        num_frames=vjepa2.frames_per_clip,
     )

@@ -33,8 +33,10 @@ class CollapseWatch:
     def check(self, spread: float, step: int) -> None:
         if spread < self.threshold and not self.warned:
             self.warned = True
-            console.print(f"[red]warning: the target encoder is collapsing[/] (feature spread {spread:.4f} < "
-                          f"{self.threshold} at step {step}): lower the LR, raise the EMA momentum or the batch size")
+            console.print(
+                f"[red]warning: the target encoder is collapsing[/] (feature spread {spread:.4f} < "
+                f"{self.threshold} at step {step}): lower the LR, raise the EMA momentum or the batch size"
+            )
 
 
 def check_finite(loss: torch.Tensor, step: int) -> None:

@@ -35,7 +35,7 @@ class Masks:
     context: torch.Tensor  # (B, N_context) long: what the context encoder sees
     target: torch.Tensor  # (B, N_target) long: what the predictor predicts
 
-    def to(self, device: torch.device) -> "Masks":
+    def to(self, device: torch.device) -> Masks:
         return Masks(self.context.to(device), self.target.to(device))
 
 
@@ -65,7 +65,7 @@ def target_mask(num_blocks: int, size: Grid, grid: Grid, rng: np.random.Generato
         mask = np.zeros(grid, dtype=bool)
         for _ in range(num_blocks if draw < MAX_DRAWS - 1 else 1):
             t, y, x = (int(rng.integers(0, extent - s + 1)) for extent, s in zip(grid, size))
-            mask[t:t + size[0], y:y + size[1], x:x + size[2]] = True
+            mask[t : t + size[0], y : y + size[1], x : x + size[2]] = True
         if not mask.all():
             return mask
     raise AssertionError("unreachable: a single block is smaller than the grid")
@@ -90,5 +90,7 @@ def sample_masks(spec: MaskConfig, grid: Grid, batch_size: int, rng: np.random.G
 
 def step_masks(specs: list[MaskConfig], grid: Grid, batch_size: int, seed: int, step: int) -> list[Masks]:
     """Every generator's masks for training step `step`: a pure function of (seed, step)."""
-    return [sample_masks(spec, grid, batch_size, np.random.default_rng([seed, step, index]))
-            for index, spec in enumerate(specs)]
+    return [
+        sample_masks(spec, grid, batch_size, np.random.default_rng([seed, step, index]))
+        for index, spec in enumerate(specs)
+    ]

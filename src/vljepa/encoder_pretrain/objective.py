@@ -46,8 +46,10 @@ def pretrain_vjepa2_config(config: EncoderPretrainConfig) -> VJEPA2Config:
     x_config = config.x_encoder
     base = VJEPA2Config.from_pretrained(x_config.path) if x_config.path else tiny_vjepa2_config(x_config)
     if (base.patch_size, base.tubelet_size) != (x_config.patch_size, x_config.tubelet_size):
-        raise ValueError(f"{x_config.path}: patch {base.patch_size} / tubelet {base.tubelet_size}, but x_encoder says "
-                         f"{x_config.patch_size} / {x_config.tubelet_size}; the masks need the checkpoint's values")
+        raise ValueError(
+            f"{x_config.path}: patch {base.patch_size} / tubelet {base.tubelet_size}, but x_encoder says "
+            f"{x_config.patch_size} / {x_config.tubelet_size}; the masks need the checkpoint's values"
+        )
     base.pred_hidden_size = config.predictor.hidden_size
     base.pred_num_hidden_layers = config.predictor.num_layers
     base.pred_num_attention_heads = config.predictor.num_heads
@@ -75,7 +77,7 @@ class VJepaObjective(nn.Module):
         self.student.encoder.load_state_dict(XEncoder(config.x_encoder).vjepa2.encoder.state_dict())
         self.target_encoder = copy.deepcopy(self.student.encoder).requires_grad_(False).eval()
 
-    def train(self, mode: bool = True) -> "VJepaObjective":
+    def train(self, mode: bool = True) -> VJepaObjective:
         super().train(mode)
         self.target_encoder.eval()
         return self
@@ -100,8 +102,12 @@ class VJepaObjective(nn.Module):
     def forward(self, video: torch.Tensor, masks: list[Masks]) -> ObjectiveOutput:
         target = self.target_features(video)
         losses = [F.l1_loss(self.predict(video, m).float(), apply_masks(target, [m.target]).float()) for m in masks]
-        return ObjectiveOutput(torch.stack(losses).mean(), [loss.item() for loss in losses],
-                               [(m.context.shape[1], m.target.shape[1]) for m in masks], feature_spread(target))
+        return ObjectiveOutput(
+            torch.stack(losses).mean(),
+            [loss.item() for loss in losses],
+            [(m.context.shape[1], m.target.shape[1]) for m in masks],
+            feature_spread(target),
+        )
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:

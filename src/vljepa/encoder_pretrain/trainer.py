@@ -57,8 +57,11 @@ class EncoderPretrainer:
         self.clips = load_clips(config.data, config.x_encoder, progress)
         self.grid = token_grid(config.x_encoder)
         self.sampler = ClipSampler(len(self.clips), config.seed)
-        self.optimizer = build_adamw(decay_groups(self.objective.student.named_parameters(), config.lr,
-                                                  config.weight_decay), config.lr, config.betas)
+        self.optimizer = build_adamw(
+            decay_groups(self.objective.student.named_parameters(), config.lr, config.weight_decay),
+            config.lr,
+            config.betas,
+        )
         self.scheduler = build_schedule(self.optimizer, "cosine", config.warmup_steps, config.steps)
         self.step = 0
         save_json(config, self.out_dir / CONFIG_FILE)
@@ -71,9 +74,17 @@ class EncoderPretrainer:
             save_file(weights, str(directory / WEIGHTS_FILE))
             save_json(self.config, directory / CONFIG_FILE)
 
-        save_training_state(self.out_dir, write_weights, TrainingState(
-            position={"step": self.step}, rng=[RngState.capture(self.device)], optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(), sampler=self.sampler.state_dict()))
+        save_training_state(
+            self.out_dir,
+            write_weights,
+            TrainingState(
+                position={"step": self.step},
+                rng=[RngState.capture(self.device)],
+                optimizer=self.optimizer.state_dict(),
+                scheduler=self.scheduler.state_dict(),
+                sampler=self.sampler.state_dict(),
+            ),
+        )
 
     def _resume(self) -> int | None:
         """Restore the checkpoint if there is one; returns its step (None: a fresh run)."""
@@ -96,12 +107,16 @@ class EncoderPretrainer:
         """One optimizer step and one EMA update; returns the objective's output and the grad norm."""
         config = self.config
         video = self.clips[self.sampler.next_batch(config.batch_size)].to(self.device, torch.float32)
-        masks = [m.to(self.device) for m in step_masks(config.masks, self.grid, config.batch_size, config.seed, self.step)]
+        masks = [
+            m.to(self.device) for m in step_masks(config.masks, self.grid, config.batch_size, config.seed, self.step)
+        ]
         with self.precision.autocast(self.device.type):
             out = self.objective(video, masks)
         check_finite(out.loss, self.step + 1)
         out.loss.backward()
-        grad_norm = apply_gradients(self.objective.student.parameters(), self.optimizer, self.scheduler, config.grad_clip)
+        grad_norm = apply_gradients(
+            self.objective.student.parameters(), self.optimizer, self.scheduler, config.grad_clip
+        )
         self.objective.update_target(ema_momentum(self.step, config.steps, config.ema))
         self.step += 1
         return out, grad_norm
@@ -118,20 +133,33 @@ class EncoderPretrainer:
         self.objective.train()
         watch = CollapseWatch(config.collapse_threshold)
         window_start, window_steps = time.perf_counter(), 0
-        with progress_bar("V-JEPA pretraining", config.steps - self.step, self.progress,
-                          fields="loss {loss:.4f} | spread {spread:.3f} | {rate:.0f} clips/s") as advance, \
-                MetricsLog(log_path, resumed_at) as log:
+        with (
+            progress_bar(
+                "V-JEPA pretraining",
+                config.steps - self.step,
+                self.progress,
+                fields="loss {loss:.4f} | spread {spread:.3f} | {rate:.0f} clips/s",
+            ) as advance,
+            MetricsLog(log_path, resumed_at) as log,
+        ):
             while self.step < config.steps and self.step != stop_at_step:
                 out, grad_norm = self.train_step()
                 window_steps += 1
                 rate = window_steps * config.batch_size / max(1e-9, time.perf_counter() - window_start)
                 advance(1, loss=out.loss.item(), spread=out.target_std, rate=rate)
                 if self.step % config.log_every == 0 or self.step == config.steps:
-                    entry = {"global_step": self.step, "loss": out.loss.item(), "mask_losses": out.mask_losses,
-                             "mask_tokens": out.mask_tokens,
-                             "target_std": out.target_std, "lr": self.scheduler.get_last_lr()[0],
-                             "momentum": ema_momentum(self.step - 1, config.steps, config.ema),
-                             "grad_norm": grad_norm, "clips_per_s": rate, "precision": self.precision.name}
+                    entry = {
+                        "global_step": self.step,
+                        "loss": out.loss.item(),
+                        "mask_losses": out.mask_losses,
+                        "mask_tokens": out.mask_tokens,
+                        "target_std": out.target_std,
+                        "lr": self.scheduler.get_last_lr()[0],
+                        "momentum": ema_momentum(self.step - 1, config.steps, config.ema),
+                        "grad_norm": grad_norm,
+                        "clips_per_s": rate,
+                        "precision": self.precision.name,
+                    }
                     log.write(entry)
                     watch.check(out.target_std, self.step)
                     window_start, window_steps = time.perf_counter(), 0

@@ -24,8 +24,11 @@ NUM_EXAMPLES = 8
 
 
 def decode_all(model: VLJepa, embeddings: torch.Tensor, beam_size: int = 1, batch_size: int = 256) -> list[str]:
-    return [text for start in range(0, len(embeddings), batch_size)
-            for text in model.decode(embeddings[start:start + batch_size], beam_size=beam_size)]
+    return [
+        text
+        for start in range(0, len(embeddings), batch_size)
+        for text in model.decode(embeddings[start : start + batch_size], beam_size=beam_size)
+    ]
 
 
 def _examples(predictions: list[str], references: list[list[str]]) -> list[dict]:
@@ -54,8 +57,9 @@ def caption_references(records: list[Record]) -> tuple[list[ClipRef], list[list[
 
 def _captioning(model: VLJepa, records: list[Record], tokens, beam_size: int) -> dict:
     clips, references = caption_references(records)
-    decoded = decode_all(model, predict_tokens(model, torch.stack([tokens[c] for c in clips]), [None] * len(clips)),
-                         beam_size)
+    decoded = decode_all(
+        model, predict_tokens(model, torch.stack([tokens[c] for c in clips]), [None] * len(clips)), beam_size
+    )
     return {"num_clips": len(clips), **caption_metrics(decoded, references), "examples": _examples(decoded, references)}
 
 
@@ -68,9 +72,14 @@ def _open_vqa(model: VLJepa, records: list[Record], tokens, beam_size: int) -> d
         hits[record.type or "untyped"].append(float(tokenize(answer) == tokenize(record.answer)))
     per_type = {kind: {"num": len(v), "exact_match": sum(v) / len(v)} for kind, v in sorted(hits.items())}
     overall = [h for v in hits.values() for h in v]
-    examples = [{"question": r.question, "decoded": d, "answer": r.answer} for r, d in zip(asked[:NUM_EXAMPLES], decoded)]
-    return {"overall": {"num": len(overall), "exact_match": sum(overall) / len(overall)}, **per_type,
-            "examples": examples}
+    examples = [
+        {"question": r.question, "decoded": d, "answer": r.answer} for r, d in zip(asked[:NUM_EXAMPLES], decoded)
+    ]
+    return {
+        "overall": {"num": len(overall), "exact_match": sum(overall) / len(overall)},
+        **per_type,
+        "examples": examples,
+    }
 
 
 def evaluate_generation(model: VLJepa, records: list[Record], tokens, beam_size: int = 1) -> dict:

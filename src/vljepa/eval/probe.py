@@ -104,7 +104,8 @@ def probe_tasks(train_manifest: str) -> dict[str, list[str]]:
     if tasks_file.is_file():
         extra = json.loads(tasks_file.read_text())
         if not isinstance(extra, dict) or not all(
-                isinstance(c, list) and all(isinstance(x, str) for x in c) for c in extra.values()):
+            isinstance(c, list) and all(isinstance(x, str) for x in c) for c in extra.values()
+        ):
             raise ManifestError(f"{tasks_file}: expected an object mapping task names to lists of class names")
         tasks.update(extra)
     return tasks
@@ -124,12 +125,15 @@ def gather(clips: dict[ClipRef, str], tokens: dict[ClipRef, torch.Tensor], class
     usable = [c for c, label in clips.items() if c in tokens and label in classes]
     if not usable:
         return None
-    return LabelledTokens(torch.stack([tokens[c] for c in usable]).float(),
-                          torch.tensor([classes.index(clips[c]) for c in usable], dtype=torch.long))
+    return LabelledTokens(
+        torch.stack([tokens[c] for c in usable]).float(),
+        torch.tensor([classes.index(clips[c]) for c in usable], dtype=torch.long),
+    )
 
 
-def attentive_scores(train: LabelledTokens, test: LabelledTokens, num_classes: int,
-                     config: ProbeConfig) -> tuple[float, float]:
+def attentive_scores(
+    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig
+) -> tuple[float, float]:
     """(test, train) accuracy of a seeded attentive probe."""
     torch.manual_seed(config.seed)
     dim = train.tokens.shape[-1]
@@ -137,8 +141,9 @@ def attentive_scores(train: LabelledTokens, test: LabelledTokens, num_classes: i
     return accuracy(probe, test), accuracy(probe, train)
 
 
-def linear_scores(train: LabelledTokens, test: LabelledTokens, num_classes: int,
-                  config: ProbeConfig) -> tuple[float, float]:
+def linear_scores(
+    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig
+) -> tuple[float, float]:
     """(test, train) accuracy of L2-regularised logistic regression on standardised mean-pooled tokens."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
@@ -146,7 +151,9 @@ def linear_scores(train: LabelledTokens, test: LabelledTokens, num_classes: int,
 
     model = make_pipeline(StandardScaler(), LogisticRegression(C=config.linear_c, max_iter=5000))
     model.fit(train.tokens.mean(1).numpy(), train.labels.numpy())
-    test_accuracy, train_accuracy = (float(model.score(d.tokens.mean(1).numpy(), d.labels.numpy())) for d in (test, train))
+    test_accuracy, train_accuracy = (
+        float(model.score(d.tokens.mean(1).numpy(), d.labels.numpy())) for d in (test, train)
+    )
     return test_accuracy, train_accuracy
 
 
@@ -159,23 +166,39 @@ def run_task(train: LabelledTokens, test: LabelledTokens, num_classes: int, conf
     results = {}
     for kind, scores in PROBES.items():
         test_accuracy, train_accuracy = scores(train, test, num_classes, config)
-        results[kind] = {"accuracy": test_accuracy, "train_accuracy": train_accuracy, "chance": chance,
-                         "num_classes": num_classes, "num_train": len(train.labels), "num_test": len(test.labels)}
+        results[kind] = {
+            "accuracy": test_accuracy,
+            "train_accuracy": train_accuracy,
+            "chance": chance,
+            "num_classes": num_classes,
+            "num_train": len(train.labels),
+            "num_test": len(test.labels),
+        }
     return results
 
 
-def probe_encoder(x_encoder: XEncoderConfig, train_manifest: str, test_manifest: str, cache_dir: str,
-                  config: ProbeConfig | None = None, progress: bool = True) -> dict[str, dict[str, dict]]:
+def probe_encoder(
+    x_encoder: XEncoderConfig,
+    train_manifest: str,
+    test_manifest: str,
+    cache_dir: str,
+    config: ProbeConfig | None = None,
+    progress: bool = True,
+) -> dict[str, dict[str, dict]]:
     """results[probe][task] for one frozen encoder; a task is skipped when its training clips have fewer
     than 2 classes or no test clip has one of them."""
     config = config or ProbeConfig()
     cache = FeatureCache(cache_dir, XEncoder(x_encoder))
-    per_task = {name: (labelled_clips(train_manifest, classes), labelled_clips(test_manifest, classes))
-                for name, classes in probe_tasks(train_manifest).items()}
+    per_task = {
+        name: (labelled_clips(train_manifest, classes), labelled_clips(test_manifest, classes))
+        for name, classes in probe_tasks(train_manifest).items()
+    }
     tokens = cache.tokens([c for train, test in per_task.values() for c in (*train, *test)], progress=progress)
     if cache.failed:
-        console.print(f"[yellow]warning:[/] skipped {len(cache.failed)} unreadable clips, "
-                      f"e.g. {next(iter(cache.failed.values()))}")
+        console.print(
+            f"[yellow]warning:[/] skipped {len(cache.failed)} unreadable clips, "
+            f"e.g. {next(iter(cache.failed.values()))}"
+        )
     results: dict[str, dict[str, dict]] = {kind: {} for kind in PROBES}
     for name, (train_clips, test_clips) in per_task.items():
         classes = sorted(set(train_clips.values()))
@@ -197,7 +220,11 @@ def results_table(results: dict[str, dict[str, dict[str, dict]]]):
         table.add_column(column)
     for encoder, by_probe in results.items():
         for kind, by_task in by_probe.items():
-            cells = [f"{100 * by_task[t]['accuracy']:.1f}% (chance {100 * by_task[t]['chance']:.1f}%)"
-                     if t in by_task else "n/a" for t in tasks]
+            cells = [
+                f"{100 * by_task[t]['accuracy']:.1f}% (chance {100 * by_task[t]['chance']:.1f}%)"
+                if t in by_task
+                else "n/a"
+                for t in tasks
+            ]
             table.add_row(encoder, kind, *cells)
     return table

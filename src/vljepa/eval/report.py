@@ -15,32 +15,49 @@ import torch  # noqa: E402
 
 from ..precision import cpu_bf16_units, cpu_capability  # noqa: E402
 
-
 # The figures the demo is expected to reach on held-out clips (the direction control, on a single frame,
 # should instead stay near chance).
-DEMO_FLOORS = {"action classification top-1": 0.75, "text->video R@1 (exact clip)": 0.35,
-               "text->video R@1 (same meaning)": 0.70, "VQA direction": 0.85, "VQA what_happened": 0.80,
-               "VQA colour": 0.90, "VQA shape": 0.55}
+DEMO_FLOORS = {
+    "action classification top-1": 0.75,
+    "text->video R@1 (exact clip)": 0.35,
+    "text->video R@1 (same meaning)": 0.70,
+    "VQA direction": 0.85,
+    "VQA what_happened": 0.80,
+    "VQA colour": 0.90,
+    "VQA shape": 0.55,
+}
 
 
 def machine_description() -> str:
     """Architecture, CPUs, PyTorch's CPU capability (with any bf16 instructions) and torch version: quote it
     beside every speed figure, since the same command runs at very different speeds on different CPUs."""
     units = "+".join(cpu_bf16_units()) or "no bf16 instructions"
-    return (f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, capability "
-            f"{cpu_capability()} ({units}), torch {torch.__version__} ({torch.get_num_threads()} threads)")
+    return (
+        f"{platform.machine()} {platform.system()}, {os.cpu_count()} logical CPUs, capability "
+        f"{cpu_capability()} ({units}), torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    )
 
 
 def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]:
     """(task, value, chance, question-only prior or None) for the held-out test split."""
     test, rows = results["test"], []
     classification = test["classification"]
-    rows.append(("action classification top-1", classification["prompted"]["top1"], classification["chance"]["top1"], None))
-    rows.append(("action classification top-5", classification["prompted"]["top5"], classification["chance"]["top5"], None))
+    rows.append(
+        ("action classification top-1", classification["prompted"]["top1"], classification["chance"]["top1"], None)
+    )
+    rows.append(
+        ("action classification top-5", classification["prompted"]["top5"], classification["chance"]["top5"], None)
+    )
     retrieval = test["retrieval"]
     rows.append(("text->video R@1 (exact clip)", retrieval["exact"]["t2v_R@1"], retrieval["chance_R@1"], None))
-    rows.append(("text->video R@1 (same meaning)", retrieval["same_meaning"]["t2v_R@1"],
-                 retrieval["chance_R@1_same_meaning"], None))
+    rows.append(
+        (
+            "text->video R@1 (same meaning)",
+            retrieval["same_meaning"]["t2v_R@1"],
+            retrieval["chance_R@1_same_meaning"],
+            None,
+        )
+    )
     rows.append(("video->text R@1 (exact clip)", retrieval["exact"]["v2t_R@1"], retrieval["chance_R@1"], None))
     for kind, stats in test["vqa"].items():
         rows.append((f"VQA {kind}", stats["accuracy"], stats["chance"], stats.get("question_prior")))
@@ -60,7 +77,9 @@ def plot_learning_curves(metrics_path: Path, out: Path) -> None:
         rows = [e for e in entries if key in e]
         right.plot([e["global_step"] for e in rows], [e[key] for e in rows], marker="o", label=key)
     left.set(xlabel="step", ylabel="InfoNCE loss", title="training loss")
-    right.set(xlabel="step", ylabel="in-batch top-1", title="validation (prediction -> its target in a batch)", ylim=(0, 1))
+    right.set(
+        xlabel="step", ylabel="in-batch top-1", title="validation (prediction -> its target in a batch)", ylim=(0, 1)
+    )
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
@@ -76,7 +95,14 @@ def plot_tasks(rows: list[tuple[str, float, float, float | None]], out: Path) ->
     axis.scatter([r[2] for r in rows][::-1], names, color="black", marker="|", s=200, label="chance", zorder=3)
     priors = [(r[3], r[0]) for r in rows if r[3] is not None]
     if priors:
-        axis.scatter([p for p, _ in priors], [n for _, n in priors], color="tab:red", marker="x", label="question-only prior", zorder=3)
+        axis.scatter(
+            [p for p, _ in priors],
+            [n for _, n in priors],
+            color="tab:red",
+            marker="x",
+            label="question-only prior",
+            zorder=3,
+        )
     axis.set(xlim=(0, 1), xlabel="accuracy / recall", title="held-out world clips")
     axis.grid(axis="x", alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
@@ -103,32 +129,63 @@ def decoding_section(results: dict) -> list[str]:
     test, heldout = results["test"].get("generation"), results["test_heldout"].get("generation")
     if not test:
         return []
-    lines = ["", "## Decoding: captions and open-ended answers (Y-decoder)", "",
-             "CIDEr-D on pycocoevalcap's scale (1.0 = 100 in papers that multiply by 100); a caption's references are "
-             "every caption of the same meaning in the split.", "",
-             "| metric | seen forms | unseen forms |", "|---|---|---|"]
-    for task, label in (("inversion", "decoder inversion of the captions' text embeddings"),
-                        ("captioning", "captioning from the video")):
+    lines = [
+        "",
+        "## Decoding: captions and open-ended answers (Y-decoder)",
+        "",
+        "CIDEr-D on pycocoevalcap's scale (1.0 = 100 in papers that multiply by 100); a caption's references are "
+        "every caption of the same meaning in the split.",
+        "",
+        "| metric | seen forms | unseen forms |",
+        "|---|---|---|",
+    ]
+    for task, label in (
+        ("inversion", "decoder inversion of the captions' text embeddings"),
+        ("captioning", "captioning from the video"),
+    ):
         for metric in ("exact_match", "CIDEr-D", "BLEU-4", "ROUGE-L"):
             seen, unseen = test[task][metric], heldout[task][metric] if heldout else None
             show = _pct if metric == "exact_match" else (lambda v: "" if v is None else f"{v:.2f}")
             lines.append(f"| {label}: {metric.replace('_', ' ')} | {show(seen)} | {show(unseen)} |")
-    lines += ["", "Open-ended VQA (no options given; exact match of the decoded answer):", "",
-              "| question type | exact match | multiple choice (nearest option) |", "|---|---|---|"]
+    lines += [
+        "",
+        "Open-ended VQA (no options given; exact match of the decoded answer):",
+        "",
+        "| question type | exact match | multiple choice (nearest option) |",
+        "|---|---|---|",
+    ]
     for kind, stats in test["open_vqa"].items():
         if kind not in ("overall", "examples"):
-            lines.append(f"| {kind} | {_pct(stats['exact_match'])} | {_pct(results['test']['vqa'][kind]['accuracy'])} |")
-    lines += ["", "Some decoded captions:", "", "| decoded | reference |", "|---|---|",
-              *[f"| {e['decoded']} | {e['references'][0]} |" for e in test["captioning"]["examples"][:6]]]
+            lines.append(
+                f"| {kind} | {_pct(stats['exact_match'])} | {_pct(results['test']['vqa'][kind]['accuracy'])} |"
+            )
+    lines += [
+        "",
+        "Some decoded captions:",
+        "",
+        "| decoded | reference |",
+        "|---|---|",
+        *[f"| {e['decoded']} | {e['references'][0]} |" for e in test["captioning"]["examples"][:6]],
+    ]
     stream = results.get("stream")
     if stream:
-        lines += ["", "## Selective decoding on a long stream", "",
-                  f"{stream['decodes']} decodes for {stream['seconds_of_video']:.0f} s of video ({stream['windows']} windows "
-                  f"of 2 s every 0.5 s; Ward segmentation at 0.35 Hz), {stream['x_real_time']:.0f}x real time "
-                  "including video decoding.", "", "![stream timeline](stream_timeline.png)", "",
-                  "| segment | decoded caption | reference at its midpoint |", "|---|---|---|",
-                  *[f"| {c['start']:.1f}-{c['end']:.1f} s | {c['text']} | {_reference_at(stream['reference'], c['time'])} |"
-                    for c in stream["captions"]]]
+        lines += [
+            "",
+            "## Selective decoding on a long stream",
+            "",
+            f"{stream['decodes']} decodes for {stream['seconds_of_video']:.0f} s of video ({stream['windows']} windows "
+            f"of 2 s every 0.5 s; Ward segmentation at 0.35 Hz), {stream['x_real_time']:.0f}x real time "
+            "including video decoding.",
+            "",
+            "![stream timeline](stream_timeline.png)",
+            "",
+            "| segment | decoded caption | reference at its midpoint |",
+            "|---|---|---|",
+            *[
+                f"| {c['start']:.1f}-{c['end']:.1f} s | {c['text']} | {_reference_at(stream['reference'], c['time'])} |"
+                for c in stream["captions"]
+            ],
+        ]
     return lines
 
 
@@ -136,12 +193,18 @@ def run_section(results: dict, timings: dict[str, float]) -> list[str]:
     """Budget, wall time, precision and the samples each part trained on."""
     lines, precision, budget = [], results["training"].get("precision"), results.get("budget")
     if budget:
-        steps = ", ".join(f"{name} {done} of {recipe}" for name, (done, recipe) in budget["steps trained / recipe"].items())
-        lines.append(f"Budget: {budget['minutes']:g} min; wall time {timings['total'] / 60:.1f} min; steps sized to "
-                     f"this machine's measured speed: {steps}.  ")
+        steps = ", ".join(
+            f"{name} {done} of {recipe}" for name, (done, recipe) in budget["steps trained / recipe"].items()
+        )
+        lines.append(
+            f"Budget: {budget['minutes']:g} min; wall time {timings['total'] / 60:.1f} min; steps sized to "
+            f"this machine's measured speed: {steps}.  "
+        )
     if precision:
-        lines.append(f"Precision: {precision['precision']} ({precision['reason']}; CPU capability "
-                     f"{precision['cpu_capability']}).  ")
+        lines.append(
+            f"Precision: {precision['precision']} ({precision['reason']}; CPU capability "
+            f"{precision['cpu_capability']}).  "
+        )
     return lines
 
 
@@ -151,31 +214,55 @@ def write_report(out_dir: Path, results: dict, timings: dict[str, float], metric
     plot_tasks(rows, out_dir / "tasks.png")
     test, heldout, single = results["test"], results["test_heldout"], results["test_single_frame"]
     lines = [
-        "# VL-JEPA demo report", "",
-        f"Command: `{command}`  ", f"Machine: {machine_description()}  ",
-        f"Wall time: {timings['total']:.0f} s (" + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total") + ")  ",
+        "# VL-JEPA demo report",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {machine_description()}  ",
+        f"Wall time: {timings['total']:.0f} s ("
+        + ", ".join(f"{k} {v:.0f} s" for k, v in timings.items() if k != "total")
+        + ")  ",
         *run_section(results, timings),
-        "", "## Held-out test clips", "",
-        "| task | VL-JEPA | floor | chance | question-only prior |", "|---|---|---|---|---|",
-        *[f"| {name} | {_pct(value)} | {_floor(name, value)} | {_pct(chance)} | {_pct(prior)} |"
-          for name, value, chance, prior in rows],
-        "", "![tasks](tasks.png)", "",
-        "## Generalisation to unseen paraphrases", "",
-        "Same test clips; captions and class names written with templates and synonyms held out of training.", "",
-        "| metric | seen forms | unseen forms |", "|---|---|---|",
+        "",
+        "## Held-out test clips",
+        "",
+        "| task | VL-JEPA | floor | chance | question-only prior |",
+        "|---|---|---|---|---|",
+        *[
+            f"| {name} | {_pct(value)} | {_floor(name, value)} | {_pct(chance)} | {_pct(prior)} |"
+            for name, value, chance, prior in rows
+        ],
+        "",
+        "![tasks](tasks.png)",
+        "",
+        "## Generalisation to unseen paraphrases",
+        "",
+        "Same test clips; captions and class names written with templates and synonyms held out of training.",
+        "",
+        "| metric | seen forms | unseen forms |",
+        "|---|---|---|",
         f"| classification top-1 | {_pct(test['classification']['prompted']['top1'])} | {_pct(heldout['classification']['prompted']['top1'])} |",
         f"| classification top-5 | {_pct(test['classification']['prompted']['top5'])} | {_pct(heldout['classification']['prompted']['top5'])} |",
         f"| text->video R@1 (exact clip) | {_pct(test['retrieval']['exact']['t2v_R@1'])} | {_pct(heldout['retrieval']['exact']['t2v_R@1'])} |",
         f"| text->video R@1 (same meaning) | {_pct(test['retrieval']['same_meaning']['t2v_R@1'])} | {_pct(heldout['retrieval']['same_meaning']['t2v_R@1'])} |",
         *decoding_section(results),
-        "", "## Does the model use time? (single-frame control)", "",
-        "The same questions with the clip replaced by its middle frame repeated (no motion left).", "",
-        "| VQA type | full clip | single frame | chance |", "|---|---|---|---|",
-        *[f"| {kind} | {_pct(stats['accuracy'])} | {_pct(single['vqa'][kind]['accuracy'])} | {_pct(stats['chance'])} |"
-          for kind, stats in test["vqa"].items()],
-        "", "## Training", "",
+        "",
+        "## Does the model use time? (single-frame control)",
+        "",
+        "The same questions with the clip replaced by its middle frame repeated (no motion left).",
+        "",
+        "| VQA type | full clip | single frame | chance |",
+        "|---|---|---|---|",
+        *[
+            f"| {kind} | {_pct(stats['accuracy'])} | {_pct(single['vqa'][kind]['accuracy'])} | {_pct(stats['chance'])} |"
+            for kind, stats in test["vqa"].items()
+        ],
+        "",
+        "## Training",
+        "",
         *[f"- {name}: {value}" for name, value in results.get("training", {}).items()],
-        "", "![learning curves](learning_curves.png)", "",
+        "",
+        "![learning curves](learning_curves.png)",
+        "",
     ]
     path = out_dir / "report.md"
     path.write_text("\n".join(lines))

@@ -34,10 +34,15 @@ def _classification(model: VLJepa, records: list[Record], tokens, classes: list[
     labels = [classes.index(r.label) for r in labelled]
     prompt = model.config.classification_prompt
     return {
-        "num_samples": len(labelled), "num_classes": len(classes),
+        "num_samples": len(labelled),
+        "num_classes": len(classes),
         "chance": {"top1": 1 / len(classes), "top5": min(5, len(classes)) / len(classes)},
-        "prompted": classification_accuracy(predict_tokens(model, stacked, [prompt] * len(labelled)), class_embeddings, labels),
-        "caption_mode": classification_accuracy(predict_tokens(model, stacked, [None] * len(labelled)), class_embeddings, labels),
+        "prompted": classification_accuracy(
+            predict_tokens(model, stacked, [prompt] * len(labelled)), class_embeddings, labels
+        ),
+        "caption_mode": classification_accuracy(
+            predict_tokens(model, stacked, [None] * len(labelled)), class_embeddings, labels
+        ),
     }
 
 
@@ -55,10 +60,14 @@ def _retrieval(model: VLJepa, records: list[Record], tokens) -> dict:
         exact[row, clip_index[r.clip]] = True
         clip_has_meaning[clip_index[r.clip], meaning_ids[meaning]] = True
     same_meaning = clip_has_meaning[:, [meaning_ids[m] for m in meanings]].T
-    return {"pool_clips": len(clips), "num_captions": len(captioned), "chance_R@1": 1 / len(clips),
-            "chance_R@1_same_meaning": float(same_meaning.float().mean()),
-            "exact": retrieval_metrics(videos, texts, exact),
-            "same_meaning": retrieval_metrics(videos, texts, same_meaning)}
+    return {
+        "pool_clips": len(clips),
+        "num_captions": len(captioned),
+        "chance_R@1": 1 / len(clips),
+        "chance_R@1_same_meaning": float(same_meaning.float().mean()),
+        "exact": retrieval_metrics(videos, texts, exact),
+        "same_meaning": retrieval_metrics(videos, texts, same_meaning),
+    }
 
 
 def _vqa(model: VLJepa, records: list[Record], tokens, prior: QuestionPrior | None) -> dict:
@@ -76,19 +85,31 @@ def _vqa(model: VLJepa, records: list[Record], tokens, prior: QuestionPrior | No
         stats["chance"].append(1 / len(opts))
         if prior is not None:
             stats["question_prior"].append(prior.expected_accuracy(record.question, opts, record.answer))
-    return {kind: {"num": len(stats["accuracy"]), **{k: sum(v) / len(v) for k, v in stats.items()}}
-            for kind, stats in sorted(by_type.items())}
+    return {
+        kind: {"num": len(stats["accuracy"]), **{k: sum(v) / len(v) for k, v in stats.items()}}
+        for kind, stats in sorted(by_type.items())
+    }
 
 
-def evaluate_manifest(model: VLJepa, manifest: str | Path, cache: FeatureCache,
-                      prior_manifest: str | Path | None = None, progress: bool = True, generation: bool = True) -> dict:
+def evaluate_manifest(
+    model: VLJepa,
+    manifest: str | Path,
+    cache: FeatureCache,
+    prior_manifest: str | Path | None = None,
+    progress: bool = True,
+    generation: bool = True,
+) -> dict:
     """All the tasks this manifest's records support; the cache's view (clip / single_frame) applies.
     `generation=False` skips the decoder-based metrics even when the model has a Y-decoder."""
     records = load_manifest(manifest)
     tokens = cache.tokens([r.clip for r in records], progress=progress)
     usable = [r for r in records if r.clip in tokens]
-    results: dict = {"manifest": str(manifest), "view": cache.view, "num_records": len(records),
-                     "skipped_records": len(records) - len(usable)}
+    results: dict = {
+        "manifest": str(manifest),
+        "view": cache.view,
+        "num_records": len(records),
+        "skipped_records": len(records) - len(usable),
+    }
     if any(r.label is not None for r in usable):
         results["classification"] = _classification(model, usable, tokens, class_names(usable, manifest))
     if any(r.caption for r in usable):

@@ -11,8 +11,9 @@ def rank_classes(predicted: torch.Tensor, class_embeddings: torch.Tensor, k: int
     return scores.topk(min(k, scores.shape[1]), dim=1)
 
 
-def classification_accuracy(predicted: torch.Tensor, class_embeddings: torch.Tensor, labels: list[int],
-                            ks: tuple[int, ...] = (1, 5)) -> dict[str, float]:
+def classification_accuracy(
+    predicted: torch.Tensor, class_embeddings: torch.Tensor, labels: list[int], ks: tuple[int, ...] = (1, 5)
+) -> dict[str, float]:
     _, top = rank_classes(predicted, class_embeddings, max(ks))
     truth = torch.tensor(labels)[:, None]
     return {f"top{k}": float((top[:, :k] == truth).any(1).float().mean()) for k in ks}

@@ -12,8 +12,9 @@ def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, ks: tuple[int,
     return {f"R@{k}": float(hits[:, :k].any(1).float().mean()) for k in ks}
 
 
-def retrieval_metrics(video_embeddings: torch.Tensor, text_embeddings: torch.Tensor,
-                      relevant: torch.Tensor) -> dict[str, float]:
+def retrieval_metrics(
+    video_embeddings: torch.Tensor, text_embeddings: torch.Tensor, relevant: torch.Tensor
+) -> dict[str, float]:
     """`relevant` (texts, videos) bool. Returns t2v_R@k and v2t_R@k."""
     similarity = text_embeddings @ video_embeddings.T
     t2v = recall_at_k(similarity, relevant)

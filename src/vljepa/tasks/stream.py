@@ -82,8 +82,9 @@ def ward(embeddings: np.ndarray, times: np.ndarray, num_segments: int) -> list[S
     if num_segments <= 1 or n < 2:
         return segments_from_labels(np.zeros(n, dtype=int), times)
     chain = diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], shape=(n, n))
-    labels = AgglomerativeClustering(n_clusters=num_segments, linkage="ward",
-                                     connectivity=chain).fit_predict(_unit(embeddings))
+    labels = AgglomerativeClustering(n_clusters=num_segments, linkage="ward", connectivity=chain).fit_predict(
+        _unit(embeddings)
+    )
     return segments_from_labels(labels, times)
 
 
@@ -135,8 +136,9 @@ class OnlineSegmenter:
         return segment
 
 
-def online(embeddings: np.ndarray, times: np.ndarray, threshold: float = 0.2, smoothing: float = 0.5,
-           min_length: int = 3) -> list[Segment]:
+def online(
+    embeddings: np.ndarray, times: np.ndarray, threshold: float = 0.2, smoothing: float = 0.5, min_length: int = 3
+) -> list[Segment]:
     """Run an `OnlineSegmenter` over a whole stream."""
     segmenter = OnlineSegmenter(threshold=threshold, smoothing=smoothing, min_length=min_length)
     segments = [s for e, t in zip(embeddings, times) if (s := segmenter.push(e, t)) is not None]

@@ -65,8 +65,9 @@ class StreamResult:
         return self.segments[-1].end if self.segments else 0.0
 
 
-def embed_windows(model: VLJepa, path: str | Path,
-                  config: StreamConfig) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
+def embed_windows(
+    model: VLJepa, path: str | Path, config: StreamConfig
+) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
     """((start, end), normalised query-free prediction) for each window, in order, batched."""
     batch: list[tuple[tuple[float, float], torch.Tensor]] = []
 
@@ -85,7 +86,9 @@ def embed_windows(model: VLJepa, path: str | Path,
         yield from flush()
 
 
-def decode_segments(model: VLJepa, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1) -> list[TimedCaption]:
+def decode_segments(
+    model: VLJepa, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1
+) -> list[TimedCaption]:
     """One caption per segment, from its mean embedding, stamped at its midpoint."""
     if not segments:
         return []
@@ -100,8 +103,9 @@ def offline_segments(embeddings: np.ndarray, times: np.ndarray, config: StreamCo
     return ward(embeddings, times, segment_count(times, config.hz))
 
 
-def caption_stream(model: VLJepa, path: str | Path, config: StreamConfig,
-                   on_caption: Callable[[TimedCaption], None] | None = None) -> StreamResult:
+def caption_stream(
+    model: VLJepa, path: str | Path, config: StreamConfig, on_caption: Callable[[TimedCaption], None] | None = None
+) -> StreamResult:
     """Caption a video file with selective decoding; `on_caption` sees each caption as it is decoded."""
     on_caption = on_caption or (lambda caption: None)
     times, embeddings, segments, captions = [], [], [], []

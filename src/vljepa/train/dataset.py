@@ -30,8 +30,9 @@ class FeatureTable:
         return self.tokens[rows].to(device=device, dtype=torch.float32)
 
 
-def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool,
-                 main: bool = True) -> tuple[dict[str, list[Sample]], FeatureTable, int]:
+def load_samples(
+    manifest: str, cache: FeatureCache, prompt: str, progress: bool, main: bool = True
+) -> tuple[dict[str, list[Sample]], FeatureTable, int]:
     """Samples of a manifest, the feature table of their clips and the number of records skipped (their
     video could not be read; reported). `main=False` (the other ranks of a torchrun launch): only read what
     rank 0 put in the cache; report nothing."""
@@ -39,8 +40,10 @@ def load_samples(manifest: str, cache: FeatureCache, prompt: str, progress: bool
     tokens = cache.tokens([r.clip for r in records], progress=progress, encode_missing=main)
     usable = [r for r in records if r.clip in tokens]
     if len(usable) < len(records) and main:
-        console.print(f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
-                      f"video could not be read ({len(cache.failed)} files), e.g. {next(iter(cache.failed.values()))}")
+        console.print(
+            f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
+            f"video could not be read ({len(cache.failed)} files), e.g. {next(iter(cache.failed.values()))}"
+        )
     if not usable:
         raise RuntimeError(f"{manifest}: no record has a readable video, e.g. {next(iter(cache.failed.values()))}")
     clips = list(dict.fromkeys(r.clip for r in usable))

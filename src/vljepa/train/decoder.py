@@ -24,15 +24,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..causal_lm import corpus_vocabulary
 from ..config import Bf16Setting, to_dict
 from ..config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from ..errors import ConfigError
 from ..data.feature_cache import FeatureCache, default_cache_dir
+from ..errors import ConfigError
 from ..model import DECODER_DIR, VLJepa
 from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
 from ..tasks.embed import embed_texts, predict_tokens
-from ..causal_lm import corpus_vocabulary
 from ..y_decoder import YDecoder, YDecoderConfig
 from .dataset import FeatureTable, load_samples
 from .device import resolve_device
@@ -91,7 +91,9 @@ class Phase:
         return torch.cat([e for e, _ in drawn]), [t for _, texts in drawn for t in texts]
 
 
-def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConfig, progress: bool = True) -> list[dict]:
+def fit_decoder(
+    decoder: YDecoder, phases: list[Phase], config: DecoderTrainConfig, progress: bool = True
+) -> list[dict]:
     """Train through the phases in order under one warmup + cosine schedule; returns the per-step log."""
     total = sum(phase.steps for phase in phases)
     generator = torch.Generator().manual_seed(config.seed)
@@ -104,9 +106,18 @@ def fit_decoder(decoder: YDecoder, phases: list[Phase], config: DecoderTrainConf
     with progress_bar("training the Y-decoder", total, enabled=progress, fields="{phase} loss {loss:.3f}") as advance:
         for phase in phases:
             for _ in range(phase.steps):
-                loss = decoder_step(decoder, optimizer, scheduler, *phase.batch(config.batch_size, generator), precision)
-                log.append({"step": step, "phase": phase.name, "loss": loss.item(), "lr": scheduler.get_last_lr()[0],
-                            "precision": precision.name})
+                loss = decoder_step(
+                    decoder, optimizer, scheduler, *phase.batch(config.batch_size, generator), precision
+                )
+                log.append(
+                    {
+                        "step": step,
+                        "phase": phase.name,
+                        "loss": loss.item(),
+                        "lr": scheduler.get_last_lr()[0],
+                        "precision": precision.name,
+                    }
+                )
                 advance(phase=phase.name, loss=loss.item())
                 step += 1
     decoder.eval()
@@ -118,9 +129,14 @@ def decoder_optimizer(decoder: YDecoder, lr: float, weight_decay: float) -> torc
     return build_adamw(decay_groups(decoder.named_parameters(), lr, weight_decay), lr)
 
 
-def decoder_step(decoder: YDecoder, optimizer: torch.optim.Optimizer,
-                 scheduler: torch.optim.lr_scheduler.LRScheduler | None, embeddings: torch.Tensor, texts: list[str],
-                 precision: Precision) -> torch.Tensor:
+def decoder_step(
+    decoder: YDecoder,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    embeddings: torch.Tensor,
+    texts: list[str],
+    precision: Precision,
+) -> torch.Tensor:
     """One optimizer step (unclipped, as the decoder always trained) on a batch of (embedding, text) pairs;
     returns the loss."""
     with precision.autocast(decoder.device.type):
@@ -130,13 +146,19 @@ def decoder_step(decoder: YDecoder, optimizer: torch.optim.Optimizer,
     return loss
 
 
-def measure_decoder_step_seconds(config: DecoderTrainConfig, texts: list[str], shared_dim: int,
-                                 device: torch.device | str = "cpu", steps: int = 3) -> float:
+def measure_decoder_step_seconds(
+    config: DecoderTrainConfig, texts: list[str], shared_dim: int, device: torch.device | str = "cpu", steps: int = 3
+) -> float:
     """Seconds per training step of the Y-decoder `config` describes, over the vocabulary of `texts`, timed
     on a throw-away decoder with random input embeddings after one untimed step (the global RNG is untouched)."""
     texts = list(dict.fromkeys(texts))
-    decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": shared_dim,
-                                       "vocabulary": corpus_vocabulary(texts, config.decoder.tokenizer)})
+    decoder_config = YDecoderConfig(
+        **{
+            **to_dict(config.decoder),
+            "shared_dim": shared_dim,
+            "vocabulary": corpus_vocabulary(texts, config.decoder.tokenizer),
+        }
+    )
     with torch.random.fork_rng():
         decoder = YDecoder(decoder_config).to(device).train()
         optimizer = decoder_optimizer(decoder, 0.0, config.weight_decay)
@@ -165,8 +187,9 @@ def adaptation_pairs(model: VLJepa, samples: list[Sample], table: FeatureTable, 
     return TextPairs(predict_tokens(model, tokens, [s.query for s in samples]), [s.target for s in samples])
 
 
-def fit_model_decoder(model: VLJepa, config: DecoderTrainConfig, cache: FeatureCache,
-                      progress: bool = True) -> tuple[YDecoder, list[dict]]:
+def fit_model_decoder(
+    model: VLJepa, config: DecoderTrainConfig, cache: FeatureCache, progress: bool = True
+) -> tuple[YDecoder, list[dict]]:
     """Train a Y-decoder for an in-memory model on `config.train_manifest`; returns it and its log."""
     torch.manual_seed(config.seed)
     by_kind, table, _ = load_samples(config.train_manifest, cache, model.config.classification_prompt, progress)
@@ -175,11 +198,19 @@ def fit_model_decoder(model: VLJepa, config: DecoderTrainConfig, cache: FeatureC
     predicted = adaptation_pairs(model, samples, table, config.max_adaptation_samples, config.seed)
     console.print(f"Y-decoder corpus: {len(inversion.texts)} distinct texts; {len(predicted.texts)} predictor outputs")
     vocabulary = corpus_vocabulary(inversion.texts, config.decoder.tokenizer)
-    decoder_config = YDecoderConfig(**{**to_dict(config.decoder), "shared_dim": model.config.shared_dim,
-                                       "vocabulary": vocabulary})
+    decoder_config = YDecoderConfig(
+        **{**to_dict(config.decoder), "shared_dim": model.config.shared_dim, "vocabulary": vocabulary}
+    )
     decoder = YDecoder(decoder_config).to(model.device)
-    log = fit_decoder(decoder, [Phase("inversion", [inversion], config.inversion_steps),
-                                Phase("adaptation", [inversion, predicted], config.adaptation_steps)], config, progress)
+    log = fit_decoder(
+        decoder,
+        [
+            Phase("inversion", [inversion], config.inversion_steps),
+            Phase("adaptation", [inversion, predicted], config.adaptation_steps),
+        ],
+        config,
+        progress,
+    )
     return decoder, log
 
 

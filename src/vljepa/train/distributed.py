@@ -74,8 +74,10 @@ class World:
 
     def check_batch_size(self, batch_size: int, what: str) -> None:
         if batch_size % self.size:
-            raise ValueError(f"{what}: batch_size {batch_size} does not divide among {self.size} ranks; every rank "
-                             f"runs an equal slice of the global batch, so use a multiple of {self.size}")
+            raise ValueError(
+                f"{what}: batch_size {batch_size} does not divide among {self.size} ranks; every rank "
+                f"runs an equal slice of the global batch, so use a multiple of {self.size}"
+            )
 
     def local_rows(self, batch_size: int) -> slice:
         """This rank's contiguous slice of a global batch."""
@@ -149,6 +151,8 @@ def init_distributed(device: torch.device) -> tuple[World, torch.device]:
         cuda = device.type == "cuda"
         dist.init_process_group("nccl" if cuda else "gloo", device_id=device if cuda else None)
     if (dist.get_rank(), dist.get_world_size()) != (world.rank, world.size):
-        raise RuntimeError(f"the process group has rank {dist.get_rank()} of {dist.get_world_size()}, but the "
-                           f"environment says RANK={world.rank} WORLD_SIZE={world.size}")
+        raise RuntimeError(
+            f"the process group has rank {dist.get_rank()} of {dist.get_world_size()}, but the "
+            f"environment says RANK={world.rank} WORLD_SIZE={world.size}"
+        )
     return world, device

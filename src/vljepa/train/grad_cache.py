@@ -30,9 +30,15 @@ from .state import RngState
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], VLJepaOutput]
 
 
-def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor], queries: list[str | None],
-                        targets: list[str], micro_batch_size: int, autocast: Callable[[], AbstractContextManager],
-                        batch_loss: BatchLoss | None = None) -> VLJepaOutput:
+def grad_cache_backward(
+    model: VLJepa,
+    visual_tokens: Callable[[slice], torch.Tensor],
+    queries: list[str | None],
+    targets: list[str],
+    micro_batch_size: int,
+    autocast: Callable[[], AbstractContextManager],
+    batch_loss: BatchLoss | None = None,
+) -> VLJepaOutput:
     """Accumulate into `.grad` the gradients of the full batch's InfoNCE loss, running the model on
     `micro_batch_size` samples at a time. `visual_tokens(rows)` returns the X-encoder tokens of those
     rows of the batch (so only one micro-batch of them is on the device at once). `batch_loss(predicted,
@@ -41,8 +47,9 @@ def grad_cache_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Te
     if micro_batch_size < 1:
         raise ValueError(f"micro_batch_size must be a positive number of samples, got {micro_batch_size}")
     device = model.device
-    chunks = [slice(start, min(start + micro_batch_size, len(targets)))
-              for start in range(0, len(targets), micro_batch_size)]
+    chunks = [
+        slice(start, min(start + micro_batch_size, len(targets))) for start in range(0, len(targets), micro_batch_size)
+    ]
 
     def embed(rows: slice) -> tuple[torch.Tensor, torch.Tensor]:
         with autocast():

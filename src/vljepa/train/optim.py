@@ -29,8 +29,12 @@ SCHEDULES = ("constant", "cosine")
 VLJEPA_BETAS = (0.9, 0.95)
 
 
-def decay_groups(named_parameters: Iterable[tuple[str, nn.Parameter]], lr: float, weight_decay: float,
-                 lr_multipliers: dict[str, float] | None = None) -> list[dict]:
+def decay_groups(
+    named_parameters: Iterable[tuple[str, nn.Parameter]],
+    lr: float,
+    weight_decay: float,
+    lr_multipliers: dict[str, float] | None = None,
+) -> list[dict]:
     """AdamW groups of the trainable parameters: one per (LR, decay) pair. A name starting with a key of
     `lr_multipliers` trains at `lr x` its value; `ndim >= 2` decays, the rest does not."""
     multipliers = lr_multipliers or {}
@@ -48,7 +52,7 @@ def build_adamw(groups: list[dict], lr: float, betas: tuple[float, float] = (0.9
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
 
 
-def parameter_groups(model: "VLJepa", lr: float, weight_decay: float) -> list[dict]:
+def parameter_groups(model: VLJepa, lr: float, weight_decay: float) -> list[dict]:
     """VL-JEPA's groups: the Y-encoder's text model at `lr x lr_multiplier`; the frozen X-encoder never appears."""
     trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
     frozen_but_trained = [name for name, _ in trainable if name.startswith("x_encoder.")]
@@ -57,13 +61,14 @@ def parameter_groups(model: "VLJepa", lr: float, weight_decay: float) -> list[di
     return decay_groups(trainable, lr, weight_decay, {"y_encoder.text_model.": model.config.y_encoder.lr_multiplier})
 
 
-def build_optimizer(model: "VLJepa", stage: "StageConfig", config: "TrainConfig") -> torch.optim.AdamW:
+def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> torch.optim.AdamW:
     """A stage's AdamW for VL-JEPA (a fresh one per stage)."""
     return build_adamw(parameter_groups(model, stage.lr, config.weight_decay), stage.lr, VLJEPA_BETAS)
 
 
-def build_schedule(optimizer: torch.optim.Optimizer, schedule: str, warmup_steps: int,
-                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler:
+def build_schedule(
+    optimizer: torch.optim.Optimizer, schedule: str, warmup_steps: int, total_steps: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     """`constant` or `cosine` (both with linear warmup over `warmup_steps`), from transformers."""
     if schedule == "constant":
         return get_constant_schedule_with_warmup(optimizer, warmup_steps)
@@ -72,8 +77,12 @@ def build_schedule(optimizer: torch.optim.Optimizer, schedule: str, warmup_steps
     raise ConfigError(f"schedule={schedule!r}: unknown schedule; use {' or '.join(SCHEDULES)}")
 
 
-def apply_gradients(parameters: Iterable[nn.Parameter], optimizer: torch.optim.Optimizer,
-                    scheduler: torch.optim.lr_scheduler.LRScheduler | None, grad_clip: float | None) -> float:
+def apply_gradients(
+    parameters: Iterable[nn.Parameter],
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    grad_clip: float | None,
+) -> float:
     """Clip the gradients' norm at `grad_clip` (None: no clipping), step the optimizer and the schedule, then
     drop the gradients. Returns the norm before clipping (0.0 without clipping)."""
     norm = 0.0

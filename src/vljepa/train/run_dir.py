@@ -31,21 +31,24 @@ class RunDirectory:
         self.path = Path(path)
         self._fd: int | None = None
 
-    def __enter__(self) -> "RunDirectory":
+    def __enter__(self) -> RunDirectory:
         self.path.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise RunDirectoryInUse(f"{self.path}: another run is training into this folder (it holds "
-                                    f"{self.path / LOCK_FILE}); wait for it to end or choose another out_dir") from None
+            raise RunDirectoryInUse(
+                f"{self.path}: another run is training into this folder (it holds "
+                f"{self.path / LOCK_FILE}); wait for it to end or choose another out_dir"
+            ) from None
         self._fd = fd
         self.remove_interrupted_writes()
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
-                 traceback: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)

@@ -44,8 +44,10 @@ class MixtureSampler:
             raise ValueError(f"mixture names unknown kinds {sorted(unknown)}; known: {KINDS}")
         self.kinds = [k for k, w in mixture.items() if w > 0 and samples.get(k)]
         if not self.kinds:
-            raise ValueError(f"no training samples for the mixture {mixture}; the manifest has "
-                             f"{ {k: len(v) for k, v in samples.items()} }")
+            raise ValueError(
+                f"no training samples for the mixture {mixture}; the manifest has "
+                f"{ {k: len(v) for k, v in samples.items()} }"
+            )
         weights = np.array([mixture[k] for k in self.kinds], dtype=float)
         self.weights = weights / weights.sum()
         self.samples, self.seed = samples, seed

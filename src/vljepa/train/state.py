@@ -31,7 +31,7 @@ class RngState:
     cuda: torch.Tensor | None
 
     @classmethod
-    def capture(cls, device: torch.device) -> "RngState":
+    def capture(cls, device: torch.device) -> RngState:
         return cls(torch.get_rng_state(), torch.cuda.get_rng_state(device) if device.type == "cuda" else None)
 
     def restore(self, device: torch.device) -> None:

@@ -90,9 +90,15 @@ def enable_gradient_checkpointing(model: VLJepa) -> None:
         enable({"use_reentrant": False})
 
 
-def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor], queries: list[str | None],
-                   targets: list[str], micro_batch_size: int | None, autocast: Callable[[], AbstractContextManager],
-                   world: World = World()) -> VLJepaOutput:
+def batch_backward(
+    model: VLJepa,
+    visual_tokens: Callable[[slice], torch.Tensor],
+    queries: list[str | None],
+    targets: list[str],
+    micro_batch_size: int | None,
+    autocast: Callable[[], AbstractContextManager],
+    world: World = World(),
+) -> VLJepaOutput:
     """The loss (`ModelConfig.loss`, InfoNCE by default) of a global batch, and its gradients in `.grad` (the same on every rank). `queries`,
     `targets` and `visual_tokens(rows)` describe the whole batch; this rank runs only its slice of it, at
     once or a micro-batch at a time (gradient caching), the loss gathers every rank's embeddings, and the
@@ -109,12 +115,14 @@ def batch_backward(model: VLJepa, visual_tokens: Callable[[slice], torch.Tensor]
 
     if micro_batch_size is None:
         with autocast():
-            out = batch_loss(model.predict(local_tokens(slice(0, len(local_targets))), local_queries),
-                             model.y_encoder(local_targets))
+            out = batch_loss(
+                model.predict(local_tokens(slice(0, len(local_targets))), local_queries), model.y_encoder(local_targets)
+            )
         out.loss.backward()
     else:
-        out = grad_cache_backward(model, local_tokens, local_queries, local_targets, micro_batch_size, autocast,
-                                  batch_loss)
+        out = grad_cache_backward(
+            model, local_tokens, local_queries, local_targets, micro_batch_size, autocast, batch_loss
+        )
     world.average_gradients(model)
     return VLJepaOutput(out.predicted.detach(), out.target.detach(), out.loss.detach())
 
@@ -142,16 +150,21 @@ class Trainer:
         with self.world.main_first():  # rank 0 encodes clips missing from the cache; the others then read them
             self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
             self.samples, self.features, self.skipped = load_samples(
-                config.train_manifest, self.cache, prompt, self.progress, main)
+                config.train_manifest, self.cache, prompt, self.progress, main
+            )
             self.val = None
             if config.val_manifest:
-                val_samples, val_features, _ = load_samples(config.val_manifest, self.cache, prompt, self.progress, main)
+                val_samples, val_features, _ = load_samples(
+                    config.val_manifest, self.cache, prompt, self.progress, main
+                )
                 self.val = (val_samples, val_features)
         if self.model.y_encoder.frozen_text_model:
             self._memoise_targets()
-        self.world.check_same({kind: len(items) for kind, items in self.samples.items()},
-                              f"the training samples read through the feature cache {self.cache.directory} "
-                              f"(every rank must see the cache_dir rank 0 fills)")
+        self.world.check_same(
+            {kind: len(items) for kind, items in self.samples.items()},
+            f"the training samples read through the feature cache {self.cache.directory} "
+            f"(every rank must see the cache_dir rank 0 fills)",
+        )
         if main:
             self._warn_of_repeats()
             save_run_config(config, self.precision, self.out_dir)
@@ -170,9 +183,11 @@ class Trainer:
         for stage in self.config.stages:
             available = sum(len(self.samples.get(kind, [])) for kind, weight in stage.mixture.items() if weight > 0)
             if 0 < available < stage.batch_size:
-                console.print(f"[yellow]warning:[/] stage {stage.name!r}: batch_size {stage.batch_size} is larger "
-                              f"than its {available} training samples ({self.config.train_manifest}); each batch "
-                              f"repeats samples")
+                console.print(
+                    f"[yellow]warning:[/] stage {stage.name!r}: batch_size {stage.batch_size} is larger "
+                    f"than its {available} training samples ({self.config.train_manifest}); each batch "
+                    f"repeats samples"
+                )
 
     def _autocast(self) -> AbstractContextManager:
         return self.precision.autocast(self.device.type)
@@ -190,7 +205,9 @@ class Trainer:
             if len(items) < 2:
                 continue
             with self.model.inference():
-                out = self.model(features.gather(items, self.device), [s.query for s in items], [s.target for s in items])
+                out = self.model(
+                    features.gather(items, self.device), [s.query for s in items], [s.target for s in items]
+                )
             predicted = F.normalize(out.predicted.float(), dim=-1)
             target = F.normalize(out.target.float(), dim=-1)
             best = (predicted @ target.T).argmax(1).tolist()
@@ -211,9 +228,17 @@ class Trainer:
             self.model.save_pretrained(directory)
             save_run_config(self.config, self.precision, directory)
 
-        save_training_state(self.out_dir, write_weights, TrainingState(
-            position={"stage": stage_index, "step": step}, rng=rng, optimizer=optimizer and optimizer.state_dict(),
-            scheduler=scheduler and scheduler.state_dict(), sampler=sampler and sampler.state_dict()))
+        save_training_state(
+            self.out_dir,
+            write_weights,
+            TrainingState(
+                position={"stage": stage_index, "step": step},
+                rng=rng,
+                optimizer=optimizer and optimizer.state_dict(),
+                scheduler=scheduler and scheduler.state_dict(),
+                sampler=sampler and sampler.state_dict(),
+            ),
+        )
 
     def _load_checkpoint(self) -> TrainingState | None:
         found = load_training_state(self.out_dir)
@@ -229,14 +254,17 @@ class Trainer:
         """Load a previous run's trained weights (its final/ or a stage directory): same architecture only."""
         weights = directory / WEIGHTS_FILE
         if not weights.is_file():
-            raise FileNotFoundError(f"init_from={directory}: no {WEIGHTS_FILE}; expected the final/ directory "
-                                    f"of a previous vljepa run")
+            raise FileNotFoundError(
+                f"init_from={directory}: no {WEIGHTS_FILE}; expected the final/ directory of a previous vljepa run"
+            )
         try:
             self.model.load_trained_state(weights)
         except (KeyError, RuntimeError) as error:
-            raise ValueError(f"init_from={directory}: its weights do not fit this run's model; the architecture "
-                             f"(predictor, Y-encoder, shared_dim, and whether the text model trains) must be the "
-                             f"previous run's: {error}") from error
+            raise ValueError(
+                f"init_from={directory}: its weights do not fit this run's model; the architecture "
+                f"(predictor, Y-encoder, shared_dim, and whether the text model trains) must be the "
+                f"previous run's: {error}"
+            ) from error
         if self.world.is_main:
             console.print(f"initialised from {directory}")
 
@@ -245,19 +273,29 @@ class Trainer:
         if len(states) == self.world.size:
             states[self.world.rank].restore(self.device)
         elif self.world.is_main:
-            console.print(f"[yellow]warning:[/] the checkpoint was written by {len(states)} ranks, this run has "
-                          f"{self.world.size}: the batches continue exactly, the dropout draws do not")
+            console.print(
+                f"[yellow]warning:[/] the checkpoint was written by {len(states)} ranks, this run has "
+                f"{self.world.size}: the batches continue exactly, the dropout draws do not"
+            )
 
     # --- the loop ------------------------------------------------------------------------------
 
     def _stage_sampler(self, stage_index: int) -> MixtureSampler:
-        return MixtureSampler(self.samples, self.config.stages[stage_index].mixture, self.config.seed + 1000 * stage_index)
+        return MixtureSampler(
+            self.samples, self.config.stages[stage_index].mixture, self.config.seed + 1000 * stage_index
+        )
 
     def _forward_backward(self, model: VLJepa, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
         """The global batch's loss and its gradients in `.grad` (see `batch_backward`)."""
-        return batch_backward(model, lambda rows: self.features.gather(batch[rows], self.device),
-                              [s.query for s in batch], [s.target for s in batch], micro_batch_size, self._autocast,
-                              self.world)
+        return batch_backward(
+            model,
+            lambda rows: self.features.gather(batch[rows], self.device),
+            [s.query for s in batch],
+            [s.target for s in batch],
+            micro_batch_size,
+            self._autocast,
+            self.world,
+        )
 
     def measure_step_seconds(self, stage_index: int, steps: int = 3, warm_up: int = 2) -> float:
         """Seconds per optimizer step of a stage on this machine, timed on a throw-away copy of the model after
@@ -275,8 +313,7 @@ class Trainer:
                 apply_gradients(model.parameters(), optimizer, None, self.config.grad_clip)
         return (time.perf_counter() - start) / steps
 
-    def run(self, stop_at_global_step: int | None = None,
-            before_stage: Callable[[int], None] | None = None) -> Path:
+    def run(self, stop_at_global_step: int | None = None, before_stage: Callable[[int], None] | None = None) -> Path:
         """Train every stage; return the final model directory (or the checkpoint if stopped early).
         `before_stage(index)` is called before each stage that runs and may change its `StageConfig` (the
         demo sizes a stage's steps to the time left). Rank 0 holds the run folder's lock throughout."""
@@ -321,17 +358,26 @@ class Trainer:
         self.world.barrier()
         return final
 
-    def _run_stage(self, stage_index: int, start: int, offset: int, optimizer: torch.optim.Optimizer,
-                   scheduler: torch.optim.lr_scheduler.LRScheduler, sampler: MixtureSampler,
-                   stop_at: int | None, log: MetricsLog) -> bool:
+    def _run_stage(
+        self,
+        stage_index: int,
+        start: int,
+        offset: int,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        sampler: MixtureSampler,
+        stop_at: int | None,
+        log: MetricsLog,
+    ) -> bool:
         """Steps `start..` of a stage; True when stopped at `stop_at` (a checkpoint written), else the stage's
         model is saved under its name and a stage-boundary checkpoint written."""
         config, stage = self.config, self.config.stages[stage_index]
         warned_collapse = False
         window_samples, window_start = 0, time.perf_counter()
         main = self.world.is_main
-        with progress_bar(f"{stage.name}", stage.steps - start, self.progress,
-                          fields="loss {loss:.3f} | {rate:.0f} samples/s") as advance:
+        with progress_bar(
+            f"{stage.name}", stage.steps - start, self.progress, fields="loss {loss:.3f} | {rate:.0f} samples/s"
+        ) as advance:
             for step in range(start, stage.steps):
                 out = self._forward_backward(self.model, sampler.next_batch(stage.batch_size), stage.micro_batch_size)
                 grad_norm = apply_gradients(self.model.parameters(), optimizer, scheduler, config.grad_clip)
@@ -342,19 +388,33 @@ class Trainer:
                 done = step + 1
                 if main and (done % config.log_every == 0 or done == stage.steps):
                     spread = prediction_spread(out.predicted)
-                    entry = {"stage": stage.name, "step": done, "global_step": global_step, "loss": out.loss.item(),
-                             "lr": scheduler.get_last_lr()[0], "grad_norm": grad_norm,
-                             "samples_per_s": rate, "precision": self.precision.name, "prediction_spread": spread,
-                             "temperature": self.model.temperature.item()}
+                    entry = {
+                        "stage": stage.name,
+                        "step": done,
+                        "global_step": global_step,
+                        "loss": out.loss.item(),
+                        "lr": scheduler.get_last_lr()[0],
+                        "grad_norm": grad_norm,
+                        "samples_per_s": rate,
+                        "precision": self.precision.name,
+                        "prediction_spread": spread,
+                        "temperature": self.model.temperature.item(),
+                    }
                     if done % config.eval_every == 0 or done == stage.steps:
                         entry.update(self.validate())
                     log.write(entry)
                     window_samples, window_start = 0, time.perf_counter()
-                    if spread < config.collapse_threshold and done >= collapse_check_from(stage) and not warned_collapse:
+                    if (
+                        spread < config.collapse_threshold
+                        and done >= collapse_check_from(stage)
+                        and not warned_collapse
+                    ):
                         warned_collapse = True
-                        console.print(f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
-                                      f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "
-                                      f"raise the batch size, or check the targets")
+                        console.print(
+                            f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
+                            f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "
+                            f"raise the batch size, or check the targets"
+                        )
                 if done % config.save_every == 0 or global_step == stop_at:
                     self._save_checkpoint(stage_index, done, optimizer, scheduler, sampler)
                 if global_step == stop_at:
