@@ -277,3 +277,17 @@ def test_caption_refuses_a_window_beyond_the_video(tmp_path, clip_manifest):
     result = CliRunner().invoke(app, ["caption", str(video), "-m", str(model), "--start", "100", "--end", "200"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == f"error: {video}: start 100.0 s is beyond the video's duration 1.000 s\n"
+
+
+def test_a_truncated_weight_file_is_one_error_line_naming_it(tmp_path, clip_manifest):
+    model = tmp_path / "model"
+    VLJepa(tiny_model_config()).save_pretrained(model)
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    result = CliRunner().invoke(app, ["classify", str(first_clip(clip_manifest)), "-m", str(model), "--labels", "a,b"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert (
+        result.stderr.startswith(f"error: {weights}: not a readable safetensors file (")
+        and "truncated" in result.stderr
+    )
+    assert "Traceback" not in result.stderr

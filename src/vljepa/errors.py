@@ -13,3 +13,7 @@ class VljepaError(Exception):
 
 class ConfigError(VljepaError, ValueError):
     """A config value of the wrong type or out of range, or an unknown key; the message names its key path."""
+
+
+class CheckpointError(VljepaError, ValueError):
+    """A weight file that cannot be loaded into this model: damaged, or saved by another model."""

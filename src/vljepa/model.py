@@ -30,6 +30,7 @@ from torch import nn
 
 from .atomic import atomic_write
 from .config import ModelConfig, read_config_json, write_config_json
+from .errors import CheckpointError
 from .eval_mode import evaluating
 from .losses import batch_loss
 from .precision import Precision, announce_precision, resolve_precision
@@ -181,18 +182,25 @@ class VLJepa(nn.Module):
         return model
 
     def load_trained_state(self, path: str | Path) -> None:
-        from safetensors import safe_open
+        """Load `save_pretrained`'s weights; a damaged file, or one saved for another X-encoder or architecture,
+        is a `CheckpointError` naming it."""
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(path), "pt") as handle:
-            expected = (handle.metadata() or {}).get("x_encoder_fingerprint")
+        try:
+            with safe_open(str(path), "pt") as handle:
+                expected = (handle.metadata() or {}).get("x_encoder_fingerprint")
+            state = load_file(str(path))
+        except SafetensorError as error:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({error}); is it truncated?") from error
         if expected and expected != self.x_encoder.fingerprint():
-            raise ValueError(
+            raise CheckpointError(
                 f"{path}: trained with X-encoder weights {expected}, "
                 f"but the configured X-encoder has {self.x_encoder.fingerprint()}"
             )
-        state = load_file(str(path))
         wanted = set(self.trained_state_dict())
         missing, unexpected = wanted - set(state), set(state) - wanted
         if missing or unexpected:
-            raise KeyError(f"{path}: missing keys {sorted(missing)[:10]}, unexpected keys {sorted(unexpected)[:10]}")
+            raise CheckpointError(
+                f"{path}: missing keys {sorted(missing)[:10]}, unexpected keys {sorted(unexpected)[:10]}"
+            )
         self.load_state_dict(state, strict=False)
