@@ -22,6 +22,7 @@ from torch import nn
 from transformers import AutoTokenizer, LlamaConfig, LlamaModel
 
 from .config import PredictorConfig
+from .ragged import pad_rows
 
 
 def default_tokenizer_path() -> str:
@@ -114,13 +115,7 @@ class Predictor(nn.Module):
         self, queries: list[str | None], device: torch.device | str = "cpu"
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Right-padded query ids (B, Q) and mask (B, Q); None or "" is an empty query (Q may be 0)."""
-        rows = [self._token_ids(q) if q else () for q in queries]
-        width = max((len(r) for r in rows), default=0)
-        ids = torch.zeros(len(rows), width, dtype=torch.long)
-        mask = torch.zeros(len(rows), width, dtype=torch.bool)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-            mask[i, : len(row)] = True
+        ids, mask = pad_rows([self._token_ids(q) if q else () for q in queries], value=0)
         return ids.to(device), mask.to(device)
 
     def hidden_states(
