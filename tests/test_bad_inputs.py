@@ -291,3 +291,16 @@ def test_a_truncated_weight_file_is_one_error_line_naming_it(tmp_path, clip_mani
         and "truncated" in result.stderr
     )
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("command", [["classify", "--labels", "a,b"], ["ask", "which way?"], ["caption"]])
+def test_a_file_that_is_not_a_video_is_reported_before_the_model_loads(tmp_path, command):
+    model = tmp_path / "model"
+    VLJepa(tiny_model_config()).save_pretrained(model)
+    fake = tmp_path / "notes.mp4"
+    fake.write_text("not a video")
+    name, *options = command
+    result = CliRunner().invoke(app, [name, str(fake), *options, "-m", str(model)])
+    assert result.exit_code == 2 and result.stdout == ""
+    # one line and nothing else: the model (which announces its precision when it loads) was never loaded
+    assert result.stderr.startswith(f"error: {fake}: ") and result.stderr.count("\n") == 1

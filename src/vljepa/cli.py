@@ -95,10 +95,16 @@ def _load_model(path: Path):
     return VLJepa.from_pretrained(path)
 
 
-def _read(video: Path, model, start: float | None = None, end: float | None = None):
+def _read(video: Path, model: Path, start: float | None = None, end: float | None = None):
+    """The clip (1, T, H, W, 3) as the model in directory `model` reads it, decoded before the model loads
+    (only its config.json is read), so a bad video or window is reported at once."""
+    from .config import ModelConfig, read_config_json
     from .data.video import read_clip
+    from .model import CONFIG_FILE
 
-    return read_clip(video, model.config.x_encoder.num_frames, start, end).unsqueeze(0)
+    _existing_file(video)
+    config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
+    return read_clip(video, config.x_encoder.num_frames, start, end).unsqueeze(0)
 
 
 @app.command()
@@ -205,12 +211,11 @@ def classify(
         raise typer.BadParameter(
             f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
         )
+    frames = _read(video, model)
     vljepa = _load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
     with vljepa.inference():
-        scores, indices = rank_classes(
-            vljepa.encode_video(_read(video, vljepa), prompt), vljepa.encode_text(names), top
-        )
+        scores, indices = rank_classes(vljepa.encode_video(frames, prompt), vljepa.encode_text(names), top)
     for score, index in zip(scores[0].tolist(), indices[0].tolist()):
         typer.echo(f"{score:+.3f}  {names[index]}")
 
@@ -266,10 +271,10 @@ def ask(
     """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
     from .tasks.vqa import choose_options
 
-    _existing_file(video)
+    frames = _read(video, model)
     vljepa = _load_model(model)
     with vljepa.inference():
-        predicted = vljepa.encode_video(_read(video, vljepa), question)
+        predicted = vljepa.encode_video(frames, question)
         if not options:
             typer.echo(_decode(vljepa, predicted, beam)[0])
             return
@@ -295,14 +300,10 @@ def caption(
     beam: Annotated[int, typer.Option(help="Beam size.")] = 1,
 ):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
-    from .data.video import check_window, video_duration
-
-    _existing_file(video)
-    if start is not None or end is not None:  # a window outside the video is refused before the model loads
-        check_window(video, start, end, video_duration(video))
+    frames = _read(video, model, start, end)
     vljepa = _load_model(model)
     with vljepa.inference():
-        typer.echo(_decode(vljepa, vljepa.encode_video(_read(video, vljepa, start, end)), beam)[0])
+        typer.echo(_decode(vljepa, vljepa.encode_video(frames), beam)[0])
 
 
 @app.command()
