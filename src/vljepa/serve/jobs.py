@@ -39,7 +39,7 @@ class JobsFull(Exception):
 
 @dataclass
 class Event:
-    kind: str  # "segment" | "done" | "error"
+    kind: str  # "segment" | "done" | "failed"
     data: dict[str, Any]
 
 
@@ -165,6 +165,6 @@ class StreamJobs:
                 caption_stream(_QueuedModel(self.worker), job.video.path, self.config, on_caption)  # type: ignore[arg-type]
             except Exception as error:  # the job fails with a message; the server and the next job go on
                 job.error = " ".join(str(error).replace(str(job.video.path), job.video.name).split())
-                job.publish(Event("error", {"error": job.error}), FAILED)
+                job.publish(Event("failed", {"error": job.error}), FAILED)
                 continue
             job.publish(Event("done", job.timeline() | {"status": DONE}), DONE)

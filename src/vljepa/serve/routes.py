@@ -184,12 +184,12 @@ async def search(
     hits = (await server.wait(server.submit(server.worker.call, lambda m: index.search_text(m, [q], k))))[0]
     results = []
     for hit in hits:
-        server.remember_library_file(Path(hit.path))
         path = str(Path(hit.path).resolve())
+        server.remember_library_file(Path(path))
         middle = round(0.5 * (hit.start + hit.end), 3)
         results.append(
             SearchHit(
-                path=str(hit.path),
+                path=path,
                 start=hit.start,
                 end=hit.end,
                 score=hit.score,
@@ -277,7 +277,7 @@ async def stream_timeline(server: ServerDep, job_id: str) -> dict[str, Any]:
 @router.get("/streams/{job_id}/events", response_class=EventSourceResponse)
 async def stream_events(server: ServerDep, job_id: str) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: `segment` (start, end, time, text) as each caption is decoded, then `done` (the
-    timeline) or `error`. A late listener first receives every earlier event."""
+    timeline) or `failed` (its message; not `error`, which is EventSource's own connection event). A late listener first receives every earlier event."""
     job = _job(server, job_id)
     sent = 0
     while True:
