@@ -153,6 +153,10 @@ def test_cli_build_search_add_and_retrieve_with_an_index(library, tmp_path):
     result = runner.invoke(app, ["index", "add", index, "--videos", str(manifest), "-m", model])
     assert result.exit_code == 0 and result.stdout == f"{index}: 1 clips added, 7 in all (flat), 0 skipped\n"
     assert VideoIndex.open(index).clips[-1] == ClipRef(str(videos[2].resolve()))
+    result = runner.invoke(
+        app, ["index", "add", index, "--videos", str(root / "videos"), "-m", model, "--window", "0.5"]
+    )
+    assert result.exit_code == 0 and result.stdout == f"{index}: 0 clips added, 7 in all (flat), 0 skipped\n"
 
 
 def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
@@ -172,6 +176,29 @@ def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
         (
             ["index", "add", str(tmp_path / "nope"), "--videos", str(root / "videos"), "-m", model],
             f"{tmp_path / 'nope'}: no such index folder",
+        ),
+        (
+            ["index", "build", "--videos", str(tmp_path / "nope"), "-m", model, "--out", str(tmp_path / "i")],
+            f"{tmp_path / 'nope'}: no such folder or manifest",
+        ),
+        (
+            ["index", "build", "--videos", str(videos[0]), "-m", model, "--out", str(tmp_path / "i")],
+            f"{videos[0]}: not a folder of videos or a JSONL manifest (*.jsonl)",
+        ),
+        (
+            [
+                "index",
+                "build",
+                "--videos",
+                str(root / "videos"),
+                "-m",
+                model,
+                "--out",
+                str(tmp_path / "i"),
+                "--window",
+                "0",
+            ],
+            "window (0.0) and stride (None) must be positive numbers of seconds",
         ),
     ]
     for arguments, message in cases:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from .data.clip_source import ClipSource
     from .tasks.index import Hit, VideoIndex
 
 index_app = typer.Typer(
@@ -40,24 +41,22 @@ def format_hit(hit: Hit) -> str:
     return f"{hit.score:+.3f}  {hit.path}{window}"
 
 
-def _fill(index: VideoIndex, model, videos: Path, window: float | None, stride: float | None, batch: int) -> int:
-    from .data.clip_source import resolve_clip_source
-
-    source = resolve_clip_source(videos, model.config.x_encoder.num_frames, window, stride)
-    added = index.add_decoded(model, source.clips, source.total, batch)
-    for clip, message in index.failed.items():
-        typer.echo(f"skipped {clip}: {message}", err=True)
-    return added
-
-
-def _check_videos(videos: Path, model: Path, window: float | None, stride: float | None) -> None:
-    """Resolve `--videos` against the model's config only (nothing is decoded), before the model loads."""
+def _clip_source(videos: Path, model: Path, window: float | None, stride: float | None, indexed=()) -> ClipSource:
+    """`--videos` resolved with the model's frame count from its config.json only (nothing is decoded yet), so a
+    wrong path is reported before the model loads."""
     from .config import ModelConfig, read_config_json
     from .data.clip_source import resolve_clip_source
     from .model import CONFIG_FILE
 
     config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
-    resolve_clip_source(videos, config.x_encoder.num_frames, window, stride)
+    return resolve_clip_source(videos, config.x_encoder.num_frames, window, stride, indexed)
+
+
+def _fill(index: VideoIndex, vljepa, source: ClipSource, batch_size: int) -> int:
+    added = index.add_decoded(vljepa, source.clips, source.total, batch_size)
+    for clip, message in index.failed.items():
+        typer.echo(f"skipped {clip}: {message}", err=True)
+    return added
 
 
 @index_app.command("build")
@@ -75,10 +74,10 @@ def build_command(
 
     _existing_folder(model)
     check_build_target(out)
-    _check_videos(videos, model, window, stride)
+    source = _clip_source(videos, model, window, stride)
     vljepa = _load_model(model)
     index = VideoIndex.create(vljepa, out, model_source=str(model.resolve()))
-    _fill(index, vljepa, videos, window, stride, batch_size)
+    _fill(index, vljepa, source, batch_size)
     index.require_clips()
     index.save()
     typer.echo(f"{out}: {len(index)} clips indexed ({index.meta['faiss']['type']}), {len(index.failed)} skipped")
@@ -93,16 +92,16 @@ def add_command(
     stride: StrideOption = None,
     batch_size: BatchOption = 32,
 ):
-    """Add the clips of more videos to an index (clips already in it are skipped); the model must be the one that built it."""
+    """Add the clips of more videos to an index (those already in it are not read again); the model must be the one that built it."""
     from .cli import _existing_folder, _load_model
     from .tasks.index import VideoIndex
 
     _existing_folder(model)
     index = VideoIndex.open(index_dir)
-    _check_videos(videos, model, window, stride)
+    source = _clip_source(videos, model, window, stride, set(index.clips))
     vljepa = _load_model(model)
     index.check_model(vljepa)
-    added = _fill(index, vljepa, videos, window, stride, batch_size)
+    added = _fill(index, vljepa, source, batch_size)
     index.save()
     typer.echo(
         f"{index_dir}: {added} clips added, {len(index)} in all ({index.meta['faiss']['type']}), "

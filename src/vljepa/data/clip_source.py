@@ -2,7 +2,8 @@
 
 A clip source is a stream of decoded clips, `(ClipRef, frames (T, H, W, 3) uint8)` or `(ClipRef, error)`
 for a clip that cannot be decoded (reported and skipped by the consumer, as in the feature cache),
-plus the number of clips when it is known in advance (for the progress bar).
+plus the number of clips when it is known in advance (for the progress bar). Clips already indexed can
+be left out before anything is decoded (`indexed`), so growing an index reads only the new videos.
 - A JSONL manifest: its distinct clips (`video` + `start`/`end`), in order of first appearance.
 - A folder: every video or image file under it (recursively, sorted), each whole; or, with a window
   length and stride, each video cut into the sliding windows of `sliding_windows`, decoded once per
@@ -16,7 +17,7 @@ A new kind of source (e.g. WebDataset shards) is one more branch of `resolve_cli
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import islice
@@ -44,7 +45,6 @@ class ClipSource:
 
     clips: Iterator[DecodedClip]
     total: int | None
-    description: str
 
 
 def media_files(folder: str | Path) -> list[Path]:
@@ -84,10 +84,15 @@ def read_windows(files: Iterable[Path], length: float, stride: float, num_frames
 
 
 def resolve_clip_source(
-    videos: str | Path, num_frames: int, window: float | None = None, stride: float | None = None
+    videos: str | Path,
+    num_frames: int,
+    window: float | None = None,
+    stride: float | None = None,
+    indexed: Collection[ClipRef] = (),
 ) -> ClipSource:
     """The clips named by `videos` (a folder or a JSONL manifest), decoded lazily as the source is consumed.
-    `window`/`stride` (seconds) cut a folder's videos into sliding windows (stride defaults to the window)."""
+    `window`/`stride` (seconds) cut a folder's videos into sliding windows (stride defaults to the window).
+    Clips in `indexed` are left out before any decoding; with windows, so is every file with a clip in it."""
     videos = Path(videos)
     if window is not None and window <= 0 or stride is not None and stride <= 0:
         raise ClipSourceError(f"window ({window}) and stride ({stride}) must be positive numbers of seconds")
@@ -96,18 +101,16 @@ def resolve_clip_source(
             raise ClipSourceError(f"{videos}: not a folder of videos or a JSONL manifest (*.jsonl)")
         if window is not None:
             raise ClipSourceError(f"{videos}: a manifest names its clips' windows itself; --window is for folders")
-        clips = list(dict.fromkeys(record.clip for record in load_manifest(videos)))
-        return ClipSource(read_clips(clips, num_frames), len(clips), f"{len(clips)} clips of {videos}")
+        clips = [clip for clip in dict.fromkeys(r.clip for r in load_manifest(videos)) if clip not in indexed]
+        return ClipSource(read_clips(clips, num_frames), len(clips))
     if not videos.is_dir():
         raise ClipSourceError(f"{videos}: no such folder or manifest")
     files = media_files(videos)
     if not files:
         raise ClipSourceError(f"{videos}: no video or image files")
     if window is None:
-        clips = [ClipRef(str(path)) for path in files]
-        return ClipSource(read_clips(clips, num_frames), len(clips), f"{len(files)} files of {videos}")
-    return ClipSource(
-        read_windows(files, window, stride or window, num_frames),
-        None,
-        f"{window:g}-s windows of {len(files)} files of {videos}",
-    )
+        clips = [clip for clip in (ClipRef(str(path)) for path in files) if clip not in indexed]
+        return ClipSource(read_clips(clips, num_frames), len(clips))
+    indexed_files = {clip.path for clip in indexed}
+    files = [path for path in files if str(path) not in indexed_files]
+    return ClipSource(read_windows(files, window, stride or window, num_frames), None if files else 0)

@@ -105,6 +105,15 @@ def as_clip_ref(entry: ClipEntry) -> ClipRef:
     return ClipRef(str(Path(path).resolve()), start, end)
 
 
+def hnsw_index(vectors: np.ndarray, settings: IndexSettings) -> faiss.IndexHNSWFlat:
+    """An inner-product HNSW graph of unit vectors (n, d) float32 with the settings' M, efConstruction, efSearch."""
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = settings.ef_construction
+    graph.hnsw.efSearch = settings.ef_search
+    graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return graph
+
+
 def check_build_target(directory: str | Path) -> Path:
     """`directory` if an index may be written there: absent, empty, or an index (replaced); refused otherwise,
     so that building into a folder of other files never deletes them."""
@@ -296,19 +305,13 @@ class VideoIndex:
 
     def _become_approximate(self) -> None:
         """Re-index every vector into an HNSW graph (the flat index keeps them: `reconstruct_n`)."""
-        settings = self.settings
-        everything = self.vectors.reconstruct_n(0, self.vectors.ntotal)
-        graph = faiss.IndexHNSWFlat(self.vectors.d, settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-        graph.hnsw.efConstruction = settings.ef_construction
-        graph.add(everything)
-        self.vectors = graph
+        self.vectors = hnsw_index(self.vectors.reconstruct_n(0, self.vectors.ntotal), self.settings)
         self.meta["faiss"] = {
             "type": "hnsw",
-            "M": settings.hnsw_m,
-            "efConstruction": settings.ef_construction,
-            "efSearch": settings.ef_search,
+            "M": self.settings.hnsw_m,
+            "efConstruction": self.settings.ef_construction,
+            "efSearch": self.settings.ef_search,
         }
-        self._apply_search_parameters()
 
     def _apply_search_parameters(self) -> None:
         if self.meta["faiss"]["type"] == "hnsw":
