@@ -6,7 +6,7 @@ This is the one place the layer order is defined. From the bottom:
   data:       manifests, video I/O, the built-in world, the feature cache (it needs an encoder, but
               only through the `ClipEncoder` protocol);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
-  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning);
+  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
   training and evaluation: train, eval, encoder pretraining;
   application: the demo, the command line, model info, checkpoint conversion, the package root.
 The check parses every module with `ast` (imports inside functions count too), resolves relative
@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
-    ("demo", "demo_budget", "cli", "info", "convert", "serve", ""),  # "": the package's __init__
+    ("demo", "demo_budget", "cli", "index_cli", "info", "convert", "serve", ""),  # "": the package's __init__
 )
 
 

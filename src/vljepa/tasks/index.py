@@ -1,0 +1,353 @@
+"""A persistent FAISS index of a video library's caption-mode predictions, tied to the model that built it.
+
+Text -> video search without re-reading the videos: each clip is embedded once (`encode_video` with no
+query, L2-normalised: the predictor's caption-mode output, the vector that caption pretraining pulls
+towards the clip's caption embedding), and a query is one Y-encoder pass and a FAISS search.
+- Ids are row numbers, in the order clips were added; `clips.json` maps them to `[path, start, end]`
+  (paths resolved when added: absolute, `..` and symlinks removed, so the index answers from any working
+  folder and one file has one name; moving the library breaks them). A clip already indexed (same path
+  and window) is not added twice.
+- Exact search (`IndexFlatIP`) up to `flat_limit` vectors; past it the vectors are re-indexed into an
+  HNSW graph (`IndexHNSWFlat`, inner product). Ours: HNSW rather than IVF because it needs no training
+  (an index can grow from one clip) and, measured on random unit vectors, reaches the recall target
+  with fewer distance computations per query (benchmarks/vector_index.py); its parameters (M,
+  efConstruction, efSearch) are recorded in `meta.json`. Both index types keep the vectors
+  (`reconstruct_n`), so a flat index that grows past the limit is rebuilt from itself.
+- Scores are inner products of unit vectors (cosines): `search` normalises its queries.
+- Tied to its model: `meta.json` records a fingerprint of everything the embeddings depend on (the
+  config, the X-encoder's weight fingerprint, every trained weight: predictor, Y-encoder head, the text
+  model when trained; not the Y-decoder), and `open(directory, model)` / `search_text(model, ...)` refuse
+  another model with `IndexModelMismatch`.
+- Persistence: `save()` writes `meta.json`, `vectors.faiss` and `clips.json` into a fresh folder and swaps
+  it in (`vljepa.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
+  `build` saves; `add` changes the index in memory until `save()`. One writer at a time; searches may run
+  concurrently with each other (FAISS search is read-only).
+- Clips that cannot be decoded are reported in `failed` (message per clip) and skipped, as in the feature cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import weakref
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import faiss
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..atomic import atomic_directory, readable_directory
+from ..config import to_dict
+from ..data.clip_source import DecodedClip, read_clips
+from ..data.manifest import ClipRef
+from ..errors import VljepaError
+from ..model import VLJepa
+from ..progress import progress_bar
+
+FORMAT = "vljepa-video-index"
+VERSION = 1
+META_FILE, VECTORS_FILE, CLIPS_FILE = "meta.json", "vectors.faiss", "clips.json"
+
+ClipEntry = ClipRef | tuple[str, float | None, float | None] | str | Path
+
+
+class VideoIndexError(VljepaError, ValueError):
+    """An index folder that is missing, damaged or not an index; the message names it."""
+
+
+class IndexModelMismatch(VideoIndexError):
+    """The index was built by another model than the one given; the message names both."""
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: the clip's id (row) in the index, its file and window, and its cosine score."""
+
+    id: int
+    path: str
+    start: float | None
+    end: float | None
+    score: float
+
+
+@dataclass(frozen=True)
+class IndexSettings:
+    """When to leave exact search, and the HNSW graph's parameters (see benchmarks/vector_index.py)."""
+
+    flat_limit: int = 100_000  # vectors searched exactly; more -> HNSW
+    hnsw_m: int = 32  # links per node
+    ef_construction: int = 200  # candidate list while inserting
+    ef_search: int = 256  # candidate list while searching: recall against latency
+
+
+def model_fingerprint(model: VLJepa) -> str:
+    """Hash of what a clip's caption-mode prediction and a text's embedding depend on: the config, the
+    X-encoder's weight fingerprint and every trained weight (not the Y-decoder)."""
+    digest = hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True, default=str).encode())
+    digest.update(model.x_encoder.fingerprint().encode())
+    for name, tensor in sorted(model.trained_state_dict().items()):
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+    return digest.hexdigest()[:16]
+
+
+def as_clip_ref(entry: ClipEntry) -> ClipRef:
+    """A `ClipRef` with its path resolved, from a ClipRef, a (path, start, end) tuple or a bare path."""
+    if isinstance(entry, ClipRef):
+        path, start, end = entry.path, entry.start, entry.end
+    elif isinstance(entry, (str, Path)):
+        path, start, end = entry, None, None
+    else:
+        path, start, end = entry
+    return ClipRef(str(Path(path).resolve()), start, end)
+
+
+def hnsw_index(vectors: np.ndarray, settings: IndexSettings) -> faiss.IndexHNSWFlat:
+    """An inner-product HNSW graph of unit vectors (n, d) float32 with the settings' M, efConstruction, efSearch."""
+    graph = faiss.IndexHNSWFlat(vectors.shape[1], settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = settings.ef_construction
+    graph.hnsw.efSearch = settings.ef_search
+    graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
+    return graph
+
+
+def check_build_target(directory: str | Path) -> Path:
+    """`directory` if an index may be written there: absent, empty, or an index (replaced); refused otherwise,
+    so that building into a folder of other files never deletes them."""
+    directory = Path(directory)
+    if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
+        if not (directory / META_FILE).is_file():
+            raise VideoIndexError(f"{directory}: exists and is not a video index; give a new or empty folder")
+    return directory
+
+
+def _describe(clip: ClipRef) -> str:
+    return clip.path if clip.start is None and clip.end is None else f"{clip.path} [{clip.start}, {clip.end})"
+
+
+class VideoIndex:
+    """Caption-mode embeddings of clips in a FAISS index, with ids -> (path, start, end); see the module doc."""
+
+    def __init__(self, directory: Path, vectors: faiss.Index, clips: list[ClipRef], meta: dict):
+        self.directory = directory
+        self.vectors = vectors
+        self.clips = clips
+        self.meta = meta
+        self.settings = IndexSettings(**meta["settings"])
+        self.failed: dict[str, str] = {}  # clip -> why it was skipped, for this session
+        self._ids = {clip: number for number, clip in enumerate(clips)}
+        self._checked_models: weakref.WeakSet = weakref.WeakSet()
+
+    # --- creating, opening, saving --------------------------------------------------------------
+
+    @classmethod
+    def create(
+        cls,
+        model: VLJepa,
+        directory: str | Path,
+        settings: IndexSettings | None = None,
+        model_source: str | None = None,
+    ) -> VideoIndex:
+        """An empty index for `model`, to be saved into `directory` (which must be empty, absent or an index).
+        `model_source` (e.g. the model's folder) is recorded to name the model in errors."""
+        directory = check_build_target(directory)
+        settings = settings or IndexSettings()
+        meta = {
+            "format": FORMAT,
+            "version": VERSION,
+            "model": {"fingerprint": model_fingerprint(model), "source": model_source},
+            "dim": model.config.shared_dim,
+            "settings": asdict(settings),
+            "faiss": {"type": "flat"},
+        }
+        index = cls(directory, faiss.IndexFlatIP(model.config.shared_dim), [], meta)
+        index._checked_models.add(model)
+        return index
+
+    @classmethod
+    def build(
+        cls,
+        model: VLJepa,
+        clips: Iterable[ClipEntry],
+        directory: str | Path,
+        batch_size: int = 32,
+        settings: IndexSettings | None = None,
+        progress: bool = True,
+        model_source: str | None = None,
+    ) -> VideoIndex:
+        """Embed `clips` (ClipRefs or (path, start, end)) and save the index into `directory`."""
+        index = cls.create(model, directory, settings, model_source)
+        index.add(model, clips, batch_size, progress)
+        index.require_clips()
+        index.save()
+        return index
+
+    @classmethod
+    def open(cls, directory: str | Path, model: VLJepa | None = None) -> VideoIndex:
+        """The index saved in `directory`; with `model`, refuse (`IndexModelMismatch`) unless it built it."""
+        directory = Path(directory)
+        folder = readable_directory(directory)
+        if folder is None:
+            raise VideoIndexError(f"{directory}: no such index folder")
+        if not (folder / META_FILE).is_file():
+            raise VideoIndexError(
+                f"{directory}: not a video index (no {META_FILE}); build one with `vljepa index build`"
+            )
+        try:
+            meta = json.loads((folder / META_FILE).read_text())
+            clips = [ClipRef(*row) for row in json.loads((folder / CLIPS_FILE).read_text())]
+            vectors = faiss.read_index(str(folder / VECTORS_FILE))
+        except (OSError, ValueError, TypeError, RuntimeError) as error:
+            raise VideoIndexError(f"{directory}: damaged video index ({error})") from error
+        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+            raise VideoIndexError(
+                f"{directory}: {META_FILE} is not a {FORMAT} version {VERSION} "
+                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+            )
+        if vectors.ntotal != len(clips) or vectors.d != meta["dim"]:
+            raise VideoIndexError(
+                f"{directory}: damaged video index ({vectors.ntotal} vectors of {vectors.d} dimensions, "
+                f"{len(clips)} clips, {meta['dim']} dimensions recorded)"
+            )
+        index = cls(directory, vectors, clips, meta)
+        index._apply_search_parameters()
+        if model is not None:
+            index.check_model(model)
+        return index
+
+    def save(self) -> None:
+        """Write the index into its folder atomically (the old version or the new one survives a crash)."""
+        self.meta["count"] = len(self)
+
+        def fill(folder: Path) -> None:
+            faiss.write_index(self.vectors, str(folder / VECTORS_FILE))
+            (folder / CLIPS_FILE).write_text(json.dumps([[c.path, c.start, c.end] for c in self.clips]))
+            (folder / META_FILE).write_text(json.dumps(self.meta, indent=2))
+
+        self.directory.parent.mkdir(parents=True, exist_ok=True)
+        atomic_directory(self.directory, fill)
+
+    def check_model(self, model: VLJepa) -> None:
+        """Raise `IndexModelMismatch` unless `model` is the model that built the index."""
+        if model in self._checked_models:
+            return
+        built_by, given = self.meta["model"], model_fingerprint(model)
+        if given != built_by["fingerprint"]:
+            source = f" ({built_by['source']})" if built_by.get("source") else ""
+            raise IndexModelMismatch(
+                f"{self.directory}: built by the model with fingerprint {built_by['fingerprint']}{source}, "
+                f"not by the given model (fingerprint {given}); search it with that model or rebuild the index"
+            )
+        self._checked_models.add(model)
+
+    # --- adding ---------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def add(self, model: VLJepa, clips: Iterable[ClipEntry], batch_size: int = 32, progress: bool = True) -> int:
+        """Embed and add the clips not yet indexed (in memory; `save()` writes them). Returns how many were added."""
+        wanted = [c for c in dict.fromkeys(as_clip_ref(entry) for entry in clips) if c not in self._ids]
+        decoded = read_clips(wanted, model.config.x_encoder.num_frames, batch_size)
+        return self.add_decoded(model, decoded, len(wanted), batch_size, progress)
+
+    def add_decoded(
+        self,
+        model: VLJepa,
+        decoded: Iterable[DecodedClip],
+        total: int | None = None,
+        batch_size: int = 32,
+        progress: bool = True,
+    ) -> int:
+        """Add already decoded clips (a `vljepa.data.clip_source` stream): embed them `batch_size` at a time;
+        errors go to `failed`, clips already indexed are skipped. Returns how many were added."""
+        self.check_model(model)
+        added, batch = 0, []
+        description = f"indexing {total} clips" if total is not None else "indexing clips"
+        with progress_bar(description, total, enabled=progress) as advance:
+            for clip, frames in decoded:
+                clip = as_clip_ref(clip)
+                if isinstance(frames, Exception):
+                    self.failed[_describe(clip)] = str(frames)
+                elif clip not in self._ids and clip not in (c for c, _ in batch):
+                    batch.append((clip, frames))
+                if len(batch) == batch_size:
+                    added += self._add_batch(model, batch)
+                    batch = []
+                advance()
+            added += self._add_batch(model, batch)
+        return added
+
+    def _add_batch(self, model: VLJepa, batch: list[tuple[ClipRef, torch.Tensor]]) -> int:
+        if not batch:
+            return 0
+        with model.inference():
+            # a list, not a stacked tensor: clips of different sizes are resized by the X-encoder's preprocessing
+            embedded = model.encode_video([frames for _, frames in batch])
+        self.add_vectors(embedded, [clip for clip, _ in batch])
+        return len(batch)
+
+    def add_vectors(self, vectors: torch.Tensor | np.ndarray, clips: list[ClipRef]) -> None:
+        """Add embeddings (n, d) computed elsewhere with the index's model, one per clip (in memory). The
+        rows are L2-normalised here; duplicates are not checked: `add` and `add_decoded` do that."""
+        if len(vectors) != len(clips) or vectors.shape[1] != self.meta["dim"]:
+            raise ValueError(f"expected ({len(clips)}, {self.meta['dim']}) vectors, got {tuple(vectors.shape)}")
+        rows = F.normalize(torch.as_tensor(vectors).detach().float().cpu(), dim=-1).numpy()
+        self.vectors.add(np.ascontiguousarray(rows))
+        for clip in clips:
+            self._ids[clip] = len(self.clips)
+            self.clips.append(clip)
+        if self.meta["faiss"]["type"] == "flat" and len(self) > self.settings.flat_limit:
+            self._become_approximate()
+
+    def _become_approximate(self) -> None:
+        """Re-index every vector into an HNSW graph (the flat index keeps them: `reconstruct_n`)."""
+        self.vectors = hnsw_index(self.vectors.reconstruct_n(0, self.vectors.ntotal), self.settings)
+        self.meta["faiss"] = {
+            "type": "hnsw",
+            "M": self.settings.hnsw_m,
+            "efConstruction": self.settings.ef_construction,
+            "efSearch": self.settings.ef_search,
+        }
+
+    def _apply_search_parameters(self) -> None:
+        if self.meta["faiss"]["type"] == "hnsw":
+            faiss.downcast_index(self.vectors).hnsw.efSearch = self.meta["faiss"]["efSearch"]
+
+    def require_clips(self) -> None:
+        if not len(self):
+            reasons = "; ".join(list(self.failed.values())[:3])
+            raise VideoIndexError(
+                f"{self.directory}: no clip could be read, nothing to index ({reasons or 'no clips'})"
+            )
+
+    # --- searching ------------------------------------------------------------------------------
+
+    def search(self, queries: torch.Tensor, k: int) -> list[list[Hit]]:
+        """The `k` nearest clips (highest cosine) of each query row (Q, d); fewer when the index is smaller."""
+        if queries.ndim != 2 or queries.shape[1] != self.meta["dim"]:
+            raise ValueError(f"queries must be (Q, {self.meta['dim']}), got {tuple(queries.shape)}")
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
+        if not len(self):
+            return [[] for _ in range(len(queries))]
+        normalised = F.normalize(queries.detach().float().cpu(), dim=-1).numpy()
+        scores, ids = self.vectors.search(np.ascontiguousarray(normalised), min(k, len(self)))
+        return [
+            [
+                Hit(int(i), self.clips[i].path, self.clips[i].start, self.clips[i].end, float(s))
+                for s, i in zip(row_scores, row_ids)
+                if i >= 0
+            ]
+            for row_scores, row_ids in zip(scores, ids)
+        ]
+
+    def search_text(self, model: VLJepa, texts: list[str], k: int) -> list[list[Hit]]:
+        """Search with the Y-encoder embeddings of `texts`; `model` must be the one that built the index."""
+        self.check_model(model)
+        with model.inference():
+            queries = model.encode_text(texts)
+        return self.search(queries, k)

@@ -1,0 +1,208 @@
+"""The persistent video index: build, search, add, save/open, model check, the approximate index, the CLI."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from conftest import moving_square, tiny_model_config
+from typer.testing import CliRunner
+
+from vljepa.cli import app
+from vljepa.data.manifest import ClipRef
+from vljepa.data.video import read_clip, sliding_windows, video_duration, write_video
+from vljepa.model import VLJepa
+from vljepa.tasks.index import Hit, IndexModelMismatch, IndexSettings, VideoIndex, VideoIndexError
+
+runner = CliRunner()
+CAPTIONS = ["a red square moves right", "a green square moves left", "a blue square moves right"]
+MOTIONS = [(1, 0, 8), (-1, 1, 46), (1, 2, 8)]  # (direction, colour channel, start x) of each caption's clip
+
+
+@pytest.fixture(scope="module")
+def library(tmp_path_factory):
+    """Three clips of distinct colours and a tiny model whose predictor was fitted to their captions."""
+    root = tmp_path_factory.mktemp("library")
+    videos = []
+    for number, motion in enumerate(MOTIONS):
+        videos.append(root / "videos" / f"{number}.mp4")
+        write_video(videos[-1], moving_square(*motion), fps=8)
+    torch.manual_seed(0)
+    model = VLJepa(tiny_model_config())
+    with torch.no_grad():
+        tokens = model.visual_tokens(torch.stack([read_clip(v, 4) for v in videos]))
+        targets = model.y_encoder(CAPTIONS)
+    optimizer = torch.optim.Adam(model.predictor.parameters(), lr=3e-3)
+    for _ in range(60):
+        optimizer.zero_grad()
+        model.loss(model.predict(tokens), targets, CAPTIONS).loss.backward()
+        optimizer.step()
+    model.save_pretrained(root / "model")
+    return root, videos, VLJepa.from_pretrained(root / "model", bf16=False)
+
+
+def test_each_caption_finds_its_clip_and_ids_map_back_to_files(library, tmp_path):
+    root, videos, model = library
+    index = VideoIndex.build(model, [str(v) for v in videos], tmp_path / "index", progress=False)
+    assert len(index) == 3 and index.meta["faiss"] == {"type": "flat"}
+    hits = index.search_text(model, CAPTIONS, k=3)
+    assert [row[0] for row in hits] == [
+        Hit(number, str(videos[number].resolve()), None, None, row[0].score) for number, row in enumerate(hits)
+    ]
+    with model.inference():
+        expected = model.encode_text(CAPTIONS) @ model.encode_video([read_clip(v, 4) for v in videos]).T
+    for row, scores in zip(hits, expected):
+        assert [hit.id for hit in row] == scores.argsort(descending=True).tolist()
+        assert [hit.score for hit in row] == pytest.approx(scores.sort(descending=True).values.tolist(), abs=1e-5)
+    assert [len(row) for row in index.search_text(model, CAPTIONS[:1], k=10)] == [3]  # k > clips: every clip
+
+
+def test_save_open_round_trip_add_and_skipped_clips(library, tmp_path):
+    root, videos, model = library
+    built = VideoIndex.build(model, [ClipRef(str(videos[0]))], tmp_path / "index", progress=False)
+    (tmp_path / "broken.mp4").write_bytes(b"not a video")
+    opened = VideoIndex.open(tmp_path / "index", model)
+    assert opened.clips == built.clips and opened.meta == built.meta
+    assert opened.add(model, [*videos, tmp_path / "broken.mp4", (str(videos[1]), None, None)], progress=False) == 2
+    assert (
+        list(opened.failed) == [str(tmp_path / "broken.mp4")]
+        and "cannot decode" in opened.failed[str(tmp_path / "broken.mp4")]
+    )
+    assert len(VideoIndex.open(tmp_path / "index")) == 1  # `add` is in memory until `save`
+    opened.save()
+    again = VideoIndex.open(tmp_path / "index", model)
+    assert [c.path for c in again.clips] == [str(v.resolve()) for v in videos]
+    assert again.search_text(model, CAPTIONS, 2) == opened.search_text(model, CAPTIONS, 2)
+    assert again.add(model, videos, progress=False) == 0  # already indexed
+
+
+def test_an_index_refuses_another_model(library, tmp_path):
+    root, videos, model = library
+    VideoIndex.build(model, videos[:1], tmp_path / "index", progress=False, model_source="runs/first")
+    torch.manual_seed(1)
+    other = VLJepa(tiny_model_config())
+    with pytest.raises(IndexModelMismatch) as caught:
+        VideoIndex.open(tmp_path / "index", other)
+    message = str(caught.value)
+    recorded = json.loads((tmp_path / "index" / "meta.json").read_text())["model"]["fingerprint"]
+    assert message.startswith(f"{tmp_path / 'index'}: built by the model with fingerprint {recorded} (runs/first)")
+    from vljepa.tasks.index import model_fingerprint
+
+    assert f"(fingerprint {model_fingerprint(other)})" in message and model_fingerprint(other) != recorded
+    with pytest.raises(IndexModelMismatch):
+        VideoIndex.open(tmp_path / "index").search_text(other, ["a red square"], 1)
+
+
+def test_a_growing_index_becomes_approximate_with_recall_against_exact(library, tmp_path):
+    root, videos, model = library
+    settings = IndexSettings(flat_limit=300, hnsw_m=16, ef_construction=64, ef_search=64)
+    index = VideoIndex.create(model, tmp_path / "index", settings)
+    generator = torch.Generator().manual_seed(0)
+    centres = torch.randn(20, 32, generator=generator)
+    vectors = centres.repeat(25, 1) + 0.3 * torch.randn(500, 32, generator=generator)  # clustered, like embeddings
+    clips = [ClipRef(f"/library/{i}.mp4") for i in range(500)]
+    index.add_vectors(vectors[:300], clips[:300])
+    assert index.meta["faiss"] == {"type": "flat"}
+    index.add_vectors(vectors[300:], clips[300:])
+    assert index.meta["faiss"] == {"type": "hnsw", "M": 16, "efConstruction": 64, "efSearch": 64}
+    index.save()
+    reopened = VideoIndex.open(tmp_path / "index")
+    queries = vectors[:100] + 0.3 * torch.randn(100, 32, generator=generator)
+    exact = (torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(vectors, dim=-1).T).topk(10)
+    found = reopened.search(queries, 10)
+    recall = np.mean([len({h.id for h in row} & set(true.tolist())) / 10 for row, true in zip(found, exact.indices)])
+    assert recall >= 0.95
+    assert [h.path for h in found[0]] == [f"/library/{i}.mp4" for i in (h.id for h in found[0])]
+
+
+def test_opening_a_missing_or_foreign_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(VideoIndexError, match=f"^{tmp_path / 'nothing'}: no such index folder$"):
+        VideoIndex.open(tmp_path / "nothing")
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "photos" / "cat.png").write_bytes(b"")
+    with pytest.raises(VideoIndexError, match="not a video index"):
+        VideoIndex.open(tmp_path / "photos")
+
+
+def test_cli_build_search_add_and_retrieve_with_an_index(library, tmp_path):
+    root, videos, _ = library
+    model, index = str(root / "model"), str(tmp_path / "index")
+    result = runner.invoke(
+        app, ["index", "build", "--videos", str(root / "videos"), "-m", model, "--out", index, "--window", "0.5"]
+    )
+    assert result.exit_code == 0, result.output
+    windows = sliding_windows(video_duration(videos[0]), 0.5, 0.5)
+    assert len(windows) == 2 and result.stdout == f"{index}: 6 clips indexed (flat), 0 skipped\n"
+    opened = VideoIndex.open(index)
+    assert opened.clips == [ClipRef(str(v.resolve()), start, end) for v in videos for start, end in windows]
+
+    result = runner.invoke(app, ["search", index, CAPTIONS[1], "-m", model, "-k", "2"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("  1  +") and lines[1].startswith("  2  +")
+    assert lines[0].endswith(f"{videos[1].resolve()}  [0.00-0.50 s]") or lines[0].endswith(
+        f"{videos[1].resolve()}  [0.50-1.00 s]"
+    )
+    result = runner.invoke(app, ["retrieve", "-m", model, "--query", CAPTIONS[1], "--index", index, "--top", "1"])
+    assert result.exit_code == 0 and result.stdout.strip() == lines[0][5:]
+
+    manifest = tmp_path / "more.jsonl"
+    manifest.write_text(json.dumps({"video": str(videos[2]), "caption": "x"}) + "\n")
+    result = runner.invoke(app, ["index", "add", index, "--videos", str(manifest), "-m", model])
+    assert result.exit_code == 0 and result.stdout == f"{index}: 1 clips added, 7 in all (flat), 0 skipped\n"
+    assert VideoIndex.open(index).clips[-1] == ClipRef(str(videos[2].resolve()))
+    result = runner.invoke(
+        app, ["index", "add", index, "--videos", str(root / "videos"), "-m", model, "--window", "0.5"]
+    )
+    assert result.exit_code == 0 and result.stdout == f"{index}: 0 clips added, 7 in all (flat), 0 skipped\n"
+
+
+def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
+    root, videos, _ = library
+    model = str(root / "model")
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["search", str(tmp_path / "nope"), "a square", "-m", model], f"{tmp_path / 'nope'}: no such index folder"),
+        (
+            ["index", "build", "--videos", str(tmp_path / "empty"), "-m", model, "--out", str(tmp_path / "i")],
+            f"{tmp_path / 'empty'}: no video or image files",
+        ),
+        (
+            ["index", "build", "--videos", str(root / "videos"), "-m", model, "--out", str(root / "videos")],
+            f"{root / 'videos'}: exists and is not a video index; give a new or empty folder",
+        ),
+        (
+            ["index", "add", str(tmp_path / "nope"), "--videos", str(root / "videos"), "-m", model],
+            f"{tmp_path / 'nope'}: no such index folder",
+        ),
+        (
+            ["index", "build", "--videos", str(tmp_path / "nope"), "-m", model, "--out", str(tmp_path / "i")],
+            f"{tmp_path / 'nope'}: no such folder or manifest",
+        ),
+        (
+            ["index", "build", "--videos", str(videos[0]), "-m", model, "--out", str(tmp_path / "i")],
+            f"{videos[0]}: not a folder of videos or a JSONL manifest (*.jsonl)",
+        ),
+        (
+            [
+                "index",
+                "build",
+                "--videos",
+                str(root / "videos"),
+                "-m",
+                model,
+                "--out",
+                str(tmp_path / "i"),
+                "--window",
+                "0",
+            ],
+            "window (0.0) and stride (None) must be positive numbers of seconds",
+        ),
+    ]
+    for arguments, message in cases:
+        result = runner.invoke(app, arguments)
+        assert (result.exit_code, result.stderr) == (2, f"error: {message}\n"), arguments
+    result = runner.invoke(app, ["retrieve", "-m", model, "--query", "a square"])
+    assert result.exit_code == 2 and "give either --videos or --index" in result.stderr
