@@ -22,6 +22,7 @@ from vljepa.model import VLJepa
 from vljepa.serve.app import create_app
 from vljepa.serve.server import Server
 from vljepa.serve.settings import Limits, ServeSettings
+from vljepa.tasks.index import VideoIndex
 from vljepa.tasks.stream_captioner import StreamConfig, caption_stream
 
 LABELS = "moving left,moving right,growing"
@@ -46,8 +47,17 @@ def serving(model: VLJepa, roots=(), index=None, **settings):
 
 
 @pytest.fixture(scope="module")
-def api(model, clip_manifest):
-    with serving(model, roots=[clip_manifest.parent], limits={"max_upload_mb": 0.5, "max_duration_s": 30}) as served:
+def library(model, clips, stream_video, tmp_path_factory) -> VideoIndex:
+    """The stream's 2-s windows and two whole clips, outside the server's roots."""
+    entries = [(str(stream_video), float(start), float(start + 2)) for start in (0, 1, 2)]
+    entries += [str(clips / "08.mp4"), str(clips / "09.mp4")]
+    return VideoIndex.build(model, entries, tmp_path_factory.mktemp("index") / "index", progress=False)
+
+
+@pytest.fixture(scope="module")
+def api(model, clip_manifest, library):
+    limits = {"max_upload_mb": 0.5, "max_duration_s": 30}
+    with serving(model, roots=[clip_manifest.parent], index=library, limits=limits) as served:
         yield served
 
 
@@ -153,7 +163,7 @@ def test_info_health_docs_page_and_thumbnails(api, model, clips):
     client, _ = api
     assert client.get("/healthz").json() == {"status": "ok"}
     info = client.get("/info").json()
-    assert info["precision"] == model.inference_precision.name and info["index_size"] is None
+    assert info["precision"] == model.inference_precision.name and info["index_size"] == 5
     assert info["parts"]["y_decoder"]["parameters"] == sum(p.numel() for p in model.y_decoder.parameters())
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/classify", "/ask", "/caption", "/search", "/thumbnail", "/streams", "/streams/{job_id}/events"} <= set(
@@ -198,7 +208,8 @@ def test_bad_fields_are_named(api, clips):
     assert_refused(both, 422, "video, path")
     assert_refused(client.post("/ask", data={"path": "clips/01.mp4", "question": ""}), 422, "question")
     assert_refused(client.post("/ask", data={"video_id": "nope", "question": "q", "options": ["a"]}), 404, "nope")
-    assert_refused(client.get("/search", params={"q": "a square"}), 400, "--index")
+    assert_refused(client.get("/search", params={"q": ""}), 422, "q")
+    assert_refused(client.get("/search", params={"q": "a square", "k": "0"}), 422, "k")
     assert_refused(client.get("/streams/unknown"), 404, "unknown")
     assert_refused(client.get("/no-such-endpoint"), 404, "Not Found")
 
@@ -250,9 +261,28 @@ def test_a_full_queue_and_a_slow_model_are_refused_at_once(model, clips, stream_
         assert client.get("/healthz").status_code == 200
 
 
+def test_search_returns_the_index_hits_with_thumbnails_and_players(api, model, library, stream_video):
+    client, _ = api
+    query = "a green square moves left"
+    expected = library.search_text(model, [query], 4)[0]
+    found = client.get("/search", params={"q": query, "k": "4"})
+    assert found.status_code == 200, found.text
+    results = found.json()["results"]
+    assert [(r["path"], r["start"], r["end"]) for r in results] == [(h.path, h.start or 0.0, h.end) for h in expected]
+    assert [r["score"] for r in results] == pytest.approx([h.score for h in expected], abs=1e-6)
+    for result in results:  # outside the roots, but the index returned them
+        thumbnail = client.get(result["thumbnail_url"])
+        assert thumbnail.status_code == 200 and thumbnail.content.startswith(b"\x89PNG")
+        assert client.get(result["video_url"]).content == Path(result["path"]).read_bytes()
+    window = next(r for r in results if r["end"] is not None)
+    assert window["thumbnail_url"].endswith(f"&t={0.5 * (window['start'] + window['end'])}")
+    assert_refused(client.get("/search", params={"q": "x", "k": "101"}), 422, "k")
+
+
 def test_decoding_without_a_decoder_is_a_clear_refusal(clips, stream_video):
     torch.manual_seed(0)
     with serving(VLJepa(tiny_model_config())) as (client, _):
+        assert_refused(client.get("/search", params={"q": "a square"}), 400, "--index")
         assert_refused(client.post("/caption", files=upload(clips / "00.mp4")), 400, "train-decoder")
         assert_refused(client.post("/streams", files=upload(stream_video)), 400, "train-decoder")
         assert_refused(client.post("/ask", files=upload(clips / "00.mp4"), data={"question": "q"}), 400, "Y-decoder")

@@ -77,7 +77,7 @@ class CaptionResult(BaseModel):
 class SearchHit(BaseModel):
     path: str
     start: float
-    end: float
+    end: float | None  # None: the whole file
     score: float
     video_url: str
     thumbnail_url: str
@@ -186,15 +186,16 @@ async def search(
     for hit in hits:
         path = str(Path(hit.path).resolve())
         server.remember_library_file(Path(path))
-        middle = round(0.5 * (hit.start + hit.end), 3)
+        start = hit.start or 0.0
+        at = "" if hit.end is None else f"&t={round(0.5 * (start + hit.end), 3)}"  # a whole file: its middle
         results.append(
             SearchHit(
                 path=path,
-                start=hit.start,
+                start=start,
                 end=hit.end,
                 score=hit.score,
                 video_url=f"/video?path={quote(path, safe='')}",
-                thumbnail_url=f"/thumbnail?path={quote(path, safe='')}&t={middle}",
+                thumbnail_url=f"/thumbnail?path={quote(path, safe='')}{at}",
             )
         )
     return SearchResult(query=q, results=results)
@@ -204,13 +205,14 @@ async def search(
 async def thumbnail(
     server: ServerDep,
     path: Annotated[str, Query(description="A video the index returned, or one under a --root folder.")],
-    t: Annotated[float, Query(ge=0, description="Time (seconds) of the frame.")] = 0.0,
+    t: Annotated[float | None, Query(ge=0, description="Time (seconds) of the frame (default: the middle).")] = None,
 ) -> Response:
     """The frame nearest time `t` as a PNG, at most 320 px wide."""
     resolved = server.library_path(path)
     facts = await run_in_threadpool(probe_video, resolved, path, server.limits)
     check_whole_clip(facts, path, server.limits)
-    png = await run_in_threadpool(_frame_png, resolved, min(t, max(facts.duration - 1e-3, 0.0)))
+    time = 0.5 * facts.duration if t is None else min(t, max(facts.duration - 1e-3, 0.0))
+    png = await run_in_threadpool(_frame_png, resolved, time)
     return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
 

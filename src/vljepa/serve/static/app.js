@@ -244,7 +244,7 @@ $("#search-form").addEventListener("submit", async (event) => {
       const name = document.createElement("b");
       name.textContent = hit.path.split("/").pop();
       const when = document.createElement("span");
-      when.textContent = `${hit.start.toFixed(1)}–${hit.end.toFixed(1)} s`;
+      when.textContent = hit.end === null ? "whole video" : `${hit.start.toFixed(1)}–${hit.end.toFixed(1)} s`;
       meta.append(name, when);
       item.append(image, meta);
       item.title = `${hit.path} (score ${hit.score.toFixed(3)})`;
@@ -252,7 +252,7 @@ $("#search-form").addEventListener("submit", async (event) => {
         if (state.events) state.events.close();
         play(hit.video_url, hit.path.split("/").pop(), { path: hit.path }, hit.start, () => {
           resetTimeline(player.duration);
-          addSegment({ start: hit.start, end: hit.end, text: `“${query}” (score ${hit.score.toFixed(3)})` });
+          addSegment({ start: hit.start, end: hit.end ?? player.duration, text: `“${query}” (score ${hit.score.toFixed(3)})` });
           setStatus("The window the search found", false);
         });
       };
