@@ -2,8 +2,10 @@
 
 Ours: requests put work on a bounded queue and wait on a `concurrent.futures.Future`. The model thread
 takes the first item and, for the two batchable kinds (a clip's prediction under its query; a list of
-texts' embeddings), keeps taking items of the same kind until `max_batch` or until `max_wait_ms` have
-passed since the first arrived; one forward pass serves them all and each future gets its own rows.
+texts' embeddings), gathers the items of the same kind that arrive until `max_batch` or until `max_wait_ms`
+have passed since the first arrived (items of the other kinds met meanwhile keep their order and run
+next, so a request's clip and its labels each join their own batch); one forward pass serves the batch
+and each future gets its own rows.
 Anything else (decoding, a search, a stream job's window batch) is a `call` run alone, in arrival order.
 Why: on a CPU one forward pass already uses every core, so concurrency only helps by amortising the
 per-call overhead (Python, small matrix products) over a batch; the wait is bounded so a lone request
@@ -48,7 +50,7 @@ class ModelWorker:
         self.model = model
         self.batching = batching
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
-        self._held: deque[_Item] = deque()  # taken while gathering a batch of another kind
+        self._held: deque[_Item | None] = deque()  # taken while gathering a batch of another kind
         self._thread = threading.Thread(target=self._run, name="vljepa-model", daemon=True)
         self.batches = 0  # forward passes of batchable items, for /info
         self.batched_items = 0
@@ -89,19 +91,22 @@ class ModelWorker:
         return self._queue.get(timeout=timeout) if timeout is None or timeout > 0 else self._queue.get_nowait()
 
     def _gather(self, first: _Item) -> list[_Item]:
+        """`first` and the items of its kind that arrive within its wait; others keep their order, after it."""
         batch = [first]
         if first.kind == "call" or not self.batching.enabled:
             return batch
         deadline = first.arrived + self.batching.max_wait_ms / 1000
+        others: list[_Item | None] = []
         while len(batch) < self.batching.max_batch:
             try:
                 item = self._next(deadline - time.perf_counter())
             except queue.Empty:
                 break
-            if item is None or item.kind != first.kind:
-                self._held.append(item)  # run after this batch; None (stop) too
+            if item is None:  # stop: after this batch and the items before it
+                others.append(item)
                 break
-            batch.append(item)
+            (batch if item.kind == first.kind else others).append(item)
+        self._held.extendleft(reversed(others))
         return batch
 
     def _run(self) -> None:
