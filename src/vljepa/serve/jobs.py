@@ -96,21 +96,28 @@ class StreamJob:
 
 
 class _QueuedModel:
-    """What `caption_stream` needs of a model, each call run by the model thread."""
+    """What `caption_stream` needs of a model, each call run by the model thread; once `stopping` is set,
+    the next call ends the job (so the server stops without waiting for a long stream)."""
 
-    def __init__(self, worker: ModelWorker):
+    def __init__(self, worker: ModelWorker, stopping: threading.Event):
         self._worker = worker
+        self._stopping = stopping
         self.config = worker.model.config
+
+    def _run(self, function):
+        if self._stopping.is_set():
+            raise RuntimeError("the server stopped before this stream was captioned")
+        return self._worker.call(function).result()
 
     @contextmanager
     def inference(self) -> Iterator[_QueuedModel]:
         yield self  # the model thread runs every call under the model's own `inference()`
 
     def encode_video(self, frames: torch.Tensor, query: str | None = None) -> torch.Tensor:
-        return self._worker.call(lambda model: model.encode_video(frames, query)).result()
+        return self._run(lambda model: model.encode_video(frames, query))
 
     def decode(self, embeddings: torch.Tensor, beam_size: int = 1) -> list[str]:
-        return self._worker.call(lambda model: model.decode(embeddings, beam_size=beam_size)).result()
+        return self._run(lambda model: model.decode(embeddings, beam_size=beam_size))
 
 
 class StreamJobs:
@@ -127,11 +134,14 @@ class StreamJobs:
         self._pending: queue.Queue[StreamJob | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="vljepa-streams", daemon=True)
+        self._stopping = threading.Event()
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
+        """End the running job at its next model call, fail the queued ones, and end the thread."""
+        self._stopping.set()
         self._pending.put(None)
         self._thread.join()
 
@@ -162,7 +172,8 @@ class StreamJobs:
                 job.publish(Event("segment", segment))
 
             try:
-                caption_stream(_QueuedModel(self.worker), job.video.path, self.config, on_caption)  # type: ignore[arg-type]
+                model = _QueuedModel(self.worker, self._stopping)
+                caption_stream(model, job.video.path, self.config, on_caption)  # type: ignore[arg-type]
             except Exception as error:  # the job fails with a message; the server and the next job go on
                 job.error = " ".join(str(error).replace(str(job.video.path), job.video.name).split())
                 job.publish(Event("failed", {"error": job.error}), FAILED)

@@ -26,7 +26,6 @@ class Limits:
     max_stream_jobs: int = 4  # stream jobs queued or running; more -> 429
     max_uploads: int = 32  # stored uploads; the oldest is dropped beyond this
     max_labels: int = 1000  # labels or options in one request
-    max_k: int = 100  # search results
 
     def __post_init__(self):
         for name, value in vars(self).items():
