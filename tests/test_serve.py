@@ -225,6 +225,7 @@ def test_paths_outside_the_roots_are_refused(api, clip_manifest, tmp_path):
             assert_refused(client.post("/classify", data={"labels": LABELS, "path": path}), 403, "outside")
             assert_refused(client.get("/video", params={"path": path}), 403, "outside")
         assert_refused(client.post("/classify", data={"labels": LABELS, "path": "clips/99.mp4"}), 404, "no such file")
+        assert_refused(client.post("/classify", data={"labels": LABELS, "path": "x" * 5000}), 400, "too long")
     finally:
         link.unlink()
 

@@ -5,29 +5,16 @@ Skipped only when /usr/bin/chromium is absent (no browser is ever downloaded).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from serve_screenshot import CHROMIUM, launch_chromium
-from test_serve import library  # noqa: F401  (a fixture: the index the page searches)
+from test_serve import clips, library, model  # noqa: F401  (fixtures: the model and the index the page searches)
 
-from vljepa.model import VLJepa
 from vljepa.serve.app import create_app
 from vljepa.serve.background import serving_in_thread
 from vljepa.serve.server import Server
 from vljepa.serve.settings import LiveStream, ServeSettings
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="no browser: /usr/bin/chromium is not installed")
-
-
-@pytest.fixture(scope="module")
-def model(model_with_decoder) -> VLJepa:
-    return VLJepa.from_pretrained(model_with_decoder[0])
-
-
-@pytest.fixture(scope="module")
-def clips(clip_manifest) -> Path:
-    return clip_manifest.parent / "clips"
 
 
 def test_the_page_captions_a_dropped_video_live_answers_and_searches(model, library, stream_video, tmp_path):  # noqa: F811
@@ -46,10 +33,12 @@ def test_the_page_captions_a_dropped_video_live_answers_and_searches(model, libr
         page.wait_for_selector("#model-info .chip")
         assert "5 windows indexed" in page.inner_text("#model-info")
 
-        page.set_input_files("#file", str(stream_video))
+        with page.expect_response(lambda response: response.url.endswith("/streams")) as created:
+            page.set_input_files("#file", str(stream_video))
+        job_id = created.value.json()["id"]
         page.wait_for_function("document.querySelectorAll('#segments li').length >= 2", timeout=60_000)
         page.wait_for_selector("#status:not(.working)", timeout=60_000)
-        timeline = server.jobs.get(next(iter(server.jobs._jobs))).timeline()
+        timeline = server.jobs.get(job_id).timeline()
         rows = page.locator("#segments li")
         assert rows.count() == len(timeline["segments"]) >= 2
         assert [rows.nth(i).locator("span").inner_text() for i in range(rows.count())] == [

@@ -93,11 +93,14 @@ def allowed_path(raw: str, roots: tuple[Path, ...]) -> Path:
     candidates = [Path(raw)] if Path(raw).is_absolute() else [root / raw for root in resolved_roots]
     inside = False
     for candidate in candidates:
-        resolved = candidate.resolve()
-        if any(resolved.is_relative_to(root) for root in resolved_roots):
-            inside = True
-            if resolved.is_file():
-                return resolved
+        try:
+            resolved = candidate.resolve()
+            if any(resolved.is_relative_to(root) for root in resolved_roots):
+                inside = True
+                if resolved.is_file():
+                    return resolved
+        except OSError as error:  # a name too long, a link loop
+            raise RequestError(400, f"path {raw!r}: {error.strerror or error}") from None
     if not inside:
         raise RequestError(403, f"path {raw!r}: outside the folders this server may read")
     raise RequestError(404, f"path {raw!r}: no such file")
