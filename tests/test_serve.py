@@ -289,3 +289,16 @@ def test_decoding_without_a_decoder_is_a_clear_refusal(clips, stream_video):
         assert_refused(client.post("/ask", files=upload(clips / "00.mp4"), data={"question": "q"}), 400, "Y-decoder")
         chosen = client.post("/ask", files=upload(clips / "00.mp4"), data={"question": "q", "options": ["a", "b"]})
         assert chosen.status_code == 200 and chosen.json()["answer"] in ("a", "b")
+
+
+def test_stopping_the_server_ends_a_running_stream_job(model, stream_video):
+    gate = threading.Event()
+    with serving(model) as (client, server):
+        server.worker.call(lambda model: gate.wait())
+        job_id = client.post("/streams", files=upload(stream_video)).json()["id"]
+        while not server.worker.queued:  # the job's first batch of windows waits for the model
+            time.sleep(0.001)
+        threading.Timer(0.5, gate.set).start()  # the model thread frees up once the server is stopping
+    job = server.jobs.get(job_id)
+    assert job.status == "failed" and job.error == "the server stopped before this stream was captioned"
+    assert [event.kind for event in job.events] == ["failed"]

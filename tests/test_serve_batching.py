@@ -78,7 +78,14 @@ def test_a_request_s_clip_and_labels_each_join_their_own_batch():
         with held(running):
             pairs = [(running.embed_video(clip(v), None), running.embed_texts(["x"] * (v + 1))) for v in range(3)]
         assert [(float(a.result()[0]), len(b.result())) for a, b in pairs] == [(0, 1), (1, 2), (2, 3)]
-        assert model.passes == [("video", 3), ("text", 6)]
+        assert model.passes == [("video", 3), ("text", 1)]  # "x" once: texts are encoded once each
+
+
+def test_only_texts_not_seen_before_are_encoded():
+    with worker(Batching()) as (running, model):
+        assert running.embed_texts(["ab", "c"]).result().squeeze(1).tolist() == [2.0, 1.0]
+        assert running.embed_texts(["c", "def", "ab", "def"]).result().squeeze(1).tolist() == [1.0, 3.0, 2.0, 3.0]
+        assert model.passes == [("text", 2), ("text", 1)]
 
 
 def test_without_batching_every_prediction_runs_alone():

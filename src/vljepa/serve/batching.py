@@ -11,7 +11,9 @@ Why: on a CPU one forward pass already uses every core, so concurrency only help
 per-call overhead (Python, small matrix products) over a batch; the wait is bounded so a lone request
 pays at most a few ms. With batching off every item runs alone (the comparison in
 benchmarks/serve_load.py). A full queue refuses at once (`Busy`) instead of letting latency grow.
-A cancelled future (its request timed out) is skipped.
+A cancelled future (its request timed out) is skipped. Text embeddings are kept (the last
+`TEXT_CACHE_SIZE` texts): labels and options repeat from request to request, and the Y-encoder is fixed
+at inference, so only texts not seen before are encoded.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -29,6 +31,8 @@ import torch
 
 from ..model import VLJepa
 from .settings import Batching
+
+TEXT_CACHE_SIZE = 4096  # texts whose embeddings are kept (labels and options repeat across requests)
 
 
 class Busy(Exception):
@@ -52,6 +56,7 @@ class ModelWorker:
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
         self._held: deque[_Item | None] = deque()  # taken while gathering a batch of another kind
         self._thread = threading.Thread(target=self._run, name="vljepa-model", daemon=True)
+        self._texts: OrderedDict[str, torch.Tensor] = OrderedDict()  # text -> embedding, least recent first
         self.batches = 0  # forward passes of batchable items, for /info
         self.batched_items = 0
 
@@ -137,5 +142,13 @@ class ModelWorker:
             clips, queries = zip(*(item.payload for item in batch))
             # a list, not a stacked tensor: clips may differ in size; each is preprocessed to the encoder's
             return list(self.model.encode_video(list(clips), list(queries)).cpu())  # type: ignore[arg-type]
-        embedded = self.model.encode_text([text for item in batch for text in item.payload]).cpu()
-        return list(embedded.split([len(item.payload) for item in batch]))
+        wanted = [text for item in batch for text in item.payload]
+        missing = list(dict.fromkeys(text for text in wanted if text not in self._texts))
+        if missing:
+            self._texts.update(zip(missing, self.model.encode_text(missing).cpu()))
+        rows = torch.stack([self._texts[text] for text in wanted])
+        for text in wanted:
+            self._texts.move_to_end(text)
+        while len(self._texts) > TEXT_CACHE_SIZE:
+            self._texts.popitem(last=False)
+        return list(rows.split([len(item.payload) for item in batch]))
