@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_directory, writable_folder
 from ..config import StageConfig, TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
@@ -131,14 +131,13 @@ class Trainer:
     def __init__(self, config: TrainConfig, progress: bool = True):
         self.config = config
         self.world, self.device = init_distributed(resolve_device(config.device))
+        self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
         self.precision = resolve_precision(config.bf16, self.device)
         if self.world.is_main:
             announce_precision(self.precision)
         for stage in config.stages:
             self.world.check_batch_size(stage.batch_size, f"stage {stage.name!r}")
-        self.out_dir = Path(config.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
         self.model.inference_precision = self.precision  # validation and evaluation follow the run
