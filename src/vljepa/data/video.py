@@ -136,6 +136,15 @@ def read_clip(path: str | Path, num_frames: int, start: float | None = None, end
     return torch.from_numpy(np.stack([frames[i] for i in chosen]))
 
 
+def read_first_frame(path: str | Path) -> np.ndarray:
+    """The first decodable frame (H, W, 3) uint8 of a video or image, without decoding the rest."""
+    path = Path(path)
+    with _reporting_errors(path):
+        for frame, _ in _iter_frames(path):
+            return frame
+    raise VideoError(f"{path}: no decodable frames")
+
+
 def _frame_step(times: list[float]) -> float:
     return times[1] - times[0] if len(times) > 1 else 0.0
 

@@ -1,22 +1,42 @@
-"""Text <-> video retrieval by cosine similarity of predicted and Y-encoded embeddings."""
+"""Text <-> video retrieval by cosine similarity of predicted and Y-encoded embeddings.
+
+A query may have several relevant candidates (an image with five captions, searched from the image):
+it scores a hit at k when any of them is in its top k, and its rank is that of the best-ranked one
+(the convention of the retrieval benchmarks' standard code). Median rank is numpy's median (the mean of
+the two middle ranks for an even count); ties between scores are broken by `argsort`'s order.
+"""
 
 from __future__ import annotations
 
 import torch
 
 
-def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
-    """Rows are queries, columns candidates; a query scores a hit at k if any relevant candidate is in its top k."""
+def relevant_ranks(similarity: torch.Tensor, relevant: torch.Tensor) -> torch.Tensor:
+    """Per query (row), the 1-based rank of its best-ranked relevant candidate (column)."""
     order = similarity.argsort(dim=1, descending=True)
     hits = relevant.gather(1, order)
-    return {f"R@{k}": float(hits[:, :k].any(1).float().mean()) for k in ks}
+    if not bool(hits.any(1).all()):
+        raise ValueError("every query needs at least one relevant candidate")
+    return hits.float().argmax(1) + 1
+
+
+def recall_at_k(similarity: torch.Tensor, relevant: torch.Tensor, ks: tuple[int, ...] = (1, 5, 10)) -> dict[str, float]:
+    """Rows are queries, columns candidates; a query scores a hit at k if any relevant candidate is in its top k."""
+    ranks = relevant_ranks(similarity, relevant)
+    return {f"R@{k}": float((ranks <= k).float().mean()) for k in ks}
+
+
+def rank_statistics(similarity: torch.Tensor, relevant: torch.Tensor) -> dict[str, float]:
+    """Median (MdR) and mean (MnR) rank of each query's best-ranked relevant candidate."""
+    ranks = relevant_ranks(similarity, relevant).float()
+    return {"MdR": float(ranks.quantile(0.5)), "MnR": float(ranks.mean())}
 
 
 def retrieval_metrics(
     video_embeddings: torch.Tensor, text_embeddings: torch.Tensor, relevant: torch.Tensor
 ) -> dict[str, float]:
-    """`relevant` (texts, videos) bool. Returns t2v_R@k and v2t_R@k."""
+    """`relevant` (texts, videos) bool. Returns t2v_R@k, t2v_MdR, t2v_MnR and the same for v2t."""
     similarity = text_embeddings @ video_embeddings.T
-    t2v = recall_at_k(similarity, relevant)
-    v2t = recall_at_k(similarity.T, relevant.T)
+    t2v = {**recall_at_k(similarity, relevant), **rank_statistics(similarity, relevant)}
+    v2t = {**recall_at_k(similarity.T, relevant.T), **rank_statistics(similarity.T, relevant.T)}
     return {**{f"t2v_{k}": v for k, v in t2v.items()}, **{f"v2t_{k}": v for k, v in v2t.items()}}
