@@ -6,13 +6,17 @@ test manifest with the model's training manifests, the ones its run recorded in 
 manifest counts, since it chose checkpoints), plus any the caller adds.
 Design decisions (ours):
 - Same file: sha256 of the bytes. Catches copies under another name.
-- Same content re-encoded (another codec, crf or container changes every byte): a perceptual hash of the
-  decoded first frame, 64 bits from the 8x8 lowest DCT frequencies of a 32x32 grayscale downscale, each
-  bit "above the median"; two files are near-duplicates when their hashes differ in at most
-  `HAMMING_THRESHOLD` bits (re-encoding moves a few coefficients, other content moves about half of
-  the 64). A flat first frame (black or one colour: many videos fade in) says nothing about the content
-  and is not hashed; it is counted as unhashed. Resizing, cropping or trimming the start defeats
-  this check (a known limit: it looks for re-encodes, not edits).
+- Same content re-encoded (another codec, crf or container changes every byte): the decoded first frame,
+  in two steps. A perceptual hash (64 bits from the 8x8 lowest DCT frequencies of a 32x32 grayscale
+  downscale, each bit "above the median") finds candidates cheaply: training files within
+  `HASH_CANDIDATE_BITS` bits (a re-encode moves a few bits, more on a mostly flat frame where many
+  coefficients sit near the median; unrelated content moves about half of the 64). A candidate is a
+  near-duplicate when the 16x16 grayscale thumbnails of the two frames correlate at
+  `MIN_CORRELATION` or more (a re-encode keeps 0.99+; similar-looking different scenes stay lower),
+  so the hash's false positives among many pairs are not reported. A flat first frame (black or one
+  colour: many videos fade in) says nothing about the content and is not compared; it is counted as
+  unhashed. Resizing, cropping or trimming the start defeats this check (a known limit: it looks for
+  re-encodes, not edits).
 - Texts: exact matches after case-folding and collapsing whitespace. A test caption seen in training is
   overlap; a repeated question is reported but is not overlap by itself, since VQA sets ask templated
   questions ("Is there a dog in the image?") of every image: a leaked question comes with its image,
@@ -39,7 +43,8 @@ from ..data.video import VideoError, read_first_frame
 from ..progress import progress_bar
 from ..train.trainer import RUN_CONFIG_FILE
 
-HAMMING_THRESHOLD = 8  # of 64 bits
+HASH_CANDIDATE_BITS = 16  # of 64: hash distance up to which a training file is a candidate
+MIN_CORRELATION = 0.98  # of the first frames' 16x16 grayscale thumbnails: a near-duplicate
 FLAT_FRAME_STD = 2.0  # grey levels: below this the first frame is flat and not hashed
 EXAMPLES = 10  # matches listed per kind in the result (the counts are complete)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -53,14 +58,20 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT32 = _dct_matrix(32)
 
 
-def frame_hash(frame: np.ndarray) -> np.ndarray | None:
-    """64-bit perceptual hash (8 uint8) of an RGB frame (H, W, 3), or None for a flat frame."""
-    grey = frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
-    if grey.std() < FLAT_FRAME_STD:
+def _grey(frame: np.ndarray, size: int) -> np.ndarray:
+    grey = torch.from_numpy(frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
+    return F.adaptive_avg_pool2d(grey[None, None], size)[0, 0].numpy()
+
+
+def frame_signature(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(64-bit perceptual hash as 8 uint8, standardised 16x16 thumbnail as float16) of an RGB frame
+    (H, W, 3), or None for a flat frame."""
+    if (frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).std() < FLAT_FRAME_STD:
         return None
-    small = F.adaptive_avg_pool2d(torch.from_numpy(grey)[None, None], 32)[0, 0].numpy()
-    low = (_DCT32 @ small @ _DCT32.T)[:8, :8].ravel()
-    return np.packbits(low > np.median(low))
+    low = (_DCT32 @ _grey(frame, 32) @ _DCT32.T)[:8, :8].ravel()
+    thumbnail = _grey(frame, 16).ravel()
+    thumbnail = (thumbnail - thumbnail.mean()) / max(thumbnail.std(), 1e-6)
+    return np.packbits(low > np.median(low)), thumbnail.astype(np.float16)
 
 
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -85,6 +96,7 @@ class MediaPrint:
     path: str
     sha256: str | None  # None: unreadable
     frame_hash: np.ndarray | None  # None: flat, unreadable or not decodable
+    thumbnail: np.ndarray | None
 
 
 def fingerprint(paths: list[str], description: str, progress: bool) -> list[MediaPrint]:
@@ -94,14 +106,14 @@ def fingerprint(paths: list[str], description: str, progress: bool) -> list[Medi
             try:
                 sha = file_sha256(path)
             except OSError:
-                prints.append(MediaPrint(path, None, None))
+                prints.append(MediaPrint(path, None, None, None))
                 advance()
                 continue
             try:
-                hashed = frame_hash(read_first_frame(path))
+                signature = frame_signature(read_first_frame(path))
             except VideoError:
-                hashed = None
-            prints.append(MediaPrint(path, sha, hashed))
+                signature = None
+            prints.append(MediaPrint(path, sha, *(signature or (None, None))))
             advance()
     return prints
 
@@ -156,7 +168,8 @@ def check_contamination(
         "test_files": len(test_prints),
         "training_files": len(train_prints),
         "unhashed_test_files": sum(p.frame_hash is None for p in test_prints),
-        "hamming_threshold": HAMMING_THRESHOLD,
+        "hash_candidate_bits": HASH_CANDIDATE_BITS,
+        "min_correlation": MIN_CORRELATION,
         "identical_files": len(identical),
         "near_duplicate_first_frames": len(near),
         "caption_matches": len(captions),
@@ -172,21 +185,35 @@ def check_contamination(
 
 
 def _near_duplicates(test: list[MediaPrint], train: list[MediaPrint], skip: set[str]) -> list[dict]:
-    """Test files (not already identical) whose first-frame hash is within the threshold of a training file's."""
+    """Test files (not already identical) whose first frame matches a training file's: hash within
+    `HASH_CANDIDATE_BITS`, then thumbnails correlated at `MIN_CORRELATION` (the best such match)."""
     queries = [p for p in test if p.frame_hash is not None and p.path not in skip]
     keys = [p for p in train if p.frame_hash is not None]
     if not queries or not keys:
         return []
     key_hashes = np.stack([p.frame_hash for p in keys])
+    key_thumbnails = np.stack([p.thumbnail for p in keys]).astype(np.float32)
     found = []
     rows = max(1, 4_000_000 // len(keys))  # bound the (rows, keys, 8) xor array
     for first in range(0, len(queries), rows):
         chunk = queries[first : first + rows]
         distances = hamming_distances(np.stack([p.frame_hash for p in chunk]), key_hashes)
         for query, row in zip(chunk, distances):
-            nearest = int(row.argmin())
-            if row[nearest] <= HAMMING_THRESHOLD:
-                found.append({"test": query.path, "train": keys[nearest].path, "distance": int(row[nearest])})
+            candidates = np.flatnonzero(row <= HASH_CANDIDATE_BITS)
+            if not len(candidates):
+                continue
+            correlations = key_thumbnails[candidates] @ query.thumbnail.astype(np.float32) / query.thumbnail.size
+            best = int(correlations.argmax())
+            if correlations[best] >= MIN_CORRELATION:
+                key = int(candidates[best])
+                found.append(
+                    {
+                        "test": query.path,
+                        "train": keys[key].path,
+                        "hash_distance": int(row[key]),
+                        "correlation": round(float(correlations[best]), 4),
+                    }
+                )
     return found
 
 
