@@ -84,8 +84,6 @@ def run_command(
     view: Annotated[str, typer.Option(help="clip, or single_frame (a no-motion control).")] = "clip",
 ):
     """Import a benchmark, check it against the model's training data, evaluate it under its standard protocol."""
-    from rich.console import Console
-
     from .cli import _existing_folder, _load_model
     from .data.feature_cache import FeatureCache, default_cache_dir
     from .eval.benchmark import benchmark_result, evaluate_benchmark, prepare_benchmark
@@ -105,18 +103,13 @@ def run_command(
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     result = benchmark_result(prepared, model, evaluate_benchmark(vljepa, prepared, cache), contamination)
     out.write_text(json.dumps(result, indent=2))
-    table, footnotes = results_table({str(out): result})
-    Console().print(table)
-    for note in footnotes:
-        typer.echo(note)
-    typer.echo(f"result: {out}")
+    lines, footnotes = results_table({str(out): result})
+    typer.echo("\n".join([*lines, "", *footnotes, f"result: {out}"]))
 
 
 @app.command("table")
 def table_command(runs: Annotated[list[Path], typer.Argument(help="Result JSON files of `vljepa benchmark run`.")]):
     """Runs side by side with the paper's published numbers for the same benchmarks ("—" where it gives none)."""
-    from rich.console import Console
-
     from .cli import _existing_file
     from .eval.benchmark_table import results_table
 
@@ -128,7 +121,5 @@ def table_command(runs: Annotated[list[Path], typer.Argument(help="Result JSON f
             raise VljepaError(f"{path}: not a result JSON ({error})") from error
         if not {"dataset", "metrics"} <= set(results[str(path)]):
             raise VljepaError(f"{path}: not a `vljepa benchmark run` result (no dataset/metrics)")
-    table, footnotes = results_table(results)
-    Console().print(table)
-    for note in footnotes:
-        typer.echo(note)
+    lines, footnotes = results_table(results)
+    typer.echo("\n".join([*lines, "", *footnotes]))

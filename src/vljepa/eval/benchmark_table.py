@@ -16,8 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rich.table import Table
-
 MISSING = "—"
 SOURCE = "PAPER.md (Chen et al. 2026, arXiv:2512.10942), Headline results"
 
@@ -70,29 +68,21 @@ def _label(path: str, paths: list[str]) -> str:
     return stem if sum(p.rsplit("/", 1)[-1].removesuffix(".json") == stem for p in paths) == 1 else path
 
 
-def results_table(runs: dict[str, dict]) -> tuple[Table, list[str]]:
-    """(table, footnotes): a row per (benchmark, metric), a column per run (keyed by its file), the paper's last."""
+def results_table(runs: dict[str, dict]) -> tuple[list[str], list[str]]:
+    """(Markdown table lines, footnotes): a row per (benchmark, metric), a column per run (keyed by its
+    file), the paper's last. Markdown, so that it pastes into a report and never wraps in a terminal."""
     paths = list(runs)
-    table = Table(title="Benchmarks: our runs beside the paper's numbers")
-    table.add_column("benchmark")
-    table.add_column("metric")
-    for path in paths:
-        table.add_column(_label(path, paths), justify="right")
-    table.add_column("paper", justify="right")
-    by_run = {path: (run["dataset"], headline_metrics(run)) for path, run in runs.items()}
-    datasets = list(dict.fromkeys(dataset for dataset, _ in by_run.values()))
-    footnotes = []
-    for dataset in datasets:
-        rows = list(dict.fromkeys(row for d, metrics in by_run.values() if d == dataset for row in metrics))
+    header = ["benchmark", "metric", *(_label(path, paths) for path in paths), "paper"]
+    by_run = [(run["dataset"], headline_metrics(run)) for run in runs.values()]
+    footnotes, rows = [], []
+    for dataset in dict.fromkeys(dataset for dataset, _ in by_run):
         paper = PAPER_NUMBERS.get(dataset)
-        for row in rows:
-            cells = []
-            for d, metrics in by_run.values():
-                value = metrics.get(row) if d == dataset else None
-                cells.append(MISSING if value is None else f"{value:.1f}")
-            mark = ""
+        for row in dict.fromkeys(row for d, metrics in by_run if d == dataset for row in metrics):
+            cells = [f"{metrics[row]:.1f}" if d == dataset and row in metrics else MISSING for d, metrics in by_run]
+            mark = MISSING
             if paper is not None and paper.row == row:
                 footnotes.append(f"[{len(footnotes) + 1}] {dataset}: {paper.stated} ({SOURCE})")
                 mark = f"{paper.value:.1f} [{len(footnotes)}]"
-            table.add_row(dataset, row, *cells, mark or MISSING)
-    return table, footnotes
+            rows.append([dataset, row, *cells, mark])
+    lines = [" | ".join(header), " | ".join("---" for _ in header), *(" | ".join(row) for row in rows)]
+    return [f"| {line} |" for line in lines], footnotes
