@@ -238,3 +238,25 @@ def didemo(root: Path) -> list[dict]:
         {"video": "videos/10015567@N08_3655084291_d8b58466fa.mov.mp4", "caption": "a baby crawls the baby stops"},
         {"video": "videos/10051547@N05_2596264133_0a1ec7d84b.mp4", "caption": "a bird flies"},
     ]
+
+
+def msvd(root: Path) -> list[dict]:
+    """AllVideoDescriptions.txt (with its comment header), test_list.txt and YouTubeClips/<id>.avi."""
+    lines = [
+        "# Microsoft Research Video Description Corpus",
+        "# <video id> <description>",
+        "-4wsuPCjDBc_5_15 a squirrel is eating a peanut",
+        "-4wsuPCjDBc_5_15 A squirrel eats.",
+        "-7KMZQEsJW4_205_208 a man plays a guitar",
+        "00jrXRMlZOY_0_10 a train video not in the test list",
+    ]
+    (root / "YouTubeClips").mkdir(parents=True)
+    (root / "AllVideoDescriptions.txt").write_text("\n".join(lines) + "\n")
+    (root / "test_list.txt").write_text("-4wsuPCjDBc_5_15\n-7KMZQEsJW4_205_208\n")
+    for i, video in enumerate(["-4wsuPCjDBc_5_15", "-7KMZQEsJW4_205_208"]):
+        write_video(root / "YouTubeClips" / f"{video}.avi", scene(900 + i), fps=8)
+    return [
+        {"video": "YouTubeClips/-4wsuPCjDBc_5_15.avi", "caption": "a squirrel is eating a peanut"},
+        {"video": "YouTubeClips/-4wsuPCjDBc_5_15.avi", "caption": "A squirrel eats."},
+        {"video": "YouTubeClips/-7KMZQEsJW4_205_208.avi", "caption": "a man plays a guitar"},
+    ]

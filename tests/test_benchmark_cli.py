@@ -23,7 +23,7 @@ def trained(tmp_path_factory):
     """(folder, world, model): a tiny model trained a few steps on a tiny world's train split."""
     root = tmp_path_factory.mktemp("bench")
     world = generate_world(
-        root / "world", WorldConfig(num_train=24, num_val=4, num_test=8, num_streams=0, size=32), progress=False
+        root / "world", WorldConfig(num_train=16, num_val=4, num_test=6, num_streams=0, size=32), progress=False
     )
     config = {
         "train_manifest": str(world / "train.jsonl"),
@@ -74,7 +74,7 @@ def test_world_benchmark_equals_vljepa_eval(trained):
         "test",
         "the options each question lists",
     )
-    assert benchmark["pool_size"]["retrieval_videos"] == 8
+    assert benchmark["pool_size"]["retrieval_videos"] == 6
     contamination = benchmark["contamination"]
     assert contamination["complete"] and contamination["training_manifests"] == [str(world / "train.jsonl")]
     assert contamination["identical_files"] == 0

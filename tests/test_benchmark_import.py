@@ -33,6 +33,7 @@ def imported(tmp_path, name, writer):
         ("tallyqa", fixtures.tallyqa),
         ("activitynet", fixtures.activitynet),
         ("didemo", fixtures.didemo),
+        ("msvd", fixtures.msvd),
     ],
 )
 def test_importer_maps_every_record(tmp_path, name, writer):
@@ -76,6 +77,7 @@ def test_kinetics_finds_both_layouts_and_names_a_missing_clip(tmp_path):
         ("tallyqa", fixtures.tallyqa, "test.json"),
         ("activitynet", fixtures.activitynet, "val_1.json"),
         ("didemo", fixtures.didemo, "test_data.json"),
+        ("msvd", fixtures.msvd, "test_list.txt"),
         ("msrvtt", fixtures.msrvtt, "videos/all/video7011.mp4"),
         ("pope", fixtures.pope, "val2014/COCO_val2014_000000429109.jpg"),
     ],

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import VljepaError
-from . import activitynet, didemo, gqa, karpathy, kinetics, msrvtt, pope, ssv2, tallyqa
+from . import activitynet, didemo, gqa, karpathy, kinetics, msrvtt, msvd, pope, ssv2, tallyqa
 from .common import BENCHMARK_INFO_FILE, CLASSES_FILE, BenchmarkDataError, Imported, write_import
 
 IMPORTERS: dict[str, Callable[[Path, bool], Imported]] = {
@@ -26,6 +26,7 @@ IMPORTERS: dict[str, Callable[[Path, bool], Imported]] = {
     "tallyqa": tallyqa.load,
     "activitynet": activitynet.load,
     "didemo": didemo.load,
+    "msvd": msvd.load,
 }
 
 
