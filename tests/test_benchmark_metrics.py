@@ -29,6 +29,14 @@ def test_median_rank_of_an_even_count_is_the_mean_of_the_middle_two():
     assert rank_statistics(similarity, torch.eye(4, dtype=torch.bool)) == {"MdR": 2.5, "MnR": 2.5}
 
 
+def test_a_tie_counts_against_the_query_so_collapse_scores_worst():
+    collapsed = torch.zeros(3, 3)
+    assert recall_at_k(collapsed, torch.eye(3, dtype=torch.bool), ks=(1, 3)) == {"R@1": 0.0, "R@3": 1.0}
+    assert rank_statistics(collapsed, torch.eye(3, dtype=torch.bool)) == {"MdR": 3.0, "MnR": 3.0}
+    two_relevant = torch.tensor([[True, True, False]])  # tied with one relevant and one irrelevant: rank 2
+    assert rank_statistics(torch.zeros(1, 3), two_relevant) == {"MdR": 2.0, "MnR": 2.0}
+
+
 def test_video_to_text_counts_any_of_a_videos_captions():
     texts = torch.tensor([[0.1, 0.9], [0.8, 0.2], [0.3, 0.4], [0.7, 0.6]])  # captions 0, 1 of video 0; 2, 3 of video 1
     relevant = torch.tensor([[True, False], [True, False], [False, True], [False, True]])

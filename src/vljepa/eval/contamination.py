@@ -125,7 +125,10 @@ def recorded_training_manifests(model_dir: str | Path) -> tuple[list[str], list[
     for folder in (model_dir, model_dir.parent):
         config_file = folder / RUN_CONFIG_FILE
         if config_file.is_file():
-            config = json.loads(config_file.read_text())
+            try:
+                config = json.loads(config_file.read_text())
+            except json.JSONDecodeError as error:
+                return [], [f"{config_file}: not valid JSON ({error})"]
             return [m for m in (config.get("train_manifest"), config.get("val_manifest")) if m], []
     return [], [f"{model_dir}: no {RUN_CONFIG_FILE} (the model's training data is unknown)"]
 

@@ -79,7 +79,11 @@ def _vqa(model: VLJepa, records: list[Record], tokens, prior: QuestionPrior | No
     predicted = predict_tokens(model, torch.stack([tokens[r.clip] for r in asked]), [r.question for r in asked])
     distinct = list(dict.fromkeys(o for opts in options for o in opts))
     embedded = dict(zip(distinct, embed_texts(model, distinct)))
-    chosen = choose_options(predicted, [torch.stack([embedded[o] for o in opts]) for opts in options])
+    stacks: dict[tuple[str, ...], torch.Tensor] = {}  # one tensor per distinct option list (GQA: one for all)
+    for opts in options:
+        if tuple(opts) not in stacks:
+            stacks[tuple(opts)] = torch.stack([embedded[o] for o in opts])
+    chosen = choose_options(predicted, [stacks[tuple(opts)] for opts in options])
     by_type: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     yes_no: dict[str, list[tuple[str, str]]] = defaultdict(list)  # type -> (chosen, answer) of yes/no questions
     other_options: set[str] = set()  # types with a question whose options are not yes/no
