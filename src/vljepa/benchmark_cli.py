@@ -70,7 +70,8 @@ def run_command(
     train_manifest: Annotated[
         list[Path] | None,
         typer.Option(
-            help="Another training manifest to check for overlap (repeatable), beside the model's recorded ones."
+            help="A training manifest to check for overlap (repeatable), beside the model's recorded ones; given, it "
+            "stands in for them when the model has no train_config.json."
         ),
     ] = None,
     strict: Annotated[
