@@ -182,6 +182,18 @@ def karpathy_coco(root: Path) -> list[dict]:
     return expected
 
 
+def karpathy_flickr30k(root: Path) -> list[dict]:
+    """dataset_flickr30k.json (no "filepath": the images sit in flickr30k-images/)."""
+    images = [
+        {"filename": "1000092795.jpg", "split": "test", "sentences": [{"raw": "Two young guys with shaggy hair."}]},
+        {"filename": "10002456.jpg", "split": "val", "sentences": [{"raw": "Several men in hard hats."}]},
+    ]
+    for i, image in enumerate(images):
+        write_image(root / "flickr30k-images" / image["filename"], scene(450 + i)[0])
+    write_json(root / "dataset_flickr30k.json", {"images": images, "dataset": "flickr30k"})
+    return [{"video": "flickr30k-images/1000092795.jpg", "caption": "Two young guys with shaggy hair."}]
+
+
 def gqa(root: Path) -> list[dict]:
     questions = {
         "20968379": {"imageId": "n288870", "question": "Is the sky blue?", "answer": "yes", "types": {"structural": "verify"}},

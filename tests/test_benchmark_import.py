@@ -29,6 +29,7 @@ def imported(tmp_path, name, writer):
         ("ssv2", fixtures.ssv2),
         ("pope", fixtures.pope),
         ("coco", fixtures.karpathy_coco),
+        ("flickr30k", fixtures.karpathy_flickr30k),
         ("gqa", fixtures.gqa),
         ("tallyqa", fixtures.tallyqa),
         ("activitynet", fixtures.activitynet),

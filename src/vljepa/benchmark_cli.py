@@ -103,6 +103,7 @@ def run_command(
     vljepa = _load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     result = benchmark_result(prepared, model, evaluate_benchmark(vljepa, prepared, cache), contamination)
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     lines, footnotes = results_table({str(out): result})
     typer.echo("\n".join([*lines, "", *footnotes, f"result: {out}"]))

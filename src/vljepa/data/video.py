@@ -136,13 +136,19 @@ def read_clip(path: str | Path, num_frames: int, start: float | None = None, end
     return torch.from_numpy(np.stack([frames[i] for i in chosen]))
 
 
-def read_first_frame(path: str | Path) -> np.ndarray:
-    """The first decodable frame (H, W, 3) uint8 of a video or image, without decoding the rest."""
+def read_leading_frames(path: str | Path, count: int) -> list[np.ndarray]:
+    """The first `count` decodable frames (H, W, 3) uint8 of a video or image (fewer if it is shorter),
+    decoding nothing after them."""
     path = Path(path)
+    frames: list[np.ndarray] = []
     with _reporting_errors(path):
         for frame, _ in _iter_frames(path):
-            return frame
-    raise VideoError(f"{path}: no decodable frames")
+            frames.append(frame)
+            if len(frames) == count:
+                break
+    if not frames:
+        raise VideoError(f"{path}: no decodable frames")
+    return frames
 
 
 def _frame_step(times: list[float]) -> float:

@@ -6,17 +6,19 @@ test manifest with the model's training manifests, the ones its run recorded in 
 manifest counts, since it chose checkpoints), plus any the caller adds.
 Design decisions (ours):
 - Same file: sha256 of the bytes. Catches copies under another name.
-- Same content re-encoded (another codec, crf or container changes every byte): the decoded first frame,
-  in two steps. A perceptual hash (64 bits from the 8x8 lowest DCT frequencies of a 32x32 grayscale
-  downscale, each bit "above the median") finds candidates cheaply: training files within
-  `HASH_CANDIDATE_BITS` bits (a re-encode moves a few bits, more on a mostly flat frame where many
-  coefficients sit near the median; unrelated content moves about half of the 64). A candidate is a
-  near-duplicate when the 16x16 grayscale thumbnails of the two frames correlate at
-  `MIN_CORRELATION` or more (a re-encode keeps 0.99+; similar-looking different scenes stay lower),
-  so the hash's false positives among many pairs are not reported. A flat first frame (black or one
-  colour: many videos fade in) says nothing about the content and is not compared; it is counted as
-  unhashed. Resizing, cropping or trimming the start defeats this check (a known limit: it looks for
-  re-encodes, not edits).
+- Same content re-encoded (another codec, crf or container changes every byte): decoded frames, in
+  three steps. A perceptual hash of the first frame (64 bits from the 8x8 lowest DCT frequencies of a
+  32x32 grayscale downscale, each bit "above the median") finds candidates cheaply: training files
+  within `HASH_CANDIDATE_BITS` bits (a re-encode moves a few bits, more on a mostly flat frame where
+  many coefficients sit near the median; unrelated content moves about half of the 64). A candidate
+  must then match in colour: the 8x8 RGB thumbnails of the two first frames correlate at
+  `MIN_CORRELATION` or more (a re-encode keeps 0.99+). Last, two videos must also match at their
+  `LATER_FRAME`-th frame (or their last, if shorter), decoded for these candidates only: clips that
+  start from the same scene and then differ (the built-in world has many: the same shapes in the same
+  places, different actions) are different videos. An image has no later frame: its first frame decides.
+  A flat first frame (black or one colour: many videos fade in) says nothing about the content and is
+  not compared; it is counted as unhashed. Resizing, cropping or trimming the start defeats this check
+  (a known limit: it looks for re-encodes, not edits).
 - Texts: exact matches after case-folding and collapsing whitespace. A test caption seen in training is
   overlap; a repeated question is reported but is not overlap by itself, since VQA sets ask templated
   questions ("Is there a dog in the image?") of every image: a leaked question comes with its image,
@@ -39,12 +41,13 @@ import torch
 import torch.nn.functional as F
 
 from ..data.manifest import ManifestError, Record, load_manifest
-from ..data.video import VideoError, read_first_frame
+from ..data.video import VideoError, read_leading_frames
 from ..progress import progress_bar
 from ..train.trainer import RUN_CONFIG_FILE
 
 HASH_CANDIDATE_BITS = 16  # of 64: hash distance up to which a training file is a candidate
-MIN_CORRELATION = 0.98  # of the first frames' 16x16 grayscale thumbnails: a near-duplicate
+MIN_CORRELATION = 0.98  # of two frames' 8x8 RGB thumbnails: the same picture
+LATER_FRAME = 16  # the frame (1-based) at which two videos with matching first frames must match too
 FLAT_FRAME_STD = 2.0  # grey levels: below this the first frame is flat and not hashed
 EXAMPLES = 10  # matches listed per kind in the result (the counts are complete)
 _POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
@@ -63,15 +66,33 @@ def _grey(frame: np.ndarray, size: int) -> np.ndarray:
     return F.adaptive_avg_pool2d(grey[None, None], size)[0, 0].numpy()
 
 
+def thumbnail(frame: np.ndarray) -> np.ndarray:
+    """The frame's 8x8 RGB thumbnail, standardised (mean 0, std 1), as 192 float16."""
+    pooled = F.adaptive_avg_pool2d(torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1), 8).numpy().ravel()
+    return ((pooled - pooled.mean()) / max(float(pooled.std()), 1e-6)).astype(np.float16)
+
+
+def correlation(a: np.ndarray, b: np.ndarray) -> float:
+    return float(a.astype(np.float32) @ b.astype(np.float32) / a.size)
+
+
 def frame_signature(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """(64-bit perceptual hash as 8 uint8, standardised 16x16 thumbnail as float16) of an RGB frame
-    (H, W, 3), or None for a flat frame."""
+    """(64-bit perceptual hash as 8 uint8, RGB thumbnail) of an RGB frame (H, W, 3), or None for a flat frame."""
     if (frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).std() < FLAT_FRAME_STD:
         return None
     low = (_DCT32 @ _grey(frame, 32) @ _DCT32.T)[:8, :8].ravel()
-    thumbnail = _grey(frame, 16).ravel()
-    thumbnail = (thumbnail - thumbnail.mean()) / max(thumbnail.std(), 1e-6)
-    return np.packbits(low > np.median(low)), thumbnail.astype(np.float16)
+    return np.packbits(low > np.median(low)), thumbnail(frame)
+
+
+def later_frames_match(first: str, second: str) -> bool:
+    """Whether two files with matching first frames match at `LATER_FRAME` too (true when either is one frame)."""
+    try:
+        frames = [read_leading_frames(path, LATER_FRAME) for path in (first, second)]
+    except VideoError:
+        return False
+    if min(len(f) for f in frames) < 2:
+        return True
+    return correlation(thumbnail(frames[0][-1]), thumbnail(frames[1][-1])) >= MIN_CORRELATION
 
 
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -110,7 +131,7 @@ def fingerprint(paths: list[str], description: str, progress: bool) -> list[Medi
                 advance()
                 continue
             try:
-                signature = frame_signature(read_first_frame(path))
+                signature = frame_signature(read_leading_frames(path, 1)[0])
             except VideoError:
                 signature = None
             prints.append(MediaPrint(path, sha, *(signature or (None, None))))
@@ -188,8 +209,9 @@ def check_contamination(
 
 
 def _near_duplicates(test: list[MediaPrint], train: list[MediaPrint], skip: set[str]) -> list[dict]:
-    """Test files (not already identical) whose first frame matches a training file's: hash within
-    `HASH_CANDIDATE_BITS`, then thumbnails correlated at `MIN_CORRELATION` (the best such match)."""
+    """Test files (not already identical) that are a training file re-encoded: first-frame hash within
+    `HASH_CANDIDATE_BITS`, first-frame thumbnails correlated at `MIN_CORRELATION`, later frames matching;
+    the first such training file, most correlated first."""
     queries = [p for p in test if p.frame_hash is not None and p.path not in skip]
     keys = [p for p in train if p.frame_hash is not None]
     if not queries or not keys:
@@ -203,20 +225,21 @@ def _near_duplicates(test: list[MediaPrint], train: list[MediaPrint], skip: set[
         distances = hamming_distances(np.stack([p.frame_hash for p in chunk]), key_hashes)
         for query, row in zip(chunk, distances):
             candidates = np.flatnonzero(row <= HASH_CANDIDATE_BITS)
-            if not len(candidates):
-                continue
             correlations = key_thumbnails[candidates] @ query.thumbnail.astype(np.float32) / query.thumbnail.size
-            best = int(correlations.argmax())
-            if correlations[best] >= MIN_CORRELATION:
-                key = int(candidates[best])
-                found.append(
-                    {
-                        "test": query.path,
-                        "train": keys[key].path,
-                        "hash_distance": int(row[key]),
-                        "correlation": round(float(correlations[best]), 4),
-                    }
-                )
+            for index in np.argsort(-correlations):
+                if correlations[index] < MIN_CORRELATION:
+                    break
+                key = keys[int(candidates[index])]
+                if later_frames_match(query.path, key.path):
+                    found.append(
+                        {
+                            "test": query.path,
+                            "train": key.path,
+                            "hash_distance": int(row[candidates[index]]),
+                            "correlation": round(float(correlations[index]), 4),
+                        }
+                    )
+                    break
     return found
 
 
