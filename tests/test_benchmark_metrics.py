@@ -125,6 +125,18 @@ def test_an_unrelated_test_set_does_not_overlap(planted):
     assert (result["identical_files"], result["near_duplicate_first_frames"], result["caption_matches"]) == (0, 0, 0)
 
 
+def test_a_video_that_starts_like_a_training_video_and_then_differs_is_not_a_duplicate(planted):
+    root, train, _ = planted
+    start_alike = scene(4, frames=20)
+    start_alike[0] = scene(1)[0]  # the first frame of training video a.mp4, then another scene
+    write_video(root / "test" / "alike.mp4", start_alike, fps=8)
+    test = write_manifest(root / "test" / "alike.jsonl", [{"video": "alike.mp4", "caption": "a dog barks"}])
+    assert check_contamination(test, [str(train)], progress=False)["near_duplicate_first_frames"] == 0
+    write_video(root / "test" / "a_again.mp4", scene(1, frames=20), fps=8, crf=30)  # a longer re-encode of a.mp4
+    test = write_manifest(root / "test" / "again.jsonl", [{"video": "a_again.mp4", "caption": "a dog barks"}])
+    assert check_contamination(test, [str(train)], progress=False)["near_duplicate_first_frames"] == 1
+
+
 def test_a_flat_first_frame_is_not_hashed():
     assert frame_signature(np.full((32, 32, 3), 7, np.uint8)) is None
     signature = frame_signature(scene(5)[0])

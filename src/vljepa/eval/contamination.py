@@ -13,7 +13,7 @@ Design decisions (ours):
   many coefficients sit near the median; unrelated content moves about half of the 64). A candidate
   must then match in colour: the 8x8 RGB thumbnails of the two first frames correlate at
   `MIN_CORRELATION` or more (a re-encode keeps 0.99+). Last, two videos must also match at their
-  `LATER_FRAME`-th frame (or their last, if shorter), decoded for these candidates only: clips that
+  `LATER_FRAME`-th frame (or the shorter one's last frame), decoded for these candidates only: clips that
   start from the same scene and then differ (the built-in world has many: the same shapes in the same
   places, different actions) are different videos. An image has no later frame: its first frame decides.
   A flat first frame (black or one colour: many videos fade in) says nothing about the content and is
@@ -90,9 +90,10 @@ def later_frames_match(first: str, second: str) -> bool:
         frames = [read_leading_frames(path, LATER_FRAME) for path in (first, second)]
     except VideoError:
         return False
-    if min(len(f) for f in frames) < 2:
+    last = min(len(f) for f in frames) - 1  # the same frame of both: the LATER_FRAME-th or the shorter one's last
+    if last == 0:
         return True
-    return correlation(thumbnail(frames[0][-1]), thumbnail(frames[1][-1])) >= MIN_CORRELATION
+    return correlation(thumbnail(frames[0][last]), thumbnail(frames[1][last])) >= MIN_CORRELATION
 
 
 def hamming_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
