@@ -90,6 +90,7 @@ def test_msrvtt_kinetics_and_pope_through_the_command_line_then_the_table(traine
         results[name] = json.loads(out.read_text())
         assert results[name]["contamination"]["complete"] and not results[name]["contamination"]["overlap"]
         assert results[name]["model"] == str(trained[2].resolve())
+        assert results[name]["manifest"] == str(tmp_path / f"{name}-result-import" / "manifest.jsonl")
 
     msrvtt = results["msrvtt"]
     assert msrvtt["pool_size"] == {"retrieval_videos": 4, "retrieval_captions": 4}

@@ -65,7 +65,7 @@ def run_command(
     root: RootOption,
     out: Annotated[Path | None, typer.Option(help="Result JSON (default: benchmark-NAME.json).")] = None,
     work_dir: Annotated[
-        Path | None, typer.Option(help="Folder for the imported manifest (default: the result's name without .json).")
+        Path | None, typer.Option(help="Folder for the imported manifest (default: beside the result, RESULT-import/).")
     ] = None,
     train_manifest: Annotated[
         list[Path] | None,
@@ -93,7 +93,7 @@ def run_command(
 
     _existing_folder(model)
     out = out or Path(f"benchmark-{name}.json")
-    prepared = prepare_benchmark(name, root, work_dir or out.with_suffix(""), allow_missing)
+    prepared = prepare_benchmark(name, root, work_dir or out.with_name(f"{out.stem}-import"), allow_missing)
     recorded, problems = recorded_training_manifests(model)
     manifests = [*recorded, *map(str, train_manifest or [])]
     contamination = check_contamination(prepared.manifest, manifests, [] if train_manifest else problems)
