@@ -61,11 +61,6 @@ def _dct_matrix(n: int) -> np.ndarray:
 _DCT32 = _dct_matrix(32)
 
 
-def _grey(frame: np.ndarray, size: int) -> np.ndarray:
-    grey = torch.from_numpy(frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
-    return F.adaptive_avg_pool2d(grey[None, None], size)[0, 0].numpy()
-
-
 def thumbnail(frame: np.ndarray) -> np.ndarray:
     """The frame's 8x8 RGB thumbnail, standardised (mean 0, std 1), as 192 float16."""
     pooled = F.adaptive_avg_pool2d(torch.from_numpy(frame.astype(np.float32)).permute(2, 0, 1), 8).numpy().ravel()
@@ -78,9 +73,11 @@ def correlation(a: np.ndarray, b: np.ndarray) -> float:
 
 def frame_signature(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """(64-bit perceptual hash as 8 uint8, RGB thumbnail) of an RGB frame (H, W, 3), or None for a flat frame."""
-    if (frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).std() < FLAT_FRAME_STD:
+    grey = frame.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    if grey.std() < FLAT_FRAME_STD:
         return None
-    low = (_DCT32 @ _grey(frame, 32) @ _DCT32.T)[:8, :8].ravel()
+    small = F.adaptive_avg_pool2d(torch.from_numpy(grey)[None, None], 32)[0, 0].numpy()
+    low = (_DCT32 @ small @ _DCT32.T)[:8, :8].ravel()
     return np.packbits(low > np.median(low)), thumbnail(frame)
 
 
@@ -195,6 +192,7 @@ def check_contamination(
         "unhashed_test_files": sum(p.frame_hash is None for p in test_prints),
         "hash_candidate_bits": HASH_CANDIDATE_BITS,
         "min_correlation": MIN_CORRELATION,
+        "later_frame": LATER_FRAME,
         "identical_files": len(identical),
         "near_duplicate_first_frames": len(near),
         "caption_matches": len(captions),
