@@ -144,3 +144,10 @@ def test_errors_are_one_line_naming_the_file(tmp_path):
     assert result.output.strip() == f"error: {tmp_path / 'empty' / 'MSRVTT_JSFUSION_test.csv'}: file not found"
     result = runner.invoke(app, ["benchmark", "import", "nope", "--root", str(tmp_path), "--out", "x.jsonl"])
     assert result.exit_code == 2 and result.output.startswith("error: unknown benchmark 'nope'; known: msrvtt,")
+    (tmp_path / "other.json").write_text(json.dumps({"results": []}))
+    result = runner.invoke(app, ["benchmark", "table", str(tmp_path / "other.json")])
+    assert result.exit_code == 2
+    assert (
+        result.output.strip()
+        == f"error: {tmp_path / 'other.json'}: not a `vljepa benchmark run` result (no dataset/metrics)"
+    )
