@@ -4,7 +4,7 @@ This is the one place the layer order is defined. From the bottom:
   foundation: errors, atomic writes, progress, precision, eval mode, ragged padding, losses
               (config validates loss names against them), the checked config loader, config and the model registry;
   data:       manifests, video I/O, the built-in world, the feature cache (it needs an encoder, but
-              only through the `ClipEncoder` protocol);
+              only through the `ClipEncoder` protocol), the benchmarks' importers (files -> manifests);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
   tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning);
   training and evaluation: train, eval, encoder pretraining;
@@ -36,11 +36,11 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "config",
         "registry",
     ),
-    ("data",),
+    ("data", "benchmarks"),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
-    ("demo", "demo_budget", "cli", "info", "convert", ""),  # "": the package's __init__
+    ("demo", "demo_budget", "cli", "benchmark_cli", "info", "convert", ""),  # "": the package's __init__
 )
 
 

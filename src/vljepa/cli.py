@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2.
+"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, benchmark.
 
 Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
 user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
@@ -18,6 +18,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .benchmark_cli import app as benchmark_app
 from .errors import VljepaError
 
 EXPECTED_ERRORS = (VljepaError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
@@ -531,6 +532,8 @@ def convert_vjepa2_command(
     _existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
+
+app.add_typer(benchmark_app, name="benchmark")
 
 if __name__ == "__main__":
     app()
