@@ -97,33 +97,47 @@ def test_an_index_refuses_another_model(library, tmp_path):
 
 def test_a_growing_index_becomes_approximate_with_recall_against_exact(library, tmp_path):
     root, videos, model = library
-    settings = IndexSettings(flat_limit=300, hnsw_m=16, ef_construction=64, ef_search=64)
+    settings = IndexSettings(flat_limit=800, dims_per_code=2, k_factor=20, train_size=700)
     index = VideoIndex.create(model, tmp_path / "index", settings)
     generator = torch.Generator().manual_seed(0)
-    centres = torch.randn(20, 32, generator=generator)
-    vectors = centres.repeat(25, 1) + 0.3 * torch.randn(500, 32, generator=generator)  # clustered, like embeddings
-    clips = [ClipRef(f"/library/{i}.mp4") for i in range(500)]
-    index.add_vectors(vectors[:300], clips[:300])
+    vectors = torch.randn(1000, 32, generator=generator)
+    clips = [ClipRef(f"/library/{i}.mp4") for i in range(1000)]
+    index.add_vectors(vectors[:800], clips[:800])
     assert index.meta["faiss"] == {"type": "flat"}
-    index.add_vectors(vectors[300:], clips[300:])
-    assert index.meta["faiss"] == {"type": "hnsw", "M": 16, "efConstruction": 64, "efSearch": 64}
+    index.add_vectors(vectors[800:900], clips[800:900])  # past the limit: re-indexed
+    record = {"type": "pq_fastscan_refine", "subquantizers": 16, "bits": 4, "k_factor": 20, "trained_on": 700}
+    assert index.meta["faiss"] == record
+    index.add_vectors(vectors[900:], clips[900:])  # encoded with the trained codebooks
     index.save()
     reopened = VideoIndex.open(tmp_path / "index")
-    queries = vectors[:100] + 0.3 * torch.randn(100, 32, generator=generator)
-    exact = (torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(vectors, dim=-1).T).topk(10)
+    assert reopened.meta["faiss"] == record and reopened.vectors.k_factor == 20 and len(reopened) == 1000
+    queries = torch.randn(100, 32, generator=generator)
+    normalised = torch.nn.functional.normalize
+    exact = (normalised(queries, dim=-1) @ normalised(vectors, dim=-1).T).topk(10)
     found = reopened.search(queries, 10)
     recall = np.mean([len({h.id for h in row} & set(true.tolist())) / 10 for row, true in zip(found, exact.indices)])
     assert recall >= 0.95
-    assert [h.path for h in found[0]] == [f"/library/{i}.mp4" for i in (h.id for h in found[0])]
+    assert [h.path for h in found[0]] == [f"/library/{h.id}.mp4" for h in found[0]]
+    assert [h.score for h in found[0]] == pytest.approx(
+        [float(normalised(queries[0], dim=-1) @ normalised(vectors[h.id], dim=-1)) for h in found[0]], abs=1e-5
+    )  # re-ranked exactly: the scores are the true cosines
 
 
-def test_opening_a_missing_or_foreign_folder_is_a_clear_error(tmp_path):
+def test_opening_a_missing_foreign_or_damaged_folder_is_a_clear_error(library, tmp_path):
     with pytest.raises(VideoIndexError, match=f"^{tmp_path / 'nothing'}: no such index folder$"):
         VideoIndex.open(tmp_path / "nothing")
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.png").write_bytes(b"")
     with pytest.raises(VideoIndexError, match="not a video index"):
         VideoIndex.open(tmp_path / "photos")
+    root, videos, model = library
+    VideoIndex.build(model, videos[:2], tmp_path / "index", progress=False)
+    (tmp_path / "index" / "clips.json").write_text(json.dumps([[str(videos[0]), None, None]]))
+    with pytest.raises(VideoIndexError, match=r"damaged video index \(2 vectors of 32 dimensions, 1 clips"):
+        VideoIndex.open(tmp_path / "index")
+    (tmp_path / "index" / "vectors.faiss").write_bytes(b"garbage")
+    with pytest.raises(VideoIndexError, match=f"^{tmp_path / 'index'}: damaged video index"):
+        VideoIndex.open(tmp_path / "index")
 
 
 def test_cli_build_search_add_and_retrieve_with_an_index(library, tmp_path):
