@@ -220,3 +220,18 @@ def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
         assert (result.exit_code, result.stderr) == (2, f"error: {message}\n"), arguments
     result = runner.invoke(app, ["retrieve", "-m", model, "--query", "a square"])
     assert result.exit_code == 2 and "give either --videos or --index" in result.stderr
+
+
+def test_cli_build_reports_and_skips_a_video_that_cannot_be_decoded(library, tmp_path):
+    root, videos, _ = library
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").write_bytes(videos[0].read_bytes())
+    (tmp_path / "videos" / "b.mp4").write_bytes(b"not a video")
+    index = tmp_path / "index"
+    arguments = ["index", "build", "--videos", str(tmp_path / "videos"), "-m", str(root / "model"), "--out", str(index)]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped {tmp_path / 'videos' / 'b.mp4'}: cannot decode")
+    assert result.stdout == f"{index}: 1 clips indexed (flat), 1 skipped\n"
+    assert VideoIndex.open(index).clips == [ClipRef(str(tmp_path / "videos" / "a.mp4"))]

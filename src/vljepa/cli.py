@@ -51,9 +51,6 @@ app = typer.Typer(
     help="VL-JEPA: predict the embedding of the answer, decode only when asked.",
 )
 
-app.add_typer(index_app, name="index")
-app.command("search")(search_command)
-
 ModelOption = Annotated[
     Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")
 ]
@@ -264,6 +261,10 @@ def retrieve(
         scores = (predicted @ vljepa.encode_text([query]).T).squeeze(1)
     for score, row in zip(*scores.topk(min(top, len(clips)))):
         typer.echo(f"{float(score):+.3f}  {clips[int(row)].path}")
+
+
+app.add_typer(index_app, name="index")
+app.command("search")(search_command)
 
 
 @app.command()
