@@ -3,14 +3,15 @@
 `ann`: N random 256-d unit vectors in the approximate index the video index switches to past its flat
 limit (`vljepa.tasks.index.approximate_index`: 4-bit PQ fast-scan codes, candidates re-ranked exactly;
 the library's settings unless overridden): build time, single-query latency p50/p99 (one query at a
-time, as search requests arrive) and recall@10 against exact search (`IndexFlatIP`, whose own
-single-query latency is measured too: the cost the flat limit bounds), with the CPU time per query of a
-batch search (a cost figure that other processes on the machine change far less than wall time).
-Queries are random unit vectors too: the hard case, where a query's ten nearest vectors are barely
-nearer than the rest; `--near` makes each a database vector plus noise (cosine about 0.7 to it, like a
-caption and its clip). `--sweep` measures recall and cost at the same size for HNSW (`IndexHNSWFlat`,
-several efSearch), IVF (`IndexIVFFlat`, several nprobe) and PQ fast-scan + re-ranking (several code
-sizes and k_factors): how the library's index and settings were chosen.
+time, as search requests arrive), the index file's size, and recall@10 against exact search
+(`IndexFlatIP`, whose own single-query latency is measured too: the cost the flat limit bounds), with
+the CPU time per query of a batch search. Queries are random unit vectors too: the hard case, where a
+query's ten nearest vectors are barely nearer than the rest; `--near` makes each a database vector
+plus noise (cosine about 0.7 to it, like a caption and its clip). `--sweep` measures recall and cost at
+the same size for HNSW (`IndexHNSWFlat`, several efSearch), IVF (`IndexIVFFlat`, several nprobe) and
+PQ fast-scan + re-ranking (several code sizes and k_factors): how the library's index and settings
+were chosen. Time figures mean something only on a machine running nothing else; `--recall-only`
+leaves them out.
 
     python benchmarks/vector_index.py ann --n 1000000 --out benchmarks/results/vector_index_1m.json
     python benchmarks/vector_index.py ann --n 100000 --sweep --out benchmarks/results/vector_index_sweep_100k.json
@@ -166,7 +167,10 @@ def ann(arguments: argparse.Namespace) -> dict:
     settings = dataclasses.replace(IndexSettings(), **{k: v for k, v in overrides.items() if v is not None})
     index, built = timed_build(lambda: approximate_index(database, settings))
     record = approximate_record(index, settings, min(len(database), settings.train_size))
-    result |= {"index": record, "build_seconds": built} | measure(index, queries, exact)
+    with tempfile.TemporaryDirectory() as folder:
+        faiss.write_index(index, f"{folder}/vectors.faiss")
+        size = Path(f"{folder}/vectors.faiss").stat().st_size
+    result |= {"index": record, "index_file_bytes": size, "build_seconds": built} | measure(index, queries, exact)
     return result | single_query_latency(index, queries)
 
 

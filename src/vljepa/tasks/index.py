@@ -7,18 +7,20 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   (paths resolved when added: absolute, `..` and symlinks removed, so the index answers from any working
   folder and one file has one name; moving the library breaks them). A clip already indexed (same path
   and window) is not added twice.
-- Exact search (`IndexFlatIP`) up to `flat_limit` vectors (100,000: one query scans 100 MB, a few ms);
-  past it the vectors are re-indexed once for approximate search: 4-bit product-quantisation codes of
-  2-dimensional sub-vectors scanned with SIMD (`IndexPQFastScan`: d/4 bytes a clip, 64 for 256-d),
-  whose best `k * k_factor` candidates are re-ranked exactly (`IndexRefineFlat`, which keeps the full
-  vectors). Chosen by measurement (benchmarks/vector_index.py, 256-d random unit vectors, the hard case:
-  neighbours barely nearer than the rest): at 1M it gives recall@10 0.99 against exact search for
-  about 3 ms of CPU a query, where HNSW (`IndexHNSWFlat`) and IVF (`IndexIVFFlat`) must visit most of
-  the database to pass 0.95 on such data (HNSW M=16: recall 0.71 after 24% of a 100k set) and an HNSW
-  graph takes minutes to build where the codes take seconds. Its parameters (sub-quantizers, bits,
-  k_factor, training-set size) are recorded in `meta.json`. The codebooks are trained once, on the vectors
-  present at the switch (at least `flat_limit`); later clips are encoded with them, and the exact
-  re-ranking keeps scores exact whatever drift. Both index types keep the vectors (`reconstruct_n`).
+- Exact search (`IndexFlatIP`) up to `flat_limit` vectors (100,000: one query scans 100 MB); past it the
+  vectors are re-indexed once for approximate search: 4-bit product-quantisation codes of 2-d sub-vectors
+  scanned with SIMD (`IndexPQFastScan`: d/4 bytes a clip, 64 for 256-d), whose best `k * k_factor`
+  candidates are re-ranked exactly (`IndexRefineFlat`, which keeps the full vectors, so scores stay
+  exact). Ours, chosen by measurement (benchmarks/vector_index.py on 256-d random unit vectors, the hard
+  case where a query's ten nearest are barely nearer than the rest;
+  benchmarks/results/vector_index_sweep_100k.json): at 100k this finds 99.9% of the ten nearest
+  (recall@10 against exact search) scanning 64 bytes a vector, where HNSW (`IndexHNSWFlat`, M=32)
+  computes 41% of the exact distances for 0.93 and 84% for 0.999, and IVF (`IndexIVFFlat`, 1264 lists)
+  81% for 0.97; building the HNSW graph also took over a hundred times as long as training and filling
+  the codes. Its parameters (sub-quantizers, bits, k_factor, training-set size) are recorded in
+  `meta.json`. The codebooks are trained once, on the vectors present at the switch; later clips are
+  encoded with them (the exact re-ranking keeps scores exact whatever the drift). Both index types keep
+  the vectors (`reconstruct_n`).
 - Scores are inner products of unit vectors (cosines): `search` normalises its queries.
 - Tied to its model: `meta.json` records a fingerprint of everything the embeddings depend on (the
   config, the X-encoder's weight fingerprint, every trained weight: predictor, Y-encoder head, the text
