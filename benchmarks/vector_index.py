@@ -191,7 +191,7 @@ def caption_recall(index, model, records) -> dict:
     }
 
 
-def e2e(arguments: argparse.Namespace) -> dict:
+def compare_with_eval(model_dir: Path, manifest: Path, cache_dir: Path | None = None) -> dict:
     """R@k of the manifest's captions through two indexes of its clips, beside the evaluation suite's exact-clip R@k:
     one built by `VideoIndex.build` from the videos (what `vljepa index build` does: tokens straight from the
     X-encoder), one from the suite's own predictions (the feature cache's float16 tokens), which must agree exactly."""
@@ -204,11 +204,11 @@ def e2e(arguments: argparse.Namespace) -> dict:
     from vljepa.tasks.embed import predict_tokens
     from vljepa.tasks.index import VideoIndex
 
-    model = VLJepa.from_pretrained(arguments.model)
-    records = [r for r in load_manifest(arguments.manifest) if r.caption]
+    model = VLJepa.from_pretrained(model_dir)
+    records = [r for r in load_manifest(manifest) if r.caption]
     clips = list(dict.fromkeys(r.clip for r in records))
-    cache = FeatureCache(arguments.cache_dir or default_cache_dir(), model.x_encoder)
-    suite = evaluate_manifest(model, arguments.manifest, cache, generation=False)["retrieval"]["exact"]
+    cache = FeatureCache(cache_dir or default_cache_dir(), model.x_encoder)
+    suite = evaluate_manifest(model, manifest, cache, generation=False)["retrieval"]["exact"]
     tokens = cache.tokens(clips)
     with tempfile.TemporaryDirectory() as folder:
         from_videos = VideoIndex.build(model, clips, Path(folder) / "videos")
@@ -217,8 +217,8 @@ def e2e(arguments: argparse.Namespace) -> dict:
             predict_tokens(model, torch.stack([tokens[c] for c in clips]), [None] * len(clips)), clips
         )
     return {
-        "model": str(arguments.model),
-        "manifest": str(arguments.manifest),
+        "model": str(model_dir),
+        "manifest": str(manifest),
         "captions": len(records),
         "clips_indexed": len(from_videos),
         "skipped": from_videos.failed,
@@ -254,7 +254,10 @@ def main() -> None:
     end_to_end.add_argument("--cache-dir", type=Path)
     end_to_end.add_argument("--out", type=Path)
     arguments = parser.parse_args()
-    result = ann(arguments) if arguments.command == "ann" else e2e(arguments)
+    if arguments.command == "ann":
+        result = ann(arguments)
+    else:
+        result = compare_with_eval(arguments.model, arguments.manifest, arguments.cache_dir)
     if getattr(arguments, "recall_only", False):
         result = without_timings(result)
     text = json.dumps(result, indent=2)

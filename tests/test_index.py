@@ -235,3 +235,15 @@ def test_cli_build_reports_and_skips_a_video_that_cannot_be_decoded(library, tmp
     assert len(skipped) == 1 and skipped[0].startswith(f"skipped {tmp_path / 'videos' / 'b.mp4'}: cannot decode")
     assert result.stdout == f"{index}: 1 clips indexed (flat), 1 skipped\n"
     assert VideoIndex.open(index).clips == [ClipRef(str(tmp_path / "videos" / "a.mp4"))]
+
+
+def test_search_through_an_index_gives_the_evaluation_suites_retrieval(library, tmp_path):
+    from vector_index import compare_with_eval
+
+    root, videos, _ = library
+    manifest = tmp_path / "captions.jsonl"
+    manifest.write_text("".join(json.dumps({"video": str(v), "caption": c}) + "\n" for v, c in zip(videos, CAPTIONS)))
+    result = compare_with_eval(root / "model", manifest, tmp_path / "cache")
+    assert result["clips_indexed"] == 3 and result["skipped"] == {}
+    assert result["index_of_the_suite_predictions"] == pytest.approx(result["eval_suite"])
+    assert result["index_built_from_videos"]["t2v_R@1"] == 1.0  # each caption finds its own clip first
