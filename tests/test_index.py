@@ -247,3 +247,21 @@ def test_search_through_an_index_gives_the_evaluation_suites_retrieval(library, 
     assert result["clips_indexed"] == 3 and result["skipped"] == {}
     assert result["index_of_the_suite_predictions"] == pytest.approx(result["eval_suite"])
     assert result["index_built_from_videos"]["t2v_R@1"] == 1.0  # each caption finds its own clip first
+
+
+def test_a_save_from_a_stale_copy_is_refused_instead_of_losing_clips(library, tmp_path):
+    root, videos, model = library
+    VideoIndex.build(model, videos[:1], tmp_path / "index", progress=False)
+    first, second = VideoIndex.open(tmp_path / "index"), VideoIndex.open(tmp_path / "index")
+    first.add(model, videos[1:2], progress=False)
+    first.save()
+    second.add(model, videos[2:], progress=False)
+    with pytest.raises(
+        VideoIndexError, match="saved by another writer \\(revision 2\\) since this copy was read \\(revision 1\\)"
+    ):
+        second.save()
+    assert [c.path for c in VideoIndex.open(tmp_path / "index").clips] == [str(v.resolve()) for v in videos[:2]]
+    first.add(model, videos[2:], progress=False)
+    first.save()  # the writer that saved last may save again
+    assert len(VideoIndex.open(tmp_path / "index")) == 3
+    assert VideoIndex.build(model, videos[:1], tmp_path / "index", progress=False).meta["revision"] == 4  # a rebuild

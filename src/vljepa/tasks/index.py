@@ -28,8 +28,10 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   another model with `IndexModelMismatch`.
 - Persistence: `save()` writes `meta.json`, `vectors.faiss` and `clips.json` into a fresh folder and swaps
   it in (`vljepa.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
-  `build` saves; `add` changes the index in memory until `save()`. One writer at a time; searches may run
-  concurrently with each other (FAISS search is read-only).
+  `build` saves; `add` changes the index in memory until `save()`. Each save counts a revision in
+  `meta.json`, under an exclusive lock on `<index>.lock` beside the folder: a save whose copy was read
+  before another writer's save is refused, not merged, so no writer's clips are silently lost. In one
+  process, searches may run concurrently with each other (FAISS search is read-only), not with `add`.
 - Clips that cannot be decoded are reported in `failed` (message per clip) and skipped, as in the feature cache.
 """
 
@@ -47,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, readable_directory
+from ..atomic import atomic_directory, exclusive_lock, readable_directory
 from ..config import to_dict
 from ..data.clip_source import DecodedClip, read_clips
 from ..data.manifest import ClipRef
@@ -150,6 +152,14 @@ def check_build_target(directory: str | Path) -> Path:
     return directory
 
 
+def _saved_revision(directory: Path) -> int | None:
+    """The revision of the index saved in `directory` (each save adds one), None when there is none."""
+    folder = readable_directory(directory)
+    if folder is None or not (folder / META_FILE).is_file():
+        return None
+    return json.loads((folder / META_FILE).read_text()).get("revision", 0)
+
+
 def _describe(clip: ClipRef) -> str:
     return clip.path if clip.start is None and clip.end is None else f"{clip.path} [{clip.start}, {clip.end})"
 
@@ -165,6 +175,7 @@ class VideoIndex:
         self.settings = IndexSettings(**meta["settings"])
         self.failed: dict[str, str] = {}  # clip -> why it was skipped, for this session
         self._ids = {clip: number for number, clip in enumerate(clips)}
+        self._read_revision: int | None = meta.get("revision")  # the saved version `save` expects to replace
         self._checked_models: weakref.WeakSet = weakref.WeakSet()
 
     # --- creating, opening, saving --------------------------------------------------------------
@@ -190,6 +201,7 @@ class VideoIndex:
             "faiss": {"type": "flat"},
         }
         index = cls(directory, faiss.IndexFlatIP(model.config.shared_dim), [], meta)
+        index._read_revision = _saved_revision(directory)  # an index being rebuilt is replaced
         index._checked_models.add(model)
         return index
 
@@ -245,8 +257,8 @@ class VideoIndex:
         return index
 
     def save(self) -> None:
-        """Write the index into its folder atomically (the old version or the new one survives a crash)."""
-        self.meta["count"] = len(self)
+        """Write the index into its folder atomically (the old version or the new one survives a crash); refuse
+        (`VideoIndexError`) if another writer saved it since this one was read, rather than lose its clips."""
 
         def fill(folder: Path) -> None:
             faiss.write_index(self.vectors, str(folder / VECTORS_FILE))
@@ -254,7 +266,17 @@ class VideoIndex:
             (folder / META_FILE).write_text(json.dumps(self.meta, indent=2))
 
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        atomic_directory(self.directory, fill)
+        with exclusive_lock(self.directory.with_name(self.directory.name + ".lock")):
+            on_disk = _saved_revision(self.directory)
+            if on_disk != self._read_revision:
+                raise VideoIndexError(
+                    f"{self.directory}: saved by another writer (revision {on_disk}) since this copy was read "
+                    f"(revision {self._read_revision}); open it again and repeat the additions"
+                )
+            self.meta["revision"] = (on_disk or 0) + 1
+            self.meta["count"] = len(self)
+            atomic_directory(self.directory, fill)
+            self._read_revision = self.meta["revision"]
 
     def check_model(self, model: VLJepa) -> None:
         """Raise `IndexModelMismatch` unless `model` is the model that built the index."""
