@@ -155,9 +155,36 @@ def check_build_target(directory: str | Path) -> Path:
 def _saved_revision(directory: Path) -> int | None:
     """The revision of the index saved in `directory` (each save adds one), None when there is none."""
     folder = readable_directory(directory)
-    if folder is None or not (folder / META_FILE).is_file():
+    try:
+        return json.loads((folder / META_FILE).read_text()).get("revision", 0) if folder else None
+    except (OSError, ValueError, AttributeError):  # absent, or not an index's meta.json
         return None
-    return json.loads((folder / META_FILE).read_text()).get("revision", 0)
+
+
+def _read_index_files(directory: Path) -> tuple[dict, list[ClipRef], faiss.Index]:
+    """`meta.json`, the clips and the FAISS index of the index saved in `directory`, checked against each other."""
+    folder = readable_directory(directory)
+    if folder is None:
+        raise VideoIndexError(f"{directory}: no such index folder")
+    if not (folder / META_FILE).is_file():
+        raise VideoIndexError(f"{directory}: not a video index (no {META_FILE}); build one with `vljepa index build`")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        clips = [ClipRef(*row) for row in json.loads((folder / CLIPS_FILE).read_text())]
+        vectors = faiss.read_index(str(folder / VECTORS_FILE))
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        raise VideoIndexError(f"{directory}: damaged video index ({error})") from error
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise VideoIndexError(
+            f"{directory}: {META_FILE} is not a {FORMAT} version {VERSION} "
+            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+        )
+    if vectors.ntotal != len(clips) or vectors.d != meta["dim"]:
+        raise VideoIndexError(
+            f"{directory}: damaged video index ({vectors.ntotal} vectors of {vectors.d} dimensions, "
+            f"{len(clips)} clips, {meta['dim']} dimensions recorded)"
+        )
+    return meta, clips, vectors
 
 
 def _describe(clip: ClipRef) -> str:
@@ -175,7 +202,7 @@ class VideoIndex:
         self.settings = IndexSettings(**meta["settings"])
         self.failed: dict[str, str] = {}  # clip -> why it was skipped, for this session
         self._ids = {clip: number for number, clip in enumerate(clips)}
-        self._read_revision: int | None = meta.get("revision")  # the saved version `save` expects to replace
+        self._read_revision: int | None = meta.get("revision", 0)  # the saved version `save` expects to replace
         self._checked_models: weakref.WeakSet = weakref.WeakSet()
 
     # --- creating, opening, saving --------------------------------------------------------------
@@ -227,29 +254,18 @@ class VideoIndex:
     def open(cls, directory: str | Path, model: VLJepa | None = None) -> VideoIndex:
         """The index saved in `directory`; with `model`, refuse (`IndexModelMismatch`) unless it built it."""
         directory = Path(directory)
-        folder = readable_directory(directory)
-        if folder is None:
-            raise VideoIndexError(f"{directory}: no such index folder")
-        if not (folder / META_FILE).is_file():
-            raise VideoIndexError(
-                f"{directory}: not a video index (no {META_FILE}); build one with `vljepa index build`"
-            )
-        try:
-            meta = json.loads((folder / META_FILE).read_text())
-            clips = [ClipRef(*row) for row in json.loads((folder / CLIPS_FILE).read_text())]
-            vectors = faiss.read_index(str(folder / VECTORS_FILE))
-        except (OSError, ValueError, TypeError, RuntimeError) as error:
-            raise VideoIndexError(f"{directory}: damaged video index ({error})") from error
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise VideoIndexError(
-                f"{directory}: {META_FILE} is not a {FORMAT} version {VERSION} "
-                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
-            )
-        if vectors.ntotal != len(clips) or vectors.d != meta["dim"]:
-            raise VideoIndexError(
-                f"{directory}: damaged video index ({vectors.ntotal} vectors of {vectors.d} dimensions, "
-                f"{len(clips)} clips, {meta['dim']} dimensions recorded)"
-            )
+        for attempt in range(3):  # a writer's save during the reads: read the new version again
+            revision = _saved_revision(directory)
+            try:
+                meta, clips, vectors = _read_index_files(directory)
+            except VideoIndexError:
+                if attempt == 2 or _saved_revision(directory) == revision:
+                    raise
+                continue
+            if meta.get("revision", 0) == revision == _saved_revision(directory):
+                break
+        else:
+            raise VideoIndexError(f"{directory}: saved by other writers while being read, three times; try again")
         index = cls(directory, vectors, clips, meta)
         index._apply_search_parameters()
         if model is not None:
