@@ -354,14 +354,15 @@ class VideoIndex:
         self.add_vectors(embedded, [clip for clip, _ in batch])
         return len(batch)
 
-    def add_vectors(self, vectors: torch.Tensor | np.ndarray, clips: list[ClipRef]) -> None:
+    def add_vectors(self, vectors: torch.Tensor | np.ndarray, clips: list[ClipEntry]) -> None:
         """Add embeddings (n, d) computed elsewhere with the index's model, one per clip (in memory). The
-        rows are L2-normalised here; duplicates are not checked: `add` and `add_decoded` do that."""
+        rows are L2-normalised and the paths resolved here; duplicates are not checked: `add` and
+        `add_decoded` do that."""
         if len(vectors) != len(clips) or vectors.shape[1] != self.meta["dim"]:
             raise ValueError(f"expected ({len(clips)}, {self.meta['dim']}) vectors, got {tuple(vectors.shape)}")
         rows = F.normalize(torch.as_tensor(vectors).detach().float().cpu(), dim=-1).numpy()
         self.vectors.add(np.ascontiguousarray(rows))
-        for clip in clips:
+        for clip in map(as_clip_ref, clips):
             self._ids[clip] = len(self.clips)
             self.clips.append(clip)
         if self.meta["faiss"]["type"] == "flat" and len(self) > self.settings.flat_limit:
@@ -380,6 +381,7 @@ class VideoIndex:
             self.vectors.k_factor = self.meta["faiss"]["k_factor"]
 
     def require_clips(self) -> None:
+        """Raise `VideoIndexError` (with the first failures) when nothing could be indexed."""
         if not len(self):
             reasons = "; ".join(list(self.failed.values())[:3])
             raise VideoIndexError(
