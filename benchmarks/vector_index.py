@@ -224,7 +224,7 @@ def compare_with_eval(model_dir: Path, manifest: Path, cache_dir: Path | None = 
         "skipped": from_videos.failed,
         "index_built_from_videos": caption_recall(from_videos, model, records),
         "index_of_the_suite_predictions": caption_recall(from_cache, model, records),
-        "eval_suite": {k: v for k, v in suite.items() if k.startswith("t2v_")},
+        "eval_suite": {k: v for k, v in suite.items() if k.startswith("t2v_R@")},
         "machine": machine_description(),
     }
 
