@@ -1,17 +1,21 @@
 """The video index's approximate search, and its end-to-end agreement with `vljepa eval`'s retrieval.
 
-`ann`: N random 256-d unit vectors in the HNSW graph the index switches to past its flat limit
-(`vljepa.tasks.index.hnsw_index`, the library's settings unless overridden): build time, single-query
-latency p50/p99 (one query at a time, as a search request arrives) and recall@10 against exact search
-(`IndexFlatIP`), with the distance computations per query (a cost figure that CPU contention does not
-change). Queries are random unit vectors too (the hard case: in 256 dimensions a random query's
-neighbours are barely nearer than the rest), or with `--near` a database vector plus noise (cosine about
-0.7 to it, like a caption and its clip). `--sweep` measures recall and distance computations for several
-HNSW settings and an IVF index (IndexIVFFlat, k-means-trained lists) at the same size, which is how the
-library's settings were chosen.
+`ann`: N random 256-d unit vectors in the approximate index the video index switches to past its flat
+limit (`vljepa.tasks.index.approximate_index`: 4-bit PQ fast-scan codes, candidates re-ranked exactly;
+the library's settings unless overridden): build time, single-query latency p50/p99 (one query at a
+time, as search requests arrive), the index file's size, and recall@10 against exact search
+(`IndexFlatIP`, whose own single-query latency is measured too: the cost the flat limit bounds), with
+the CPU time per query of a batch search. Queries are random unit vectors too: the hard case, where a
+query's ten nearest vectors are barely nearer than the rest; `--near` makes each a database vector
+plus noise (cosine about 0.7 to it, like a caption and its clip). `--sweep` measures recall and cost at
+the same size for HNSW (`IndexHNSWFlat`, several efSearch), IVF (`IndexIVFFlat`, several nprobe) and
+PQ fast-scan + re-ranking (several code sizes and k_factors): how the library's index and settings
+were chosen. Time figures mean something only on a machine running nothing else; `--recall-only`
+leaves them out.
 
     python benchmarks/vector_index.py ann --n 1000000 --out benchmarks/results/vector_index_1m.json
     python benchmarks/vector_index.py ann --n 100000 --sweep --out benchmarks/results/vector_index_sweep_100k.json
+    python benchmarks/vector_index.py ann --n 1000000 --recall-only   # recall alone, e.g. while other jobs run
 
 `e2e`: scores a manifest's captions through an index of its clips (text->video R@1/5/10, a hit when the
 caption's own clip is among the first k), beside `vljepa.eval.suite`'s exact-clip text->video retrieval
@@ -35,7 +39,7 @@ import faiss
 import numpy as np
 
 from vljepa.eval.report import machine_description
-from vljepa.tasks.index import IndexSettings, hnsw_index
+from vljepa.tasks.index import IndexSettings, approximate_index, approximate_record
 
 
 def unit_vectors(count: int, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -55,47 +59,83 @@ def recall_at(found: np.ndarray, exact: np.ndarray) -> float:
     return float(np.mean([len(set(f) & set(e)) / k for f, e in zip(found, exact)]))
 
 
-def measure(index: faiss.Index, queries: np.ndarray, exact: np.ndarray, stats, timed: bool) -> dict:
-    """Recall@k of a batch search and distance computations per query; with `timed`, single-query latencies."""
-    stats.reset()
+def measure(index: faiss.Index, queries: np.ndarray, exact: np.ndarray, stats=None) -> dict:
+    """Recall@k of a batch search against `exact`, its CPU milliseconds per query and (given the index
+    type's faiss stats object) its distance computations per query."""
+    if stats is not None:
+        stats.reset()
+    started = time.process_time()
     _, found = index.search(queries, exact.shape[1])
-    result = {"recall@10": recall_at(found, exact), "distances_per_query": stats.ndis / len(queries)}
-    if timed:
-        latencies = []
-        for query in queries:
-            started = time.perf_counter()
-            index.search(query[None], exact.shape[1])
-            latencies.append(1000 * (time.perf_counter() - started))
-        result |= {
-            "latency_ms_p50": float(np.percentile(latencies, 50)),
-            "latency_ms_p99": float(np.percentile(latencies, 99)),
-        }
-    return result
+    result = {
+        "recall@10": recall_at(found, exact),
+        "cpu_ms_per_query": 1000 * (time.process_time() - started) / len(queries),
+    }
+    return result | ({"distances_per_query": stats.ndis / len(queries)} if stats is not None else {})
+
+
+def single_query_latency(index: faiss.Index, queries: np.ndarray, k: int = 10) -> dict:
+    """p50/p99 wall-clock milliseconds of searching the queries one at a time."""
+    latencies = []
+    for query in queries:
+        started = time.perf_counter()
+        index.search(query[None], k)
+        latencies.append(1000 * (time.perf_counter() - started))
+    return {
+        "latency_ms_p50": float(np.percentile(latencies, 50)),
+        "latency_ms_p99": float(np.percentile(latencies, 99)),
+    }
+
+
+def timed_build(build) -> tuple[faiss.Index, float]:
+    started = time.perf_counter()
+    return build(), time.perf_counter() - started
 
 
 def sweep(database: np.ndarray, queries: np.ndarray, exact: np.ndarray) -> dict:
-    """Recall and cost of HNSW (M x efConstruction x efSearch) and IVF (nlist x nprobe) at this size."""
-    results: dict = {"hnsw": [], "ivf": []}
-    for m, construction in [(16, 100), (32, 100), (32, 200), (48, 200)]:
-        started = time.perf_counter()
-        graph = hnsw_index(database, IndexSettings(hnsw_m=m, ef_construction=construction))
-        built = time.perf_counter() - started
-        for search in [64, 128, 256, 512, 1024]:
-            graph.hnsw.efSearch = search
-            row = {"M": m, "efConstruction": construction, "efSearch": search, "build_seconds": built}
-            results["hnsw"].append(row | measure(graph, queries, exact, faiss.cvar.hnsw_stats, timed=False))
-            print(results["hnsw"][-1], flush=True)
+    """Recall and cost of HNSW (efSearch), IVF (nprobe) and PQ fast-scan + re-ranking (code size, k_factor)."""
+    results: dict = {"hnsw": [], "ivf": [], "pq_fastscan_refine": []}
+
+    def report(kind: str, row: dict) -> None:
+        results[kind].append(row)
+        print(kind, row, flush=True)
+
+    dim = database.shape[1]
+
+    def hnsw() -> faiss.Index:
+        graph = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = 100
+        graph.add(database)
+        return graph
+
+    graph, built = timed_build(hnsw)
+    for search in [256, 1024, 4096]:
+        graph.hnsw.efSearch = search
+        row = {"M": 32, "efConstruction": 100, "efSearch": search, "build_seconds": built}
+        report("hnsw", row | measure(graph, queries, exact, faiss.cvar.hnsw_stats))
+    del graph
     lists = int(4 * np.sqrt(len(database)))
-    ivf = faiss.IndexIVFFlat(faiss.IndexFlatIP(database.shape[1]), lists, faiss.METRIC_INNER_PRODUCT)
-    started = time.perf_counter()
-    ivf.train(database[: max(lists * 39, 10_000)])
-    ivf.add(database)
-    built = time.perf_counter() - started
-    for probes in [8, 32, 64, 128, 256]:
-        ivf.nprobe = probes
+
+    def ivf() -> faiss.Index:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, lists, faiss.METRIC_INNER_PRODUCT)
+        index.train(database[: lists * 39])
+        index.add(database)
+        return index
+
+    inverted, built = timed_build(ivf)
+    for probes in [16, 64, 256, 1024]:
+        inverted.nprobe = probes
         row = {"nlist": lists, "nprobe": probes, "build_seconds": built}
-        results["ivf"].append(row | measure(ivf, queries, exact, faiss.cvar.indexIVF_stats, timed=False))
-        print(results["ivf"][-1], flush=True)
+        report("ivf", row | measure(inverted, queries, exact, faiss.cvar.indexIVF_stats))
+    del inverted
+    for dims_per_code in [4, 2]:
+        settings = IndexSettings(dims_per_code=dims_per_code)
+        index, built = timed_build(lambda: approximate_index(database, settings))  # noqa: B023 (called at once)
+        for k_factor in [10, 20, 50, 100]:
+            index.k_factor = k_factor
+            row = approximate_record(
+                index, dataclasses.replace(settings, k_factor=k_factor), min(len(database), settings.train_size)
+            )
+            report("pq_fastscan_refine", row | {"build_seconds": built} | measure(index, queries, exact))
     return results
 
 
@@ -110,6 +150,7 @@ def ann(arguments: argparse.Namespace) -> dict:
     exact_index = faiss.IndexFlatIP(arguments.dim)
     exact_index.add(database)
     _, exact = exact_index.search(queries, 10)
+    exact_latency = single_query_latency(exact_index, queries[: arguments.exact_queries])
     del exact_index
     result = {
         "n": arguments.n,
@@ -117,30 +158,27 @@ def ann(arguments: argparse.Namespace) -> dict:
         "queries": arguments.queries,
         "query_kind": "near (database vector + noise)" if arguments.near else "random unit vectors",
         "faiss_threads": faiss.omp_get_max_threads(),
+        "exact_search": {"index": "IndexFlatIP", "queries": arguments.exact_queries, **exact_latency},
         "machine": machine_description(),
     }
     if arguments.sweep:
         return result | sweep(database, queries, exact)
-    settings = dataclasses.replace(
-        IndexSettings(),
-        **{
-            k: v
-            for k, v in [
-                ("hnsw_m", arguments.m),
-                ("ef_construction", arguments.ef_construction),
-                ("ef_search", arguments.ef_search),
-            ]
-            if v is not None
-        },
-    )
-    started = time.perf_counter()
-    graph = hnsw_index(database, settings)
-    result |= {
-        "index": "IndexHNSWFlat (inner product)",
-        **dataclasses.asdict(settings),
-        "build_seconds": time.perf_counter() - started,
-    }
-    return result | measure(graph, queries, exact, faiss.cvar.hnsw_stats, timed=True)
+    overrides = {"dims_per_code": arguments.dims_per_code, "k_factor": arguments.k_factor}
+    settings = dataclasses.replace(IndexSettings(), **{k: v for k, v in overrides.items() if v is not None})
+    index, built = timed_build(lambda: approximate_index(database, settings))
+    record = approximate_record(index, settings, min(len(database), settings.train_size))
+    with tempfile.TemporaryDirectory() as folder:
+        faiss.write_index(index, f"{folder}/vectors.faiss")
+        size = Path(f"{folder}/vectors.faiss").stat().st_size
+    result |= {"index": record, "index_file_bytes": size, "build_seconds": built} | measure(index, queries, exact)
+    return result | single_query_latency(index, queries)
+
+
+def without_timings(result):
+    """`result` without its time figures (keys in seconds or milliseconds): recall measured while other jobs share the machine."""
+    if isinstance(result, dict):
+        return {k: without_timings(v) for k, v in result.items() if "seconds" not in k and "_ms" not in k}
+    return [without_timings(v) for v in result] if isinstance(result, list) else result
 
 
 def caption_recall(index, model, records) -> dict:
@@ -153,7 +191,7 @@ def caption_recall(index, model, records) -> dict:
     }
 
 
-def e2e(arguments: argparse.Namespace) -> dict:
+def compare_with_eval(model_dir: Path, manifest: Path, cache_dir: Path | None = None) -> dict:
     """R@k of the manifest's captions through two indexes of its clips, beside the evaluation suite's exact-clip R@k:
     one built by `VideoIndex.build` from the videos (what `vljepa index build` does: tokens straight from the
     X-encoder), one from the suite's own predictions (the feature cache's float16 tokens), which must agree exactly."""
@@ -166,11 +204,11 @@ def e2e(arguments: argparse.Namespace) -> dict:
     from vljepa.tasks.embed import predict_tokens
     from vljepa.tasks.index import VideoIndex
 
-    model = VLJepa.from_pretrained(arguments.model)
-    records = [r for r in load_manifest(arguments.manifest) if r.caption]
+    model = VLJepa.from_pretrained(model_dir)
+    records = [r for r in load_manifest(manifest) if r.caption]
     clips = list(dict.fromkeys(r.clip for r in records))
-    cache = FeatureCache(arguments.cache_dir or default_cache_dir(), model.x_encoder)
-    suite = evaluate_manifest(model, arguments.manifest, cache, generation=False)["retrieval"]["exact"]
+    cache = FeatureCache(cache_dir or default_cache_dir(), model.x_encoder)
+    suite = evaluate_manifest(model, manifest, cache, generation=False)["retrieval"]["exact"]
     tokens = cache.tokens(clips)
     with tempfile.TemporaryDirectory() as folder:
         from_videos = VideoIndex.build(model, clips, Path(folder) / "videos")
@@ -179,14 +217,14 @@ def e2e(arguments: argparse.Namespace) -> dict:
             predict_tokens(model, torch.stack([tokens[c] for c in clips]), [None] * len(clips)), clips
         )
     return {
-        "model": str(arguments.model),
-        "manifest": str(arguments.manifest),
+        "model": str(model_dir),
+        "manifest": str(manifest),
         "captions": len(records),
         "clips_indexed": len(from_videos),
         "skipped": from_videos.failed,
         "index_built_from_videos": caption_recall(from_videos, model, records),
         "index_of_the_suite_predictions": caption_recall(from_cache, model, records),
-        "eval_suite": {k: v for k, v in suite.items() if k.startswith("t2v_")},
+        "eval_suite": {k: v for k, v in suite.items() if k.startswith("t2v_R@")},
         "machine": machine_description(),
     }
 
@@ -194,16 +232,21 @@ def e2e(arguments: argparse.Namespace) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    approximate = commands.add_parser("ann", help="HNSW build time, latency and recall on random vectors")
+    approximate = commands.add_parser("ann", help="approximate index: build time, latency and recall on random vectors")
     approximate.add_argument("--n", type=int, default=1_000_000)
     approximate.add_argument("--dim", type=int, default=256)
     approximate.add_argument("--queries", type=int, default=1000)
     approximate.add_argument("--near", action="store_true", help="queries near database vectors (default: random)")
     approximate.add_argument("--sweep", action="store_true", help="recall/cost of several HNSW and IVF settings")
-    approximate.add_argument("--m", type=int, help="HNSW M (default: the library's)")
-    approximate.add_argument("--ef-construction", type=int)
-    approximate.add_argument("--ef-search", type=int)
+    approximate.add_argument(
+        "--dims-per-code", type=int, help="dimensions per 4-bit sub-quantizer (default: the library's)"
+    )
+    approximate.add_argument("--k-factor", type=int, help="candidates re-ranked per result (default: the library's)")
     approximate.add_argument("--seed", type=int, default=0)
+    approximate.add_argument(
+        "--recall-only", action="store_true", help="leave the time figures out (for a machine shared with other jobs)"
+    )
+    approximate.add_argument("--exact-queries", type=int, default=100, help="single queries timed on exact search")
     approximate.add_argument("--out", type=Path)
     end_to_end = commands.add_parser("e2e", help="R@k through an index vs vljepa eval's retrieval")
     end_to_end.add_argument("--model", type=Path, required=True)
@@ -211,7 +254,12 @@ def main() -> None:
     end_to_end.add_argument("--cache-dir", type=Path)
     end_to_end.add_argument("--out", type=Path)
     arguments = parser.parse_args()
-    result = ann(arguments) if arguments.command == "ann" else e2e(arguments)
+    if arguments.command == "ann":
+        result = ann(arguments)
+    else:
+        result = compare_with_eval(arguments.model, arguments.manifest, arguments.cache_dir)
+    if getattr(arguments, "recall_only", False):
+        result = without_timings(result)
     text = json.dumps(result, indent=2)
     print(text)
     if arguments.out:

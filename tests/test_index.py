@@ -97,33 +97,47 @@ def test_an_index_refuses_another_model(library, tmp_path):
 
 def test_a_growing_index_becomes_approximate_with_recall_against_exact(library, tmp_path):
     root, videos, model = library
-    settings = IndexSettings(flat_limit=300, hnsw_m=16, ef_construction=64, ef_search=64)
+    settings = IndexSettings(flat_limit=800, dims_per_code=2, k_factor=20, train_size=700)
     index = VideoIndex.create(model, tmp_path / "index", settings)
     generator = torch.Generator().manual_seed(0)
-    centres = torch.randn(20, 32, generator=generator)
-    vectors = centres.repeat(25, 1) + 0.3 * torch.randn(500, 32, generator=generator)  # clustered, like embeddings
-    clips = [ClipRef(f"/library/{i}.mp4") for i in range(500)]
-    index.add_vectors(vectors[:300], clips[:300])
+    vectors = torch.randn(1000, 32, generator=generator)
+    clips = [ClipRef(f"/library/{i}.mp4") for i in range(1000)]
+    index.add_vectors(vectors[:800], clips[:800])
     assert index.meta["faiss"] == {"type": "flat"}
-    index.add_vectors(vectors[300:], clips[300:])
-    assert index.meta["faiss"] == {"type": "hnsw", "M": 16, "efConstruction": 64, "efSearch": 64}
+    index.add_vectors(vectors[800:900], clips[800:900])  # past the limit: re-indexed
+    record = {"type": "pq_fastscan_refine", "subquantizers": 16, "bits": 4, "k_factor": 20, "trained_on": 700}
+    assert index.meta["faiss"] == record
+    index.add_vectors(vectors[900:], clips[900:])  # encoded with the trained codebooks
     index.save()
     reopened = VideoIndex.open(tmp_path / "index")
-    queries = vectors[:100] + 0.3 * torch.randn(100, 32, generator=generator)
-    exact = (torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(vectors, dim=-1).T).topk(10)
+    assert reopened.meta["faiss"] == record and reopened.vectors.k_factor == 20 and len(reopened) == 1000
+    queries = torch.randn(100, 32, generator=generator)
+    normalised = torch.nn.functional.normalize
+    exact = (normalised(queries, dim=-1) @ normalised(vectors, dim=-1).T).topk(10)
     found = reopened.search(queries, 10)
     recall = np.mean([len({h.id for h in row} & set(true.tolist())) / 10 for row, true in zip(found, exact.indices)])
     assert recall >= 0.95
-    assert [h.path for h in found[0]] == [f"/library/{i}.mp4" for i in (h.id for h in found[0])]
+    assert [h.path for h in found[0]] == [f"/library/{h.id}.mp4" for h in found[0]]
+    assert [h.score for h in found[0]] == pytest.approx(
+        [float(normalised(queries[0], dim=-1) @ normalised(vectors[h.id], dim=-1)) for h in found[0]], abs=1e-5
+    )  # re-ranked exactly: the scores are the true cosines
 
 
-def test_opening_a_missing_or_foreign_folder_is_a_clear_error(tmp_path):
+def test_opening_a_missing_foreign_or_damaged_folder_is_a_clear_error(library, tmp_path):
     with pytest.raises(VideoIndexError, match=f"^{tmp_path / 'nothing'}: no such index folder$"):
         VideoIndex.open(tmp_path / "nothing")
     (tmp_path / "photos").mkdir()
     (tmp_path / "photos" / "cat.png").write_bytes(b"")
     with pytest.raises(VideoIndexError, match="not a video index"):
         VideoIndex.open(tmp_path / "photos")
+    root, videos, model = library
+    VideoIndex.build(model, videos[:2], tmp_path / "index", progress=False)
+    (tmp_path / "index" / "clips.json").write_text(json.dumps([[str(videos[0]), None, None]]))
+    with pytest.raises(VideoIndexError, match=r"damaged video index \(2 vectors of 32 dimensions, 1 clips"):
+        VideoIndex.open(tmp_path / "index")
+    (tmp_path / "index" / "vectors.faiss").write_bytes(b"garbage")
+    with pytest.raises(VideoIndexError, match=f"^{tmp_path / 'index'}: damaged video index"):
+        VideoIndex.open(tmp_path / "index")
 
 
 def test_cli_build_search_add_and_retrieve_with_an_index(library, tmp_path):
@@ -206,3 +220,48 @@ def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
         assert (result.exit_code, result.stderr) == (2, f"error: {message}\n"), arguments
     result = runner.invoke(app, ["retrieve", "-m", model, "--query", "a square"])
     assert result.exit_code == 2 and "give either --videos or --index" in result.stderr
+
+
+def test_cli_build_reports_and_skips_a_video_that_cannot_be_decoded(library, tmp_path):
+    root, videos, _ = library
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "a.mp4").write_bytes(videos[0].read_bytes())
+    (tmp_path / "videos" / "b.mp4").write_bytes(b"not a video")
+    index = tmp_path / "index"
+    arguments = ["index", "build", "--videos", str(tmp_path / "videos"), "-m", str(root / "model"), "--out", str(index)]
+    result = runner.invoke(app, arguments)
+    assert result.exit_code == 0, result.output
+    skipped = [line for line in result.stderr.splitlines() if line.startswith("skipped ")]
+    assert len(skipped) == 1 and skipped[0].startswith(f"skipped {tmp_path / 'videos' / 'b.mp4'}: cannot decode")
+    assert result.stdout == f"{index}: 1 clips indexed (flat), 1 skipped\n"
+    assert VideoIndex.open(index).clips == [ClipRef(str(tmp_path / "videos" / "a.mp4"))]
+
+
+def test_search_through_an_index_gives_the_evaluation_suites_retrieval(library, tmp_path):
+    from vector_index import compare_with_eval
+
+    root, videos, _ = library
+    manifest = tmp_path / "captions.jsonl"
+    manifest.write_text("".join(json.dumps({"video": str(v), "caption": c}) + "\n" for v, c in zip(videos, CAPTIONS)))
+    result = compare_with_eval(root / "model", manifest, tmp_path / "cache")
+    assert result["clips_indexed"] == 3 and result["skipped"] == {}
+    assert result["index_of_the_suite_predictions"] == pytest.approx(result["eval_suite"])
+    assert result["index_built_from_videos"]["t2v_R@1"] == 1.0  # each caption finds its own clip first
+
+
+def test_a_save_from_a_stale_copy_is_refused_instead_of_losing_clips(library, tmp_path):
+    root, videos, model = library
+    VideoIndex.build(model, videos[:1], tmp_path / "index", progress=False)
+    first, second = VideoIndex.open(tmp_path / "index"), VideoIndex.open(tmp_path / "index")
+    first.add(model, videos[1:2], progress=False)
+    first.save()
+    second.add(model, videos[2:], progress=False)
+    with pytest.raises(
+        VideoIndexError, match="saved by another writer \\(revision 2\\) since this copy was read \\(revision 1\\)"
+    ):
+        second.save()
+    assert [c.path for c in VideoIndex.open(tmp_path / "index").clips] == [str(v.resolve()) for v in videos[:2]]
+    first.add(model, videos[2:], progress=False)
+    first.save()  # the writer that saved last may save again
+    assert len(VideoIndex.open(tmp_path / "index")) == 3
+    assert VideoIndex.build(model, videos[:1], tmp_path / "index", progress=False).meta["revision"] == 4  # a rebuild

@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, index, search, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, serve.
+"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, index, search, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, benchmark, serve.
 
 Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
 user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
@@ -18,6 +18,7 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .benchmark_cli import app as benchmark_app
 from .errors import VljepaError
 from .index_cli import index_app, search_command
 from .serve.command import serve_command
@@ -51,9 +52,6 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     help="VL-JEPA: predict the embedding of the answer, decode only when asked.",
 )
-
-app.add_typer(index_app, name="index")
-app.command("search")(search_command)
 
 ModelOption = Annotated[
     Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")
@@ -265,6 +263,10 @@ def retrieve(
         scores = (predicted @ vljepa.encode_text([query]).T).squeeze(1)
     for score, row in zip(*scores.topk(min(top, len(clips)))):
         typer.echo(f"{float(score):+.3f}  {clips[int(row)].path}")
+
+
+app.add_typer(index_app, name="index")
+app.command("search")(search_command)
 
 
 @app.command()
@@ -546,6 +548,7 @@ def convert_vjepa2_command(
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
 
+app.add_typer(benchmark_app, name="benchmark")
 app.command("serve")(serve_command)
 
 if __name__ == "__main__":

@@ -36,9 +36,11 @@ BatchOption = Annotated[int, typer.Option(help="Clips embedded per batch.")]
 
 
 def format_hit(hit: Hit) -> str:
-    """`+0.812  /videos/a.mp4  [2.00-4.00 s]` (the window only for a cut clip)."""
-    window = f"  [{hit.start or 0.0:.2f}-{hit.end:.2f} s]" if hit.end is not None else ""
-    return f"{hit.score:+.3f}  {hit.path}{window}"
+    """`+0.812  /videos/a.mp4  [2.00-4.00 s]` (the window only for a cut clip; an open end shows as `end`)."""
+    if hit.start is None and hit.end is None:
+        return f"{hit.score:+.3f}  {hit.path}"
+    end = "end" if hit.end is None else f"{hit.end:.2f}"
+    return f"{hit.score:+.3f}  {hit.path}  [{hit.start or 0.0:.2f}-{end} s]"
 
 
 def _clip_source(videos: Path, model: Path, window: float | None, stride: float | None, indexed=()) -> ClipSource:
@@ -54,8 +56,8 @@ def _clip_source(videos: Path, model: Path, window: float | None, stride: float 
 
 def _fill(index: VideoIndex, vljepa, source: ClipSource, batch_size: int) -> int:
     added = index.add_decoded(vljepa, source.clips, source.total, batch_size)
-    for clip, message in index.failed.items():
-        typer.echo(f"skipped {clip}: {message}", err=True)
+    for message in index.failed.values():  # each names its file
+        typer.echo(f"skipped {message}", err=True)
     return added
 
 

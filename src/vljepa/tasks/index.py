@@ -7,12 +7,20 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   (paths resolved when added: absolute, `..` and symlinks removed, so the index answers from any working
   folder and one file has one name; moving the library breaks them). A clip already indexed (same path
   and window) is not added twice.
-- Exact search (`IndexFlatIP`) up to `flat_limit` vectors; past it the vectors are re-indexed into an
-  HNSW graph (`IndexHNSWFlat`, inner product). Ours: HNSW rather than IVF because it needs no training
-  (an index can grow from one clip) and, measured on random unit vectors, reaches the recall target
-  with fewer distance computations per query (benchmarks/vector_index.py); its parameters (M,
-  efConstruction, efSearch) are recorded in `meta.json`. Both index types keep the vectors
-  (`reconstruct_n`), so a flat index that grows past the limit is rebuilt from itself.
+- Exact search (`IndexFlatIP`) up to `flat_limit` vectors (100,000: one query scans 100 MB); past it the
+  vectors are re-indexed once for approximate search: 4-bit product-quantisation codes of 2-d sub-vectors
+  scanned with SIMD (`IndexPQFastScan`: d/4 bytes a clip, 64 for 256-d), whose best `k * k_factor`
+  candidates are re-ranked exactly (`IndexRefineFlat`, which keeps the full vectors, so scores stay
+  exact). Ours, chosen by measurement (benchmarks/vector_index.py on 256-d random unit vectors, the hard
+  case where a query's ten nearest are barely nearer than the rest;
+  benchmarks/results/vector_index_sweep_100k.json): at 100k this finds 99.9% of the ten nearest
+  (recall@10 against exact search) scanning 64 bytes a vector, where HNSW (`IndexHNSWFlat`, M=32)
+  computes 41% of the exact distances for 0.93 and 84% for 0.999, and IVF (`IndexIVFFlat`, 1264 lists)
+  81% for 0.97; building the HNSW graph also took over a hundred times as long as training and filling
+  the codes. Its parameters (sub-quantizers, bits, k_factor, training-set size) are recorded in
+  `meta.json`. The codebooks are trained once, on the vectors present at the switch; later clips are
+  encoded with them (the exact re-ranking keeps scores exact whatever the drift). Both index types keep
+  the vectors (`reconstruct_n`).
 - Scores are inner products of unit vectors (cosines): `search` normalises its queries.
 - Tied to its model: `meta.json` records a fingerprint of everything the embeddings depend on (the
   config, the X-encoder's weight fingerprint, every trained weight: predictor, Y-encoder head, the text
@@ -20,8 +28,10 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   another model with `IndexModelMismatch`.
 - Persistence: `save()` writes `meta.json`, `vectors.faiss` and `clips.json` into a fresh folder and swaps
   it in (`vljepa.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
-  `build` saves; `add` changes the index in memory until `save()`. One writer at a time; searches may run
-  concurrently with each other (FAISS search is read-only).
+  `build` saves; `add` changes the index in memory until `save()`. Each save counts a revision in
+  `meta.json`, under an exclusive lock on `<index>.lock` beside the folder: a save whose copy was read
+  before another writer's save is refused, not merged, so no writer's clips are silently lost. In one
+  process, searches may run concurrently with each other (FAISS search is read-only), not with `add`.
 - Clips that cannot be decoded are reported in `failed` (message per clip) and skipped, as in the feature cache.
 """
 
@@ -39,7 +49,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, readable_directory
+from ..atomic import atomic_directory, exclusive_lock, readable_directory
 from ..config import to_dict
 from ..data.clip_source import DecodedClip, read_clips
 from ..data.manifest import ClipRef
@@ -75,12 +85,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class IndexSettings:
-    """When to leave exact search, and the HNSW graph's parameters (see benchmarks/vector_index.py)."""
+    """When to leave exact search, and the approximate index's parameters (see benchmarks/vector_index.py)."""
 
-    flat_limit: int = 100_000  # vectors searched exactly; more -> HNSW
-    hnsw_m: int = 32  # links per node
-    ef_construction: int = 200  # candidate list while inserting
-    ef_search: int = 256  # candidate list while searching: recall against latency
+    flat_limit: int = 100_000  # vectors searched exactly; more -> PQ fast-scan + exact re-ranking
+    dims_per_code: int = 2  # dimensions per 4-bit PQ sub-quantizer (d / this = sub-quantizers; 1 if d is odd)
+    k_factor: int = 50  # candidates re-ranked exactly: k * k_factor
+    train_size: int = 200_000  # vectors (at most) the PQ codebooks are trained on
 
 
 def model_fingerprint(model: VLJepa) -> str:
@@ -105,13 +115,31 @@ def as_clip_ref(entry: ClipEntry) -> ClipRef:
     return ClipRef(str(Path(path).resolve()), start, end)
 
 
-def hnsw_index(vectors: np.ndarray, settings: IndexSettings) -> faiss.IndexHNSWFlat:
-    """An inner-product HNSW graph of unit vectors (n, d) float32 with the settings' M, efConstruction, efSearch."""
-    graph = faiss.IndexHNSWFlat(vectors.shape[1], settings.hnsw_m, faiss.METRIC_INNER_PRODUCT)
-    graph.hnsw.efConstruction = settings.ef_construction
-    graph.hnsw.efSearch = settings.ef_search
-    graph.add(np.ascontiguousarray(vectors, dtype=np.float32))
-    return graph
+def approximate_index(vectors: np.ndarray, settings: IndexSettings, seed: int = 0) -> faiss.IndexRefineFlat:
+    """Unit vectors (n, d) in a PQ fast-scan index (4-bit codes, codebooks trained on up to `train_size` of
+    them) whose candidates are re-ranked exactly by inner product; returns it with its `meta.json` record."""
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    dim = vectors.shape[1]
+    subquantizers = dim // settings.dims_per_code if dim % settings.dims_per_code == 0 else dim
+    codes = faiss.IndexPQFastScan(dim, subquantizers, 4, faiss.METRIC_INNER_PRODUCT)
+    sample = np.random.default_rng(seed).permutation(len(vectors))[: settings.train_size]
+    codes.train(vectors[np.sort(sample)])
+    index = faiss.IndexRefineFlat(codes)
+    index.k_factor = settings.k_factor
+    index.add(vectors)
+    return index
+
+
+def approximate_record(index: faiss.Index, settings: IndexSettings, trained_on: int) -> dict:
+    """What `meta.json` says of an approximate index: its type and parameters."""
+    codes = faiss.downcast_index(index.base_index)
+    return {
+        "type": "pq_fastscan_refine",
+        "subquantizers": codes.pq.M,
+        "bits": codes.pq.nbits,
+        "k_factor": settings.k_factor,
+        "trained_on": trained_on,
+    }
 
 
 def check_build_target(directory: str | Path) -> Path:
@@ -122,6 +150,41 @@ def check_build_target(directory: str | Path) -> Path:
         if not (directory / META_FILE).is_file():
             raise VideoIndexError(f"{directory}: exists and is not a video index; give a new or empty folder")
     return directory
+
+
+def _saved_revision(directory: Path) -> int | None:
+    """The revision of the index saved in `directory` (each save adds one), None when there is none."""
+    folder = readable_directory(directory)
+    try:
+        return json.loads((folder / META_FILE).read_text()).get("revision", 0) if folder else None
+    except (OSError, ValueError, AttributeError):  # absent, or not an index's meta.json
+        return None
+
+
+def _read_index_files(directory: Path) -> tuple[dict, list[ClipRef], faiss.Index]:
+    """`meta.json`, the clips and the FAISS index of the index saved in `directory`, checked against each other."""
+    folder = readable_directory(directory)
+    if folder is None:
+        raise VideoIndexError(f"{directory}: no such index folder")
+    if not (folder / META_FILE).is_file():
+        raise VideoIndexError(f"{directory}: not a video index (no {META_FILE}); build one with `vljepa index build`")
+    try:
+        meta = json.loads((folder / META_FILE).read_text())
+        clips = [ClipRef(*row) for row in json.loads((folder / CLIPS_FILE).read_text())]
+        vectors = faiss.read_index(str(folder / VECTORS_FILE))
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        raise VideoIndexError(f"{directory}: damaged video index ({error})") from error
+    if meta.get("format") != FORMAT or meta.get("version") != VERSION:
+        raise VideoIndexError(
+            f"{directory}: {META_FILE} is not a {FORMAT} version {VERSION} "
+            f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
+        )
+    if vectors.ntotal != len(clips) or vectors.d != meta["dim"]:
+        raise VideoIndexError(
+            f"{directory}: damaged video index ({vectors.ntotal} vectors of {vectors.d} dimensions, "
+            f"{len(clips)} clips, {meta['dim']} dimensions recorded)"
+        )
+    return meta, clips, vectors
 
 
 def _describe(clip: ClipRef) -> str:
@@ -139,6 +202,7 @@ class VideoIndex:
         self.settings = IndexSettings(**meta["settings"])
         self.failed: dict[str, str] = {}  # clip -> why it was skipped, for this session
         self._ids = {clip: number for number, clip in enumerate(clips)}
+        self._read_revision: int | None = meta.get("revision", 0)  # the saved version `save` expects to replace
         self._checked_models: weakref.WeakSet = weakref.WeakSet()
 
     # --- creating, opening, saving --------------------------------------------------------------
@@ -164,6 +228,7 @@ class VideoIndex:
             "faiss": {"type": "flat"},
         }
         index = cls(directory, faiss.IndexFlatIP(model.config.shared_dim), [], meta)
+        index._read_revision = _saved_revision(directory)  # an index being rebuilt is replaced
         index._checked_models.add(model)
         return index
 
@@ -189,29 +254,18 @@ class VideoIndex:
     def open(cls, directory: str | Path, model: VLJepa | None = None) -> VideoIndex:
         """The index saved in `directory`; with `model`, refuse (`IndexModelMismatch`) unless it built it."""
         directory = Path(directory)
-        folder = readable_directory(directory)
-        if folder is None:
-            raise VideoIndexError(f"{directory}: no such index folder")
-        if not (folder / META_FILE).is_file():
-            raise VideoIndexError(
-                f"{directory}: not a video index (no {META_FILE}); build one with `vljepa index build`"
-            )
-        try:
-            meta = json.loads((folder / META_FILE).read_text())
-            clips = [ClipRef(*row) for row in json.loads((folder / CLIPS_FILE).read_text())]
-            vectors = faiss.read_index(str(folder / VECTORS_FILE))
-        except (OSError, ValueError, TypeError, RuntimeError) as error:
-            raise VideoIndexError(f"{directory}: damaged video index ({error})") from error
-        if meta.get("format") != FORMAT or meta.get("version") != VERSION:
-            raise VideoIndexError(
-                f"{directory}: {META_FILE} is not a {FORMAT} version {VERSION} "
-                f"(format {meta.get('format')!r}, version {meta.get('version')!r})"
-            )
-        if vectors.ntotal != len(clips) or vectors.d != meta["dim"]:
-            raise VideoIndexError(
-                f"{directory}: damaged video index ({vectors.ntotal} vectors of {vectors.d} dimensions, "
-                f"{len(clips)} clips, {meta['dim']} dimensions recorded)"
-            )
+        for attempt in range(3):  # a writer's save during the reads: read the new version again
+            revision = _saved_revision(directory)
+            try:
+                meta, clips, vectors = _read_index_files(directory)
+            except VideoIndexError:
+                if attempt == 2 or _saved_revision(directory) == revision:
+                    raise
+                continue
+            if meta.get("revision", 0) == revision == _saved_revision(directory):
+                break
+        else:
+            raise VideoIndexError(f"{directory}: saved by other writers while being read, three times; try again")
         index = cls(directory, vectors, clips, meta)
         index._apply_search_parameters()
         if model is not None:
@@ -219,8 +273,8 @@ class VideoIndex:
         return index
 
     def save(self) -> None:
-        """Write the index into its folder atomically (the old version or the new one survives a crash)."""
-        self.meta["count"] = len(self)
+        """Write the index into its folder atomically (the old version or the new one survives a crash); refuse
+        (`VideoIndexError`) if another writer saved it since this one was read, rather than lose its clips."""
 
         def fill(folder: Path) -> None:
             faiss.write_index(self.vectors, str(folder / VECTORS_FILE))
@@ -228,7 +282,17 @@ class VideoIndex:
             (folder / META_FILE).write_text(json.dumps(self.meta, indent=2))
 
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        atomic_directory(self.directory, fill)
+        with exclusive_lock(self.directory.with_name(self.directory.name + ".lock")):
+            on_disk = _saved_revision(self.directory)
+            if on_disk != self._read_revision:
+                raise VideoIndexError(
+                    f"{self.directory}: saved by another writer (revision {on_disk}) since this copy was read "
+                    f"(revision {self._read_revision}); open it again and repeat the additions"
+                )
+            self.meta["revision"] = (on_disk or 0) + 1
+            self.meta["count"] = len(self)
+            atomic_directory(self.directory, fill)
+            self._read_revision = self.meta["revision"]
 
     def check_model(self, model: VLJepa) -> None:
         """Raise `IndexModelMismatch` unless `model` is the model that built the index."""
@@ -290,34 +354,34 @@ class VideoIndex:
         self.add_vectors(embedded, [clip for clip, _ in batch])
         return len(batch)
 
-    def add_vectors(self, vectors: torch.Tensor | np.ndarray, clips: list[ClipRef]) -> None:
+    def add_vectors(self, vectors: torch.Tensor | np.ndarray, clips: list[ClipEntry]) -> None:
         """Add embeddings (n, d) computed elsewhere with the index's model, one per clip (in memory). The
-        rows are L2-normalised here; duplicates are not checked: `add` and `add_decoded` do that."""
+        rows are L2-normalised and the paths resolved here; duplicates are not checked: `add` and
+        `add_decoded` do that."""
         if len(vectors) != len(clips) or vectors.shape[1] != self.meta["dim"]:
             raise ValueError(f"expected ({len(clips)}, {self.meta['dim']}) vectors, got {tuple(vectors.shape)}")
         rows = F.normalize(torch.as_tensor(vectors).detach().float().cpu(), dim=-1).numpy()
         self.vectors.add(np.ascontiguousarray(rows))
-        for clip in clips:
+        for clip in map(as_clip_ref, clips):
             self._ids[clip] = len(self.clips)
             self.clips.append(clip)
         if self.meta["faiss"]["type"] == "flat" and len(self) > self.settings.flat_limit:
             self._become_approximate()
 
     def _become_approximate(self) -> None:
-        """Re-index every vector into an HNSW graph (the flat index keeps them: `reconstruct_n`)."""
-        self.vectors = hnsw_index(self.vectors.reconstruct_n(0, self.vectors.ntotal), self.settings)
-        self.meta["faiss"] = {
-            "type": "hnsw",
-            "M": self.settings.hnsw_m,
-            "efConstruction": self.settings.ef_construction,
-            "efSearch": self.settings.ef_search,
-        }
+        """Re-index every vector for approximate search (the flat index keeps them: `reconstruct_n`)."""
+        everything = self.vectors.reconstruct_n(0, self.vectors.ntotal)
+        self.vectors = approximate_index(everything, self.settings)
+        self.meta["faiss"] = approximate_record(
+            self.vectors, self.settings, min(len(everything), self.settings.train_size)
+        )
 
     def _apply_search_parameters(self) -> None:
-        if self.meta["faiss"]["type"] == "hnsw":
-            faiss.downcast_index(self.vectors).hnsw.efSearch = self.meta["faiss"]["efSearch"]
+        if self.meta["faiss"]["type"] == "pq_fastscan_refine":
+            self.vectors.k_factor = self.meta["faiss"]["k_factor"]
 
     def require_clips(self) -> None:
+        """Raise `VideoIndexError` (with the first failures) when nothing could be indexed."""
         if not len(self):
             reasons = "; ".join(list(self.failed.values())[:3])
             raise VideoIndexError(
