@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from ..data.video import read_clip
 from ..tasks.classify import rank_classes
 from ..tasks.vqa import choose_options
+from .jobs import JobsFull
 from .limits import RequestError, check_whole_clip, probe_video
 from .server import Server
 
@@ -244,8 +245,6 @@ async def create_stream(
     server: ServerDep, video: VideoUpload = None, path: VideoPath = None, video_id: VideoId = None
 ) -> StreamJobCreated:
     """Start captioning a long video with selective decoding; follow it at `events_url`."""
-    from .jobs import JobsFull
-
     server.require_decoder()
     source = await server.source(video, path, video_id)
     try:
@@ -279,7 +278,8 @@ async def stream_timeline(server: ServerDep, job_id: str) -> dict[str, Any]:
 @router.get("/streams/{job_id}/events", response_class=EventSourceResponse)
 async def stream_events(server: ServerDep, job_id: str) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: `segment` (start, end, time, text) as each caption is decoded, then `done` (the
-    timeline) or `failed` (its message; not `error`, which is EventSource's own connection event). A late listener first receives every earlier event."""
+    timeline) or `failed` (its message; not `error`, EventSource's own connection event). A late listener
+    first receives every earlier event."""
     job = _job(server, job_id)
     sent = 0
     while True:
