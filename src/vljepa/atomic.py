@@ -3,18 +3,15 @@
 A write goes to a temp name beside its target, is flushed to disk (`fsync` of the file, or of every
 file in a directory), renamed over the target, and the parent directory is flushed too so that the
 rename itself survives a power loss. Temp names are unique per call (process id and a random part),
-so writers in several processes never write into each other's temp files. `exclusive_lock` serialises
-read-modify-write cycles on a shared file (such as the feature cache's index) across processes.
+so writers in several processes never write into each other's temp files.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -81,15 +78,3 @@ def readable_directory(path: str | Path) -> Path | None:
         if candidate.is_dir():
             return candidate
     return None
-
-
-@contextmanager
-def exclusive_lock(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive `fcntl` lock on `path` (created if absent) for the duration of the block;
-    other processes taking the same lock wait. The lock is released when the block ends or the process dies."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
