@@ -128,15 +128,17 @@ def peak_growth_mb(read) -> float:
     return (kilobytes("VmHWM") - before) / 1024
 
 
+def sweeping_line(index: int, count: int) -> np.ndarray:
+    frame = np.zeros((120, 160, 3), np.uint8)
+    frame[:, (index * 160) // count] = 255
+    return frame
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="resets the peak RSS through Linux's /proc")
 def test_reading_a_long_video_holds_only_the_chosen_frames(tmp_path):
     """A minute of 160x120 video is 104 MB of RGB frames: decoding them all would hold them all."""
-    count = 60 * 30
-    frames = np.zeros((count, 120, 160, 3), np.uint8)
-    frames[np.arange(count), :, (np.arange(count) * 160) // count] = 255  # a line sweeping across
     path = tmp_path / "minute.mp4"
-    write_video(path, frames, fps=30, crf=40)
-    del frames
+    write_video(path, (sweeping_line(i, 60 * 30) for i in range(60 * 30)), fps=30, crf=40)
     read_clip(path, 8, 0.0, 0.5)  # loads the decoder's code and starts its threads, once per process
     for window in [(None, None), (10.0, 50.0)]:
         assert peak_growth_mb(lambda: read_clip(path, 8, *window)) < 10  # noqa: B023 (called at once)

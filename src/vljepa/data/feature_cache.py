@@ -9,15 +9,17 @@ not cached, and not fatal: callers skip its records.
 
 Its size is bounded by the disk, not by memory (the paper's tokens are 8 MB per 32-frame clip):
 - Shards are raw `.npy` arrays (rows, N, D) float16 opened with `np.load(mmap_mode="r")`, so reading a
-  row touches only that row's pages. Ours, not safetensors: numpy's memory map is documented and the
-  same in every version, while whether a safetensors slice is read through a map or a copy of the file
-  depends on its version and framework. At most `ShardReader.max_open` shards are mapped at once (each
-  map holds a file descriptor); the least recently read is closed first.
+  row touches only that row's pages. Ours, not safetensors: numpy's `mmap_mode` is documented API, while
+  whether a safetensors tensor is a view of a map or a copy of the file is an implementation detail of
+  its Rust binding (the installed 0.8 does map: one row of a 262 MB shard read through `safe_open` added
+  1.8 MB to the peak RSS). At most `ShardReader.max_open` shards are mapped at once (each map holds a
+  file descriptor); the least recently read is closed first.
 - Each shard has its own index, `shard_<uuid>.keys.json` (the clip key of each row), written atomically
   after its shard, so an index that exists always points at a complete shard. There is no shared file
   to rewrite: readers list the `*.keys.json` files (lock-free) and read only the ones they have not
-  seen; writers in any number of processes or ranks each write their own uniquely named shards. A
-  writer flushes a shard every `shard_bytes` of tokens, so encoding a large dataset holds one shard's
+  seen; writers in any number of processes or ranks each write their own uniquely named shards (the
+  trainer still has rank 0 encode while the others wait; each rank encoding its own slice of the clips
+  and then reading everyone's shards needs no change here). A writer flushes a shard every `shard_bytes` of tokens, so encoding a large dataset holds one shard's
   tokens at a time and an interrupted run keeps what it flushed.
 - Two writers may both encode a clip that neither had cached: both rows hold that clip's tokens, and
   a reader uses the one in the shard whose index it read first (the other is wasted disk).

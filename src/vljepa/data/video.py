@@ -35,7 +35,7 @@ from its start.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -58,22 +58,27 @@ class TruncatedVideoWarning(UserWarning):
     """A video decoded fewer frames than its header declares; the surviving ones are used."""
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
-    """Write uint8 frames (T, H, W, 3) as an H.264 mp4. Byte-identical across runs (no mbtree)."""
+def write_video(path: str | Path, frames: np.ndarray | Iterable[np.ndarray], fps: float, crf: int = 18) -> None:
+    """Write uint8 frames (T, H, W, 3), or an iterable of (H, W, 3) frames (a video longer than memory), as
+    an H.264 mp4. Byte-identical across runs (no mbtree)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    _, height, width, _ = frames.shape
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(
-            "libx264",
-            rate=Fraction(fps).limit_denominator(1000),
-            options={"crf": str(crf), "x264-params": "no-mbtree=1:threads=1", "preset": "veryfast"},
-        )
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream = None
         for frame in frames:
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+            if stream is None:
+                stream = container.add_stream(
+                    "libx264",
+                    rate=Fraction(fps).limit_denominator(1000),
+                    options={"crf": str(crf), "x264-params": "no-mbtree=1:threads=1", "preset": "veryfast"},
+                )
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = "yuv420p"
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
         for packet in stream.encode():
             container.mux(packet)
 
