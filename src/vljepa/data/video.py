@@ -16,7 +16,8 @@ grow with the file's length, only with the window's):
 3. One decoding pass from that keyframe to the window's end converts to RGB only the frames chosen from
    those times. If the decoded frames' times differ from the packets' (packets without timestamps,
    frames that fail to decode in a damaged file), the times just decoded choose the frames and a second
-   pass keeps them; if the seek landed after the window's start, the read starts over from the file's
+   pass keeps them. If the seek fails (a raw H.264 stream) or lands after the window's start (containers
+   without a keyframe index, such as MPEG-TS, seek approximately), the read starts over from the file's
    start. So the result always equals decoding every frame and sampling them (tests/test_seeking_reads.py).
 `video_duration` reads the header (the stream's duration, else the container's) and decodes only when
 neither is there.
@@ -226,7 +227,14 @@ def _read_video(path: Path, num_frames: int, start: float | None, end: float | N
     the chosen frames (see the module docstring)."""
     check_window(path, start, end, _metadata_duration(path))
     for seek in [start, None] if start else [None]:
-        planned = _packet_times(path, seek, end)
+        try:
+            planned = _packet_times(path, seek, end)
+        except av.error.FFmpegError:
+            if seek is None:
+                raise
+            continue  # a stream that cannot seek (a raw H.264 stream): read from the beginning
+        if planned is None and seek is not None:
+            continue  # no timestamps: frame times count frames from the file's start
         chosen = sample_indices(planned, num_frames, start, end) if planned else []
         decoded = _decode_keeping(path, seek, end, set(chosen))
         times = decoded.times
