@@ -270,11 +270,13 @@ def test_a_time_window_outside_the_video_is_refused(clip_manifest, start, end, m
     assert str(raised.value) == f"{path}: {message}"
 
 
-def test_caption_refuses_a_window_beyond_the_video(tmp_path, clip_manifest):
+@pytest.mark.parametrize("command", [["caption"], ["classify", "--labels", "a,b"]])
+def test_caption_and_classify_refuse_a_window_beyond_the_video(tmp_path, clip_manifest, command):
     model = tmp_path / "model"
     VLJepa(tiny_model_config()).save_pretrained(model)
     video = first_clip(clip_manifest)
-    result = CliRunner().invoke(app, ["caption", str(video), "-m", str(model), "--start", "100", "--end", "200"])
+    window = ["--start", "100", "--end", "200"]
+    result = CliRunner().invoke(app, [command[0], str(video), "-m", str(model), *command[1:], *window])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr == f"error: {video}: start 100.0 s is beyond the video's duration 1.000 s\n"
 

@@ -57,6 +57,9 @@ def test_train_eval_and_inference_commands(tmp_path, clip_manifest):
     video = str(clip_manifest.parent / "clips" / "00.mp4")
     result = runner.invoke(app, ["classify", video, "-m", str(model), "--labels", "moving left,moving right"])
     assert result.exit_code == 0 and "moving left" in result.output and "moving right" in result.output
+    window = ["--start", "0.5", "--end", "1.0"]
+    result = runner.invoke(app, ["classify", video, "-m", str(model), "--labels", "moving left,moving right", *window])
+    assert result.exit_code == 0 and "moving left" in result.output and "moving right" in result.output
     result = runner.invoke(
         app, ["ask", video, "which way does the square move?", "-m", str(model), "-o", "left", "-o", "right"]
     )

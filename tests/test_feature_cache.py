@@ -1,5 +1,5 @@
 """The frozen-feature cache filled by several processes at once: every entry holds its own clip's tokens;
-its shards and index are written atomically and flushed to disk.
+its shards and their indexes are written atomically and flushed to disk; rows are read through memory maps.
 
 The writers are separate processes started by a fork server: fresh interpreters like separate runs,
 forked from one server that imported torch once (three spawned interpreters would each spend seconds
@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import pickle
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from vljepa.atomic import atomic_directory, atomic_write
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import ClipRef, load_manifest
 from vljepa.data.video import read_clip
+from vljepa.train.dataset import load_samples
 from vljepa.x_encoder import XEncoder
 
 TOLERANCE = 1e-2  # float16 storage and batched encoding
@@ -59,7 +63,11 @@ def test_three_writers_fill_one_fresh_cache(tmp_path, clip_manifest):
     cache = FeatureCache(tmp_path, encoder)
     cached = cache.tokens(clips, progress=False, encode_missing=False)
     assert not cache.failed and len(cached) == 16
-    assert len(json.loads((cache.directory / "index.json").read_text())) == 16
+    indexes = [json.loads(keys.read_text()) for keys in cache.directory.glob("shard_*.keys.json")]
+    assert len({key for keys in indexes for key in keys}) == 16
+    for keys in cache.directory.glob("shard_*.keys.json"):  # every index points at a complete shard
+        shard = np.load(keys.with_name(keys.name.replace(".keys.json", ".npy")), mmap_mode="r")
+        assert len(shard) == len(json.loads(keys.read_text()))
     own = {c: encoder(encoder.preprocess(read_clip(c.path, 4)).unsqueeze(0))[0] for c in clips}
     for clip in clips:
         assert float((cached[clip].float() - own[clip]).abs().max()) < TOLERANCE, clip.path
@@ -76,13 +84,47 @@ def test_cache_writes_are_flushed_to_disk_with_their_directory(tmp_path, clip_ma
     encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
     cache = FeatureCache(tmp_path, encoder)
     cache.tokens(list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))[:2], progress=False)
-    shard = next(cache.directory.glob("shard_*.safetensors"))
-    assert sorted(p.name for p in cache.directory.iterdir()) == sorted([shard.name, "index.json", "index.lock"])
+    shard = next(cache.directory.glob("shard_*.npy"))
+    keys = shard.with_name(shard.stem + ".keys.json")
+    assert sorted(p.name for p in cache.directory.iterdir()) == sorted([shard.name, keys.name])
     temp = rf"\.{os.getpid()}-[0-9a-f]{{8}}\.tmp"
-    # each file is flushed under its temp name, renamed, then its directory is flushed
+    # the shard, then its index: each flushed under its temp name, renamed, then its directory is flushed
     assert len(synced) == 4 and synced[1] == synced[3] == str(cache.directory)
     assert re.fullmatch(re.escape(str(shard)) + temp, synced[0])
-    assert re.fullmatch(re.escape(str(cache.directory / "index.json")) + temp, synced[2])
+    assert re.fullmatch(re.escape(str(keys)) + temp, synced[2])
+
+
+def test_a_shard_is_written_every_shard_bytes_and_rows_are_read_through_bounded_maps(tmp_path, clip_manifest):
+    encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
+    clips = list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))
+    writer = FeatureCache(tmp_path, encoder, batch_size=3, shard_bytes=1)  # a shard per batch
+    written = writer.tokens(clips, progress=False)
+    shards = writer.directory.glob("shard_*.npy")
+    assert sorted(len(np.load(s, mmap_mode="r")) for s in shards) == [1, 3, 3, 3, 3, 3]  # 16 clips, 3 a batch
+    del writer  # and its maps
+    reader = FeatureCache(tmp_path, encoder)  # another process: reads the shards' indexes
+    reader.reader.max_open = 2
+    located = reader.locate(clips, progress=False, encode_missing=False)
+    assert len({location.shard for location in located.values()}) == 6
+    rows = reader.reader.rows([located[c] for c in clips])
+    assert all(torch.equal(rows[i], written[c]) for i, c in enumerate(clips))
+    mapped = {line.split()[-1] for line in Path("/proc/self/maps").read_text().splitlines()}
+    assert len({m for m in mapped if m.startswith(str(reader.directory))}) == 2  # the two most recently read
+    copy = pickle.loads(pickle.dumps(reader.reader))  # a data-loading worker's copy reopens its maps
+    assert torch.equal(copy.rows([located[clips[0]]])[0], written[clips[0]])
+
+
+def test_the_feature_table_holds_locations_and_gathers_the_cached_rows(tmp_path, clip_manifest):
+    encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
+    cache = FeatureCache(tmp_path, encoder)
+    by_kind, table, skipped = load_samples(str(clip_manifest), cache, "what happens?", progress=False)
+    samples = [s for kind in by_kind.values() for s in kind]
+    assert skipped == 0 and len(table.locations) == 16
+    assert not [v for v in vars(table).values() if isinstance(v, torch.Tensor)]  # no tokens held
+    tokens = cache.tokens([s.clip for s in samples], progress=False)
+    gathered = table.gather(samples[::-1], torch.device("cpu"))
+    assert gathered.dtype == torch.float32 and gathered.shape == (len(samples), *tokens[samples[0].clip].shape)
+    assert all(torch.equal(gathered[i], tokens[s.clip].float()) for i, s in enumerate(samples[::-1]))
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temp_file(tmp_path):

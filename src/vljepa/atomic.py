@@ -4,7 +4,7 @@ A write goes to a temp name beside its target, is flushed to disk (`fsync` of th
 file in a directory), renamed over the target, and the parent directory is flushed too so that the
 rename itself survives a power loss. Temp names are unique per call (process id and a random part),
 so writers in several processes never write into each other's temp files. `exclusive_lock` serialises
-read-modify-write cycles on a shared file (such as the feature cache's index) across processes.
+read-modify-write cycles on a shared file (such as a video index's revision) across processes.
 A write that fails because the disk is full is an `OutputError` saying so and naming the target: the
 writers' own messages often do not (torch's is `enforce fail at inline_container.cc`), so the free space
 is checked when a write fails, before its temp file is removed. `writable_folder` checks a folder can be

@@ -203,8 +203,11 @@ def classify(
         str | None,
         typer.Option(help="Query for the predictor (default: the model's classification prompt; '' = caption mode)."),
     ] = None,
+    start: Annotated[float | None, typer.Option(help="Clip start (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Clip end (seconds).")] = None,
 ):
-    """Open-vocabulary classification of one video: nearest class-name embedding."""
+    """Open-vocabulary classification of one video, or of [start, end) of a long one: nearest class-name
+    embedding."""
     from .tasks.classify import rank_classes
 
     _existing_file(video)
@@ -214,7 +217,7 @@ def classify(
         raise typer.BadParameter(
             f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
         )
-    frames = _read(video, model)
+    frames = _read(video, model, start, end)
     vljepa = _load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
     with vljepa.inference():

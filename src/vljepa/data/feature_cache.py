@@ -2,15 +2,29 @@
 
 The encoder is frozen, so its tokens for a clip never change while its weights and the preprocessing
 stay the same. The cache lives in `<dir>/<fingerprint>/`, where the fingerprint hashes the encoder's
-weights, the preprocessing and the frame view; change either and a fresh cache is used. Inside,
-`index.json` maps a clip key (resolved path, file size and mtime, time window) to a row of a
-safetensors shard; new clips are encoded in batches and appended as a new shard.
-A clip that cannot be decoded is reported, not cached, and not fatal: callers skip its records.
-Several processes may fill one cache at once: each shard gets a name no other writer can choose (a
-random uuid), is written atomically and completely before any index entry points at it, and the
-index is updated under an exclusive `fcntl` lock by re-reading it from disk, merging the new entries
-in (an entry already there is kept: both point at the same clip's tokens) and writing it atomically.
-Two writers may both encode a clip that neither had cached; one copy is indexed, the other wasted.
+weights, the preprocessing, the frame view and the cache's format version (`FORMAT`); change any and a
+fresh folder is used (a cache written in an older format is left where it is, unread). A clip is keyed
+by its resolved path, file size and mtime and time window. A clip that cannot be decoded is reported,
+not cached, and not fatal: callers skip its records.
+
+Its size is bounded by the disk, not by memory (the paper's tokens are 8 MB per 32-frame clip):
+- Shards are raw `.npy` arrays (rows, N, D) float16 opened with `np.load(mmap_mode="r")`, so reading a
+  row touches only that row's pages. Ours, not safetensors: numpy's `mmap_mode` is documented API, while
+  whether a safetensors tensor is a view of a map or a copy of the file is an implementation detail of
+  its Rust binding (the installed 0.8 does map: one row of a 262 MB shard read through `safe_open` added
+  1.8 MB to the peak RSS). At most `ShardReader.max_open` shards are mapped at once (each map holds a
+  file descriptor); the least recently read is closed first.
+- Each shard has its own index, `shard_<uuid>.keys.json` (the clip key of each row), written atomically
+  after its shard, so an index that exists always points at a complete shard. There is no shared file
+  to rewrite: readers list the `*.keys.json` files (lock-free) and read only the ones they have not
+  seen; writers in any number of processes or ranks each write their own uniquely named shards (the
+  trainer still has rank 0 encode while the others wait; each rank encoding its own slice of the clips
+  and then reading everyone's shards needs no change here). A writer flushes a shard every `shard_bytes` of tokens, so encoding a large dataset holds one shard's
+  tokens at a time and an interrupted run keeps what it flushed.
+- Two writers may both encode a clip that neither had cached: both rows hold that clip's tokens, and
+  a reader uses the one in the shard whose index it read first (the other is wasted disk).
+- The in-memory index maps each cached clip's key to (shard, row): a few hundred bytes a clip, not its
+  tokens. `locate` returns where clips are; `tokens` reads them (for the sets that fit in memory).
 The cache depends on the encoder only through `ClipEncoder`, so the data layer does not import the model.
 """
 
@@ -20,15 +34,16 @@ import hashlib
 import json
 import os
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
+import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_write, exclusive_lock
+from ..atomic import atomic_write
 from ..config import XEncoderConfig
 from ..progress import progress_bar
 from .manifest import ClipRef
@@ -72,38 +87,95 @@ def clip_key(clip: ClipRef) -> str:
     return f"{clip.path}|{clip.start}|{clip.end}|{stat.st_size}|{stat.st_mtime_ns}"
 
 
+FORMAT = 2  # per-shard indexes and memory-mapped .npy shards (1: one index.json and safetensors shards)
+KEYS_SUFFIX = ".keys.json"
+
+
+class Location(NamedTuple):
+    """Where a clip's tokens are: a row of a shard."""
+
+    shard: str  # the shard's file name, `shard_<uuid>.npy`
+    row: int
+
+
+class ShardReader:
+    """Reads rows of a cache folder's shards through memory maps, at most `max_open` open at once.
+    Picklable (a data-loading worker reopens the maps it needs)."""
+
+    def __init__(self, directory: Path, max_open: int = 64):
+        self.directory, self.max_open = directory, max_open
+        self._open: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_open": OrderedDict()}
+
+    def _shard(self, name: str) -> np.ndarray:
+        if name in self._open:
+            self._open.move_to_end(name)
+        else:
+            self._open[name] = np.load(self.directory / name, mmap_mode="r")
+            if len(self._open) > self.max_open:
+                self._open.popitem(last=False)
+        return self._open[name]
+
+    def rows(self, locations: list[Location]) -> torch.Tensor:
+        """The rows' tokens (len(locations), N, D) float16, copied out of the maps."""
+        return torch.from_numpy(np.stack([self._shard(shard)[row] for shard, row in locations]))
+
+
 class FeatureCache:
-    def __init__(self, directory: str | Path, x_encoder: ClipEncoder, view: str = "clip", batch_size: int = 64):
+    def __init__(
+        self,
+        directory: str | Path,
+        x_encoder: ClipEncoder,
+        view: str = "clip",
+        batch_size: int = 64,
+        shard_bytes: int = 256 * 2**20,
+    ):
         if view not in VIEWS:
             raise ValueError(f"unknown view {view!r}; choose from {sorted(VIEWS)}")
-        self.x_encoder, self.view, self.batch_size = x_encoder, view, batch_size
+        self.x_encoder, self.view, self.batch_size, self.shard_bytes = x_encoder, view, batch_size, shard_bytes
         signature = json.dumps(
-            {"encoder": x_encoder.fingerprint(), "pre": x_encoder.preprocessing_signature(), "view": view},
+            {
+                "encoder": x_encoder.fingerprint(),
+                "pre": x_encoder.preprocessing_signature(),
+                "view": view,
+                "format": FORMAT,
+            },
             sort_keys=True,
         )
         self.directory = Path(directory) / hashlib.sha256(signature.encode()).hexdigest()[:16]
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.index_path = self.directory / "index.json"
-        self.lock_path = self.directory / "index.lock"
-        self.index: dict[str, list] = self._read_index()
+        self.reader = ShardReader(self.directory)
+        self.index: dict[str, Location] = {}
+        self._indexed: set[str] = set()  # the shards whose keys are in `self.index`
         self.failed: dict[str, str] = {}  # clip path -> error message, for this session
-        self._shards: dict[str, torch.Tensor] = {}
+        self.refresh()
 
-    def _read_index(self) -> dict[str, list]:
-        """The index as on disk now (written atomically, so a reader never sees half of one)."""
-        return json.loads(self.index_path.read_text()) if self.index_path.is_file() else {}
+    def refresh(self) -> None:
+        """Add the shards other writers have completed since the last look (their index files)."""
+        for keys_file in sorted(self.directory.glob(f"shard_*{KEYS_SUFFIX}")):
+            shard = keys_file.name.removesuffix(KEYS_SUFFIX) + ".npy"
+            if shard not in self._indexed:
+                self._index_shard(shard, json.loads(keys_file.read_text()))
+
+    def _index_shard(self, shard: str, keys: list[str]) -> None:
+        for row, key in enumerate(keys):
+            self.index.setdefault(key, Location(shard, row))
+        self._indexed.add(shard)
 
     def _add_shard(self, keys: list[str], tokens: torch.Tensor) -> None:
-        """Write a uniquely named shard, then merge its rows into the index on disk under the lock."""
-        shard = f"shard_{uuid.uuid4().hex}.safetensors"
-        atomic_write(self.directory / shard, lambda tmp: save_file({"tokens": tokens}, str(tmp)))
-        self._shards[shard] = tokens
-        with exclusive_lock(self.lock_path):
-            index = self._read_index()
-            for row, key in enumerate(keys):
-                index.setdefault(key, [shard, row])
-            atomic_write(self.index_path, lambda tmp: tmp.write_text(json.dumps(index)))
-        self.index = index
+        """Write a uniquely named shard, then its index (both atomically): its rows are then visible to all."""
+        name = f"shard_{uuid.uuid4().hex}"
+        array = tokens.numpy()
+
+        def save(tmp: Path) -> None:
+            with tmp.open("wb") as handle:
+                np.save(handle, array)
+
+        atomic_write(self.directory / f"{name}.npy", save)
+        atomic_write(self.directory / f"{name}{KEYS_SUFFIX}", lambda tmp: tmp.write_text(json.dumps(keys)))
+        self._index_shard(f"{name}.npy", keys)
 
     def _read_frames(self, clip: ClipRef) -> torch.Tensor | Exception:
         """The clip's sampled frames in the cache's view, or the error that stopped the decoding."""
@@ -115,9 +187,11 @@ class FeatureCache:
         return view(frames) if view else frames
 
     def _encode_missing(self, clips: list[ClipRef], progress: bool) -> None:
-        """Decode each batch's clips on one thread per CPU, then preprocess and encode them. Decoding is
-        kept apart from the torch work: interleaved with it, encoding the demo's clips took twice as long."""
-        keys, rows = [], []
+        """Decode each batch's clips on one thread per CPU, then preprocess and encode them; write a shard
+        whenever `shard_bytes` of tokens are ready, and at the end. Decoding is kept apart from the torch
+        work: interleaved with it, encoding the demo's clips took twice as long."""
+        keys: list[str] = []
+        rows: list[torch.Tensor] = []
         device = self.x_encoder.device
         with (
             progress_bar(f"encoding {len(clips)} clips ({self.view})", len(clips), enabled=progress) as advance,
@@ -135,29 +209,25 @@ class FeatureCache:
                 if videos:
                     rows.append(self.x_encoder(torch.stack(videos).to(device)).to(torch.float16).cpu())
                     keys.extend(batch_keys)
+                if keys and (sum(r.nbytes for r in rows) >= self.shard_bytes or start + len(batch) >= len(clips)):
+                    self._add_shard(keys, torch.cat(rows))
+                    keys, rows = [], []
                 advance(len(batch))
-        if keys:
-            self._add_shard(keys, torch.cat(rows))
 
-    def _shard(self, name: str) -> torch.Tensor:
-        if name not in self._shards:
-            self._shards[name] = load_file(str(self.directory / name))["tokens"]
-        return self._shards[name]
-
-    def tokens(
+    def locate(
         self, clips: list[ClipRef], progress: bool = True, encode_missing: bool = True
-    ) -> dict[ClipRef, torch.Tensor]:
-        """Tokens (N, D) float16 for every clip that decodes; failures are in `self.failed`. With
-        `encode_missing=False` a clip not in the cache counts as failed (another process fills the cache)."""
-        unique = list(dict.fromkeys(clips))
+    ) -> dict[ClipRef, Location]:
+        """Where the tokens of every clip that decodes are (encoding the missing ones first); failures are in
+        `self.failed`. With `encode_missing=False` a clip not in the cache counts as failed (another process
+        fills the cache)."""
         keys: dict[ClipRef, str] = {}
-        for clip in unique:
+        for clip in dict.fromkeys(clips):
             try:
                 keys[clip] = clip_key(clip)
             except OSError:
                 self.failed[clip.path] = f"{clip.path}: file not found"
         if any(key not in self.index for key in keys.values()):
-            self.index = self._read_index()  # another process may have added them
+            self.refresh()  # another process may have added them
         missing = [clip for clip, key in keys.items() if key not in self.index]
         if missing and encode_missing:
             self._encode_missing(missing, progress)
@@ -165,6 +235,11 @@ class FeatureCache:
             self.failed.update(
                 {c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)" for c in missing}
             )
-        return {
-            clip: self._shard(self.index[key][0])[self.index[key][1]] for clip, key in keys.items() if key in self.index
-        }
+        return {clip: self.index[key] for clip, key in keys.items() if key in self.index}
+
+    def tokens(
+        self, clips: list[ClipRef], progress: bool = True, encode_missing: bool = True
+    ) -> dict[ClipRef, torch.Tensor]:
+        """Tokens (N, D) float16 for every clip that decodes, read into memory (`locate` for large sets)."""
+        located = self.locate(clips, progress, encode_missing)
+        return {clip: self.reader.rows([location])[0] for clip, location in located.items()}

@@ -1,23 +1,46 @@
 """Video and image I/O through PyAV (its wheel bundles FFmpeg, no system ffmpeg needed).
 
 `read_clip` returns `num_frames` frames sampled uniformly from [start, end) of a file as a uint8
-tensor (T, H, W, 3). An image (png/jpg) is a one-frame video. `iter_windows` decodes a long video
-once and yields its sliding windows as soon as each is complete, holding only one window of frames
-(the way a live stream is read). Any failure raises `VideoError` naming the file, so a bad sample
-in a manifest is reported by path: a missing or empty file, one PyAV cannot open, one without a video
-stream or without a decodable frame, and a time window that is empty (start >= end), starts before 0
-or starts at or after the end of the video (an image has no time: its window is not checked against a
-duration). A truncated file whose surviving frames decode (fewer than its header declares) is used,
-with a `TruncatedVideoWarning` naming the file.
+tensor (T, H, W, 3): the frames whose time lies in the window, `num_frames` positions spread evenly
+over them (`sample_indices`; a window shorter than one frame gives the frame nearest its start). An
+image (png/jpg) is a one-frame video.
+
+Reads that seek, holding only the chosen frames (ours: the memory and the decoding of a read do not
+grow with the file's length, only with the window's):
+1. A window with a start seeks (`container.seek(..., backward=True)`) to the keyframe at or before it;
+   a read without one starts at the file's start.
+2. The frame times are read from the packets' timestamps, without decoding, up to the first frame at or
+   after the window's end (the whole file without an end). Header metadata (duration, frame count,
+   average rate) would save this pass but is not exact for variable frame rates, edit lists or damaged
+   files; demuxing is cheap next to decoding.
+3. One decoding pass from that keyframe to the window's end converts to RGB only the frames chosen from
+   those times. If the decoded frames' times differ from the packets' (packets without timestamps,
+   frames that fail to decode in a damaged file), the times just decoded choose the frames and a second
+   pass keeps them. If the seek fails (a raw H.264 stream) or lands after the window's start (containers
+   without a keyframe index, such as MPEG-TS, seek approximately), the read starts over from the file's
+   start. So the result always equals decoding every frame and sampling them (tests/test_seeking_reads.py).
+`video_duration` reads the header (the stream's duration, else the container's) and decodes only when
+neither is there.
+
+`iter_windows` decodes a long video once and yields its sliding windows as soon as each is complete,
+holding only one window of frames (the way a live stream is read). Any failure raises `VideoError`
+naming the file, so a bad sample in a manifest is reported by path: a missing or empty file, one PyAV
+cannot open, one without a video stream or without a decodable frame, and a time window that is empty
+(start >= end), starts before 0 or starts at or after the end of the video (the header's duration, or
+the last frame that decodes when the read reaches the file's end; an image has no time: its window is
+not checked against a duration). A truncated file whose surviving frames decode (fewer than its header
+declares) is used, with a `TruncatedVideoWarning` naming the file when a read decodes it to its end
+from its start.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -36,22 +59,27 @@ class TruncatedVideoWarning(UserWarning):
     """A video decoded fewer frames than its header declares; the surviving ones are used."""
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float, crf: int = 18) -> None:
-    """Write uint8 frames (T, H, W, 3) as an H.264 mp4. Byte-identical across runs (no mbtree)."""
+def write_video(path: str | Path, frames: np.ndarray | Iterable[np.ndarray], fps: float, crf: int = 18) -> None:
+    """Write uint8 frames (T, H, W, 3), or an iterable of (H, W, 3) frames (a video longer than memory), as
+    an H.264 mp4. Byte-identical across runs (no mbtree)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    frames = np.ascontiguousarray(frames, dtype=np.uint8)
-    _, height, width, _ = frames.shape
     with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(
-            "libx264",
-            rate=Fraction(fps).limit_denominator(1000),
-            options={"crf": str(crf), "x264-params": "no-mbtree=1:threads=1", "preset": "veryfast"},
-        )
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream = None
         for frame in frames:
+            frame = np.ascontiguousarray(frame, dtype=np.uint8)
+            if stream is None:
+                stream = container.add_stream(
+                    "libx264",
+                    rate=Fraction(fps).limit_denominator(1000),
+                    options={"crf": str(crf), "x264-params": "no-mbtree=1:threads=1", "preset": "veryfast"},
+                )
+                stream.height, stream.width = frame.shape[:2]
+                stream.pix_fmt = "yuv420p"
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)
+        if stream is None:
+            raise ValueError(f"{path}: no frames to write")
         for packet in stream.encode():
             container.mux(packet)
 
@@ -71,32 +99,37 @@ def _reporting_errors(path: Path) -> Iterator[None]:
         raise VideoError(f"{path}: cannot decode ({type(error).__name__}: {error})") from error
 
 
+def _video_stream(container: av.container.InputContainer, path: Path) -> av.video.stream.VideoStream:
+    if not container.streams.video:
+        raise VideoError(f"{path}: no video stream")
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"
+    return stream
+
+
+def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream) -> float:
+    return float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1)
+
+
+def _warn_if_truncated(path: Path, decoded: int, declared: int) -> None:
+    if 0 < decoded < declared:
+        warnings.warn(
+            f"{path}: decoded {decoded} of the {declared} frames its header declares (a "
+            f"truncated file?); using the frames that survive",
+            TruncatedVideoWarning,
+            stacklevel=3,
+        )
+
+
 def _iter_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
     """(rgb frame, time in seconds) in decoding order."""
     with av.open(str(path)) as container:
-        if not container.streams.video:
-            raise VideoError(f"{path}: no video stream")
-        stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream = _video_stream(container, path)
         decoded = 0
         for index, frame in enumerate(container.decode(stream)):
-            time = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1)
-            yield frame.to_ndarray(format="rgb24"), time
+            yield frame.to_ndarray(format="rgb24"), _frame_time(frame, index, stream)
             decoded += 1
-        if 0 < decoded < stream.frames:
-            warnings.warn(
-                f"{path}: decoded {decoded} of the {stream.frames} frames its header declares (a "
-                f"truncated file?); using the frames that survive",
-                TruncatedVideoWarning,
-                stacklevel=2,
-            )
-
-
-def _decode_all(path: Path) -> tuple[list[np.ndarray], list[float]]:
-    decoded = list(_iter_frames(path))
-    if not decoded:
-        raise VideoError(f"{path}: no decodable frames")
-    return [f for f, _ in decoded], [t for _, t in decoded]
+        _warn_if_truncated(path, decoded, stream.frames)
 
 
 def sample_indices(times: list[float], num_frames: int, start: float | None, end: float | None) -> list[int]:
@@ -122,18 +155,115 @@ def check_window(path: Path, start: float | None, end: float | None, duration: f
         raise VideoError(f"{path}: start {start} s is beyond the video's duration {duration:.3f} s")
 
 
+@contextmanager
+def _opened(
+    path: Path, seek: float | None
+) -> Iterator[tuple[av.container.InputContainer, av.video.stream.VideoStream]]:
+    """The file's video stream, positioned at its start or at the keyframe at or before `seek` seconds."""
+    with av.open(str(path)) as container:
+        stream = _video_stream(container, path)
+        if seek is not None:
+            container.seek(int(Fraction(seek) / stream.time_base), stream=stream, backward=True)
+        yield container, stream
+
+
+def _packet_times(path: Path, seek: float | None, end: float | None) -> list[float] | None:
+    """Presentation times of the frames from the read's starting point (the file's start or the keyframe at
+    or before `seek`) to the first frame at or after `end` (None: to the end of the file), read from the
+    packets without decoding them; None if a packet has no timestamp. Packets come in decoding order, so
+    reading stops once a packet's decoding time passes the earliest frame at or after `end` seen so far: no
+    later packet can be shown before it (a frame is never shown before it is decoded)."""
+    times: list[float] = []
+    first_after = float("inf")  # the earliest frame time at or after `end` seen so far
+    with _opened(path, seek) as (container, stream):
+        for packet in container.demux(stream):
+            if packet.size == 0:  # the demuxer's closing empty packet
+                continue
+            if packet.pts is None:
+                return None
+            if packet.dts is not None and float(packet.dts * stream.time_base) >= first_after:
+                break
+            times.append(float(packet.pts * stream.time_base))
+            if end is not None and times[-1] >= end:
+                first_after = min(first_after, times[-1])
+    return [t for t in sorted(times) if t <= first_after]
+
+
+class _Decoded(NamedTuple):
+    kept: dict[int, np.ndarray]  # position from the read's starting point -> RGB frame
+    times: list[float]  # every decoded frame's time
+    to_the_end: bool  # the decoding reached the end of the file
+    declared: int  # the number of frames the header declares (0: unknown)
+
+
+def _decode_keeping(path: Path, seek: float | None, end: float | None, keep: set[int]) -> _Decoded:
+    """Decode from the read's starting point to the first frame at or after `end`, converting to RGB only
+    the frames at the positions in `keep`."""
+    kept: dict[int, np.ndarray] = {}
+    times: list[float] = []
+    with _opened(path, seek) as (container, stream):
+        for index, frame in enumerate(container.decode(stream)):
+            times.append(_frame_time(frame, index, stream))
+            if index in keep:
+                kept[index] = frame.to_ndarray(format="rgb24")
+            if end is not None and times[-1] >= end:
+                return _Decoded(kept, times, False, stream.frames)
+        return _Decoded(kept, times, True, stream.frames)
+
+
+def _metadata_duration(path: Path) -> float | None:
+    """Duration in seconds from the stream's or the container's header (no decoding); None if absent."""
+    with av.open(str(path)) as container:
+        stream = _video_stream(container, path)
+        if stream.duration and stream.time_base:
+            return float((stream.duration + (stream.start_time or 0)) * stream.time_base)
+        if container.duration:
+            return (container.duration + (container.start_time or 0)) / av.time_base
+    return None
+
+
+def _read_video(path: Path, num_frames: int, start: float | None, end: float | None) -> np.ndarray:
+    """Sampled frames of a video, decoding only from the keyframe before `start` to `end` and keeping only
+    the chosen frames (see the module docstring)."""
+    check_window(path, start, end, _metadata_duration(path))
+    for seek in [start, None] if start else [None]:
+        try:
+            planned = _packet_times(path, seek, end)
+        except av.error.FFmpegError:
+            if seek is None:
+                raise
+            continue  # a stream that cannot seek (a raw H.264 stream): read from the beginning
+        if planned is None and seek is not None:
+            continue  # no timestamps: frame times count frames from the file's start
+        chosen = sample_indices(planned, num_frames, start, end) if planned else []
+        decoded = _decode_keeping(path, seek, end, set(chosen))
+        times = decoded.times
+        if seek is not None and (not times or times[0] > start):
+            continue  # the seek landed after `start`: read from the beginning
+        if not times:
+            raise VideoError(f"{path}: no decodable frames")
+        if decoded.to_the_end:  # the frames that decode may end before the header's duration (a damaged file)
+            check_window(path, start, end, times[-1] + _frame_step(times[-2:]))
+            if seek is None:
+                _warn_if_truncated(path, len(times), decoded.declared)
+        if times != planned:  # packets and frames disagree (frames that do not decode): decode again
+            chosen = sample_indices(times, num_frames, start, end)
+            decoded = _decode_keeping(path, seek, end, set(chosen))
+        return np.stack([decoded.kept[i] for i in chosen])
+    raise AssertionError("unreachable: reading from the beginning always returns")
+
+
 def read_clip(path: str | Path, num_frames: int, start: float | None = None, end: float | None = None) -> torch.Tensor:
     """Frames (num_frames, H, W, 3) uint8 from a video or image file, uniformly sampled in [start, end)."""
     path = Path(path)
     check_window(path, start, end, None)
     with _reporting_errors(path):
-        frames, times = _decode_all(path)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
-        frames, times = frames[:1], [0.0]
-    else:
-        check_window(path, start, end, times[-1] + _frame_step(times))
-    chosen = sample_indices(times, num_frames, start, end)
-    return torch.from_numpy(np.stack([frames[i] for i in chosen]))
+        if path.suffix.lower() in IMAGE_SUFFIXES:
+            kept = _decode_keeping(path, None, None, {0}).kept
+            if not kept:
+                raise VideoError(f"{path}: no decodable frames")
+            return torch.from_numpy(np.stack([kept[0]] * num_frames))
+        return torch.from_numpy(_read_video(path, num_frames, start, end))
 
 
 def read_leading_frames(path: str | Path, count: int) -> list[np.ndarray]:
@@ -156,10 +286,16 @@ def _frame_step(times: list[float]) -> float:
 
 
 def video_duration(path: str | Path) -> float:
-    """Duration in seconds (time of the last frame plus one frame period)."""
+    """Duration in seconds from the file's header; if it has none, the time of the last decoded frame
+    plus one frame period."""
     path = Path(path)
     with _reporting_errors(path):
-        _, times = _decode_all(path)
+        duration = _metadata_duration(path)
+        if duration is not None:
+            return duration
+        times = _decode_keeping(path, None, None, set()).times
+    if not times:
+        raise VideoError(f"{path}: no decodable frames")
     return times[-1] + _frame_step(times)
 
 

@@ -1,9 +1,10 @@
-"""The training data of a manifest, as the loops read it: samples per kind and the cached X-encoder
-tokens of their clips, stacked in one table.
+"""The training data of a manifest, as the loops read it: samples per kind and where the cached X-encoder
+tokens of their clips are.
 
 The X-encoder is frozen, so every loop over a manifest (VL-JEPA's stages, the Y-decoder's adaptation, the
-token-VLM baseline) reads its clips' tokens from the feature cache once and gathers a batch's rows from
-the table.
+token-VLM baseline) has its clips encoded into the feature cache once, then gathers each batch's rows from
+the cache's memory-mapped shards. The table holds only (shard, row) per clip, never the tokens: training
+memory does not grow with the dataset (the paper's tokens are 8 MB per 32-frame clip).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..data.feature_cache import FeatureCache
+from ..data.feature_cache import FeatureCache, Location, ShardReader
 from ..data.manifest import ClipRef, load_manifest
 from ..progress import console
 from .samples import Sample, samples_from_records
@@ -20,14 +21,17 @@ from .samples import Sample, samples_from_records
 
 @dataclass
 class FeatureTable:
-    """Cached tokens of every usable clip, stacked; `index[clip]` is its row."""
+    """Where the cached tokens of every usable clip are; rows are read when a batch gathers them."""
 
-    tokens: torch.Tensor  # (num_clips, N, D) float16
-    index: dict[ClipRef, int]
+    reader: ShardReader
+    locations: dict[ClipRef, Location]
+
+    def tokens(self, samples: list[Sample]) -> torch.Tensor:
+        """The samples' clip tokens (len(samples), N, D) float16 on the CPU."""
+        return self.reader.rows([self.locations[s.clip] for s in samples])
 
     def gather(self, samples: list[Sample], device: torch.device) -> torch.Tensor:
-        rows = torch.tensor([self.index[s.clip] for s in samples])
-        return self.tokens[rows].to(device=device, dtype=torch.float32)
+        return self.tokens(samples).to(device=device, dtype=torch.float32)
 
 
 def load_samples(
@@ -37,8 +41,8 @@ def load_samples(
     video could not be read; reported). `main=False` (the other ranks of a torchrun launch): only read what
     rank 0 put in the cache; report nothing."""
     records = load_manifest(manifest)
-    tokens = cache.tokens([r.clip for r in records], progress=progress, encode_missing=main)
-    usable = [r for r in records if r.clip in tokens]
+    locations = cache.locate([r.clip for r in records], progress=progress, encode_missing=main)
+    usable = [r for r in records if r.clip in locations]
     if len(usable) < len(records) and main:
         console.print(
             f"[yellow]warning:[/] {manifest}: skipped {len(records) - len(usable)} records whose "
@@ -46,6 +50,5 @@ def load_samples(
         )
     if not usable:
         raise RuntimeError(f"{manifest}: no record has a readable video, e.g. {next(iter(cache.failed.values()))}")
-    clips = list(dict.fromkeys(r.clip for r in usable))
-    table = FeatureTable(torch.stack([tokens[c] for c in clips]), {c: i for i, c in enumerate(clips)})
+    table = FeatureTable(cache.reader, {r.clip: locations[r.clip] for r in usable})
     return samples_from_records(usable, prompt), table, len(records) - len(usable)

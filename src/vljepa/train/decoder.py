@@ -184,8 +184,9 @@ def adaptation_pairs(model: VLJepa, samples: list[Sample], table: FeatureTable, 
     if len(samples) > limit:
         keep = torch.randperm(len(samples), generator=torch.Generator().manual_seed(seed))[:limit]
         samples = [samples[i] for i in sorted(keep.tolist())]
-    tokens = table.tokens[torch.tensor([table.index[s.clip] for s in samples])]
-    return TextPairs(predict_tokens(model, tokens, [s.query for s in samples]), [s.target for s in samples])
+    return TextPairs(
+        predict_tokens(model, table.tokens(samples), [s.query for s in samples]), [s.target for s in samples]
+    )
 
 
 def fit_model_decoder(
