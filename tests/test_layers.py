@@ -40,7 +40,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
-    ("demo", "demo_budget", "cli", "info", "convert", ""),  # "": the package's __init__
+    ("demo", "demo_budget", "cli", "shard_cli", "info", "convert", ""),  # "": the package's __init__
 )
 
 

@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2.
+"""The `vljepa` command line: world, shard, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2.
 
 Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
 user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
@@ -71,6 +71,16 @@ def _existing_file(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     return path
+
+
+def _existing_data(path: Path) -> Path:
+    """A manifest file, or a shard source whose every shard exists (a `ShardError` names a missing one)."""
+    from .data.shards import is_shard_source, shard_paths
+
+    if is_shard_source(path):
+        shard_paths(path)
+        return path
+    return _existing_file(path)
 
 
 def _existing_folder(path: Path) -> Path:
@@ -158,7 +168,7 @@ def train_decoder_command(
     from .train.decoder import DecoderTrainConfig, train_decoder
 
     _existing_folder(model)
-    _existing_file(manifest)
+    _existing_data(manifest)
     _quiet_loading()
     settings = load_config(
         DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])]
@@ -182,7 +192,7 @@ def evaluate(
     from .eval.suite import evaluate_manifest
 
     for path in [*manifest, *([prior] if prior else [])]:
-        _existing_file(path)
+        _existing_data(path)
     vljepa = _load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     results = {str(m): evaluate_manifest(vljepa, m, cache, prior) for m in manifest}
@@ -469,8 +479,8 @@ def probe(
     from .encoder_pretrain.export import encoder_config
     from .eval.probe import ProbeConfig, probe_encoder, results_table
 
-    _existing_file(train_manifest)
-    _existing_file(test_manifest)
+    _existing_data(train_manifest)
+    _existing_data(test_manifest)
     for path in encoder or []:
         _existing_folder(path)
     _quiet_loading()
@@ -531,6 +541,10 @@ def convert_vjepa2_command(
     _existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
+
+from .shard_cli import shard_command  # noqa: E402
+
+app.command("shard")(shard_command)
 
 if __name__ == "__main__":
     app()

@@ -12,7 +12,9 @@ state dict (the data position) that the checkpoint stores and a resumed run load
   step, under `torch.inference_mode()` and the run's autocast, on the rows asked for (a micro-batch at a
   time with gradient caching, which asks for each micro-batch twice: the encoder then runs twice rather
   than holding the tokens of the whole batch). The tokens are cloned out of inference mode before the
-  predictor sees them, so autograd may save them. The ranks exchange only their samples' texts. The state
+  predictor sees them, so autograd may save them. The ranks exchange only their samples' texts. A frozen
+  text model's memo (`YEncoder.memoise`) gets each new target alone as batches bring it, so its values do
+  not depend on where a run started (a resumed run equals the uninterrupted one bit for bit). The state
   is the count of batches consumed, the videos that failed to decode (on any rank) and the number of
   loader streams; a resumed run with another number of ranks or workers continues from the same count on
   the new streams (a warning says the order is not the uninterrupted run's).
@@ -32,8 +34,8 @@ from ..config import TrainConfig
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import load_manifest
 from ..data.shards import is_shard_source, shard_paths
+from ..model import VLJepa
 from ..progress import console
-from ..x_encoder import XEncoder
 from .dataset import FeatureTable, load_samples
 from .distributed import World
 from .loader import ClipBatches, clip_loader
@@ -109,12 +111,12 @@ class OnlineBatches:
         self,
         make_batches: Callable[[int, frozenset[str]], ClipBatches],
         streams: int,
-        encoder: XEncoder,
+        model: VLJepa,
         world: World,
         autocast: Callable[[], AbstractContextManager],
     ):
         self.make_batches, self.streams = make_batches, streams
-        self.encoder, self.world, self.autocast = encoder, world, autocast
+        self.model, self.encoder, self.world, self.autocast = model, model.x_encoder, world, autocast
         self.position, self.failed = 0, set()
         self.wait_seconds = 0.0  # time blocked on the loader (the benchmark reads it)
         self._iterator = None
@@ -132,6 +134,9 @@ class OnlineBatches:
             console.print(f"[yellow]warning:[/] skipped a video that cannot be decoded: {error}")
         local: list[Sample] = item["samples"]
         samples = [s for part in self.world.gather_objects(local) for s in part]
+        if self.model.y_encoder.frozen_text_model:  # each new target alone: the memo is the same wherever a run began
+            for target in sorted({s.target for s in samples}):
+                self.model.y_encoder.memoise([target])
         mine = self.world.local_rows(len(samples))
         video = item["video"]
 
@@ -162,9 +167,9 @@ class OnlineSource:
     samples = None
 
     def __init__(
-        self, config: TrainConfig, encoder: XEncoder, world: World, autocast: Callable[[], AbstractContextManager]
+        self, config: TrainConfig, model: VLJepa, world: World, autocast: Callable[[], AbstractContextManager]
     ):
-        self.config, self.encoder, self.world, self.autocast = config, encoder, world, autocast
+        self.config, self.model, self.world, self.autocast = config, model, world, autocast
         source = config.train_manifest  # checked now: a missing shard or a bad manifest line stops the run at once
         if is_shard_source(source):
             shard_paths(source)
@@ -181,7 +186,7 @@ class OnlineSource:
                 batch_size=stage.batch_size // self.world.size,
                 seed=stage_seed(config, stage_index),
                 prompt=config.model.classification_prompt,
-                x_encoder=self.encoder.config,
+                x_encoder=self.model.x_encoder.config,
                 rank=self.world.rank,
                 world_size=self.world.size,
                 num_workers=config.num_workers,
@@ -191,4 +196,4 @@ class OnlineSource:
             )
 
         streams = self.world.size * max(1, config.num_workers)
-        return OnlineBatches(make_batches, streams, self.encoder, self.world, self.autocast)
+        return OnlineBatches(make_batches, streams, self.model, self.world, self.autocast)

@@ -156,7 +156,7 @@ class Trainer:
                 self.data: BatchSource = CachedSource(config, self.cache, self.device, self.progress, main)
                 self.features = self.data.features
             else:
-                self.data = OnlineSource(config, self.model.x_encoder, self.world, self._autocast)
+                self.data = OnlineSource(config, self.model, self.world, self._autocast)
                 self.features = None
             self.samples = self.data.samples  # None when online: the samples are read as training goes
             self.val = None
@@ -182,8 +182,7 @@ class Trainer:
         """Run the frozen text model once over every distinct training and validation target now, so that
         training steps (and the demo's measurement of them) never wait for it, and the memo is the same in
         every process of the run (see `YEncoder.memoise`). Online, the training targets are not known in
-        advance: they are memoised as batches bring them (a resumed run may then group them differently,
-        which changes their embeddings by ~1e-7)."""
+        advance: the batch source memoises them as batches bring them (`batches.py`)."""
         samples = ([self.samples] if self.samples is not None else []) + ([self.val[0]] if self.val else [])
         targets = list(dict.fromkeys(s.target for by_kind in samples for items in by_kind.values() for s in items))
         with progress_bar(f"embedding {len(targets)} distinct targets", len(targets), self.progress) as advance:
