@@ -13,9 +13,11 @@ import torch
 from conftest import tiny_model_config
 from safetensors.torch import load_file
 
-from vljepa.config import StageConfig, TrainConfig, XEncoderConfig
+from vljepa.config import StageConfig, TrainConfig, XEncoderConfig, load_train_config
 from vljepa.data.shards import ShardError, source_entries, write_shards
 from vljepa.data.video import read_clip
+from vljepa.errors import ConfigError
+from vljepa.train.batches import resolve_features
 from vljepa.train.loader import ClipBatches, clip_loader
 from vljepa.train.trainer import Trainer
 from vljepa.x_encoder import preprocess_clip
@@ -144,3 +146,11 @@ def test_online_training_from_shards_resumes_bit_for_bit(shard_dir, tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert log_without_timing(tmp_path / "run") == log_without_timing(tmp_path / "straight")
+
+
+def test_features_default_to_the_cache_for_a_manifest_and_online_for_shards():
+    assert resolve_features(load_train_config(None, ["train_manifest=world/train.jsonl"])) == "cache"
+    assert resolve_features(load_train_config(None, ["train_manifest=data/{00000..00009}.tar"])) == "online"
+    assert resolve_features(load_train_config(None, ["train_manifest=a.tar", "features=cache"])) == "cache"
+    with pytest.raises(ConfigError, match="features: "):
+        load_train_config(None, ["features=streamed"])

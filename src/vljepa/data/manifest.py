@@ -1,4 +1,5 @@
-"""JSONL manifests: the one data format every command reads (see the README's "Data format").
+"""JSONL manifests: the one record format every command reads (see the README's "Data format"); WebDataset
+shards of the same records (`shards.py`) are read through `load_manifest` too.
 
 One JSON object per line; `video` is a path (a video file, or an image as a one-frame video),
 optionally cut by `start`/`end` seconds. A record carries any of: `caption`; `question` + `answer`

@@ -93,7 +93,7 @@ class CachedSource:
 
     def __init__(self, config: TrainConfig, cache: FeatureCache, device: torch.device, progress: bool, main: bool):
         self.config, self.device = config, device
-        self.samples, self.features, self.skipped = load_samples(
+        self.samples, self.features, _ = load_samples(
             config.train_manifest, cache, config.model.classification_prompt, progress, main
         )
 
