@@ -2,8 +2,9 @@
 
 `throughput`: the demo's model and stage-2 batches (`world-tiny-demo.yaml`, fp32), trained for `--steps` timed
 steps after `--warm-up` steps (the loader's workers start then), once per variant, each in this process:
-  cached  `features=cache`: every clip encoded once before training (its time is reported apart), a step
-          gathers its tokens from the table in memory;
+  cached  `features=cache`: every clip encoded once before training (its time is reported apart; the demo's
+          feature cache beside the world, `<world>/../feature_cache`, is reused), a step gathers its tokens
+          from the table in memory;
   online  `features=online` from the world's training clips written as shards: `--workers` loader processes
           read and decode the clips, the X-encoder runs inside the step.
 Both variants memoise every training target of the frozen text model before timing, so only the visual
@@ -84,7 +85,7 @@ def measure(trainer: Trainer, steps: int, warm_up: int) -> dict:
 
 def throughput(args: argparse.Namespace) -> dict:
     shards = world_shards(args.world, args.work)
-    base = [f"out_dir={args.work / 'run'}", f"cache_dir={args.work / 'feature_cache'}", "bf16=false"]
+    base = [f"out_dir={args.work / 'run'}", f"cache_dir={args.world.parent / 'feature_cache'}", "bf16=false"]
     if args.batch_size:
         base.append(f"stages.1.batch_size={args.batch_size}")
     targets = sorted(

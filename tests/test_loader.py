@@ -69,6 +69,10 @@ def test_workers_give_the_fixed_batch_order_from_any_start(shard_dir, clip_manif
     sample, frames = order[0]["samples"][0], order[0]["video"][0]
     original = originals[Path(sample.clip.path).stem]
     assert torch.equal(frames, preprocess_clip(read_clip(original, 4, sample.clip.start, sample.clip.end), X_ENCODER))
+    from_manifest = next(iter(clip_batches(clip_manifest)))  # a .jsonl reads its video files the same way
+    sample = from_manifest["samples"][0]
+    frames = preprocess_clip(read_clip(sample.clip.path, 4, sample.clip.start, sample.clip.end), X_ENCODER)
+    assert torch.equal(from_manifest["video"][0], frames)
     for start in (0, 3):
         loader = clip_loader(clip_batches(shard_dir, num_workers=2, start_batch=start, **settings), pin_memory=False)
         for got, want in zip(loader, order[start : start + 4]):
