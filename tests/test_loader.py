@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import webdataset as wds
 from conftest import tiny_model_config
 from safetensors.torch import load_file
 
@@ -56,7 +57,7 @@ def test_each_sample_goes_to_exactly_one_stream_per_epoch(shard_dir, clip_manife
     )  # shards: reshuffled each epoch
 
 
-def test_workers_give_the_fixed_batch_order_from_any_start(shard_dir, clip_manifest):
+def test_the_mixture_holds_and_workers_give_the_fixed_batch_order_from_any_start(shard_dir, clip_manifest):
     """Batch k comes from stream k mod W; a loader started at batch n yields batches n, n + 1, ... of that order."""
     settings = {"mixture": {"caption": 0.5, "vqa": 0.3, "label": 0.2}, "batch_size": 10, "shuffle_buffer": 3}
     expected = clip_batches(shard_dir, num_workers=2, **settings)
@@ -86,6 +87,16 @@ def test_a_kind_the_data_lacks_and_a_missing_shard_are_reported(shard_dir, tmp_p
         next(iter(lacking))
     with pytest.raises(ShardError, match="nowhere/1.tar: shard not found"):
         clip_batches(tmp_path / "nowhere" / "{1..2}.tar")
+    with wds.TarWriter(str(tmp_path / "bad.tar")) as sink:
+        sink.write({"__key__": "000000001", "mp4": b"x", "json": json.dumps({"records": [{"caption": 3}]})})
+    config = online_config(tmp_path / "bad.tar", tmp_path / "run", tmp_path / "cache")
+    config.num_workers = 1
+    with pytest.raises(ShardError) as raised:  # raised in a loader worker, reported with its own message
+        Trainer(config, progress=False).run()
+    assert (
+        str(raised.value)
+        == f'{tmp_path / "bad.tar"}: sample 000000001 record 0: "caption" must be a non-empty string, got int 3'
+    )
 
 
 def manifest_without_labels(shard_dir: Path, tmp_path: Path) -> Path:

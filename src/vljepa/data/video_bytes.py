@@ -3,7 +3,8 @@
 `video.py` reads files by path; a shard holds its videos as byte ranges of a tar file, and a loader
 worker reads one range and decodes it in memory (PyAV opens any file object) without writing it out.
 The frames are sampled exactly as `read_clip` samples them (`sample_indices`, the same window checks),
-so a clip decoded from its shard equals the clip read from the original file.
+so a clip decoded from its shard equals the clip read from the original file. A truncated video is used as
+far as it decodes, without `read_clip`'s warning.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from ..config import TrainConfig
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import load_manifest
 from ..data.shards import is_shard_source, shard_paths
+from ..errors import VljepaError
 from ..model import VLJepa
 from ..progress import console
 from .dataset import FeatureTable, load_samples
@@ -126,7 +127,13 @@ class OnlineBatches:
             batches = self.make_batches(self.position, frozenset(self.failed))
             self._iterator = iter(clip_loader(batches, pin_memory=self.encoder.device.type == "cuda"))
         start = time.perf_counter()
-        item = next(self._iterator)
+        try:
+            item = next(self._iterator)
+        except VljepaError as error:  # a worker's error comes back with its traceback: keep its own message
+            lines = str(error).strip().splitlines()
+            if not lines[0].startswith("Caught "):
+                raise
+            raise type(error)(lines[-1].split(": ", 1)[-1]) from error
         self.wait_seconds += time.perf_counter() - start
         self.position += 1
         for name, error in item["failed"]:
