@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny model config (fast on CPU) and a small manifest of generated mp4 clips."""
+"""Shared fixtures: a tiny model config (fast on CPU), a small manifest of generated mp4 clips, a short stream,
+and a tiny model with a trained Y-decoder."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import numpy as np
 import pytest
 import torch
 from transformers.utils import logging as hf_logging
+from typer.testing import CliRunner
 
+from vljepa.cli import app
 from vljepa.config import ModelConfig, PredictorConfig, XEncoderConfig, YEncoderConfig
 from vljepa.data.video import write_video
+from vljepa.model import VLJepa
 
 hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
@@ -75,3 +79,55 @@ def clip_manifest(tmp_path_factory):
     path = root / "train.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
+
+
+@pytest.fixture(scope="session")
+def stream_video(tmp_path_factory):
+    """4.5 s at 8 fps: a square moving right, then left, then right, then a still frame run."""
+    frames = [
+        moving_square(1, 0, 8),
+        moving_square(-1, 1, 46),
+        moving_square(1, 2, 8),
+        np.repeat(moving_square(1, 0, 30)[:1], 12, axis=0),
+    ]
+    path = tmp_path_factory.mktemp("stream") / "stream.mp4"
+    write_video(path, np.concatenate(frames), fps=8)
+    return path
+
+
+# 600 inversion steps: with 300, one seed in five on the fp32 path stalled before telling the numbered captions apart
+TINY_DECODER = [
+    "inversion_steps=600",
+    "adaptation_steps=40",
+    "batch_size=32",
+    "lr=0.01",
+    "warmup_steps=10",
+    "decoder.noise_std=0.02",
+    "decoder.hidden_size=32",
+    "decoder.num_layers=1",
+    "decoder.num_heads=2",
+    "decoder.intermediate_size=64",
+    "decoder.prefix_tokens=2",
+]
+
+
+@pytest.fixture(scope="session")
+def model_with_decoder(tmp_path_factory, clip_manifest):
+    """(model directory, feature cache): a tiny random model whose Y-decoder `train-decoder` trained on the clips."""
+    root = tmp_path_factory.mktemp("decoder")
+    torch.manual_seed(0)
+    VLJepa(tiny_model_config()).save_pretrained(root / "model")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train-decoder",
+            "-m",
+            str(root / "model"),
+            "--manifest",
+            str(clip_manifest),
+            f"cache_dir={root / 'cache'}",
+            *TINY_DECODER,
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return root / "model", root / "cache"

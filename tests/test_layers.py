@@ -3,12 +3,12 @@
 This is the one place the layer order is defined. From the bottom:
   foundation: errors, atomic writes, progress, precision, eval mode, ragged padding, losses
               (config validates loss names against them), the checked config loader, config and the model registry;
-  data:       manifests, video I/O, the built-in world, the feature cache (it needs an encoder, but
-              only through the `ClipEncoder` protocol);
+  data:       manifests, video I/O, clip sources, the built-in world, the feature cache (it needs an encoder, but
+              only through the `ClipEncoder` protocol), the benchmarks' importers (files -> manifests);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
-  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning);
+  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
   training and evaluation: train, eval, encoder pretraining;
-  application: the demo, the command line, model info, checkpoint conversion, the package root.
+  application: the demo, the command line (with the index commands), the HTTP server (serve), model info, checkpoint conversion, the package root.
 The check parses every module with `ast` (imports inside functions count too), resolves relative
 imports, and reports each import of a higher layer; a module with no layer is reported as well, so a
 new module has to be placed.
@@ -36,11 +36,12 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "config",
         "registry",
     ),
-    ("data",),
+    ("data", "benchmarks"),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
-    ("demo", "demo_budget", "cli", "shard_cli", "info", "convert", ""),  # "": the package's __init__
+    # "": the package's __init__
+    ("demo", "demo_budget", "cli", "benchmark_cli", "index_cli", "shard_cli", "info", "convert", "serve", ""),
 )
 
 

@@ -13,6 +13,10 @@ Flat API:
     captions = VLJepa.from_pretrained("runs/demo/model/final").decode(video)
     result = caption_stream(model, "long_video.mp4", StreamConfig(hz=0.35))  # selective decoding
 
+    # a persistent search index of a video library (FAISS), tied to the model that built it
+    index = VideoIndex.build(model, ["a.mp4", ("long.mp4", 10.0, 12.0)], "my_index")
+    hits = VideoIndex.open("my_index", model).search_text(model, ["a red square moves left"], k=5)
+
     # self-supervised X-encoder (V-JEPA) on unlabelled video, then frozen probes
     encoder_dir = pretrain_encoder(load_encoder_pretrain_config(None, ["data=[world/train.jsonl]"]))
     scores = probe_encoder(XEncoderConfig(path=str(encoder_dir)), "world/train.jsonl", "world/test.jsonl", "cache_dir")
@@ -35,6 +39,7 @@ from .eval.probe import probe_encoder
 from .eval.suite import evaluate_manifest
 from .model import VLJepa
 from .registry import get_model_config, list_models
+from .tasks.index import Hit, VideoIndex
 from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
 from .train.decoder import DecoderTrainConfig, train_decoder
 from .train.trainer import Trainer
@@ -48,6 +53,7 @@ __all__ = [
     "EncoderPretrainConfig",
     "EncoderPretrainer",
     "FeatureCache",
+    "Hit",
     "ModelConfig",
     "PredictorConfig",
     "Record",
@@ -58,6 +64,7 @@ __all__ = [
     "Trainer",
     "VLJepa",
     "VideoError",
+    "VideoIndex",
     "XEncoderConfig",
     "YDecoder",
     "YDecoderConfig",

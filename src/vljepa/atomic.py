@@ -5,10 +5,15 @@ file in a directory), renamed over the target, and the parent directory is flush
 rename itself survives a power loss. Temp names are unique per call (process id and a random part),
 so writers in several processes never write into each other's temp files. `exclusive_lock` serialises
 read-modify-write cycles on a shared file (such as the feature cache's index) across processes.
+A write that fails because the disk is full is an `OutputError` saying so and naming the target: the
+writers' own messages often do not (torch's is `enforce fail at inline_container.cc`), so the free space
+is checked when a write fails, before its temp file is removed. `writable_folder` checks a folder can be
+written before the work that will write into it starts.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import shutil
@@ -16,6 +21,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+from .errors import OutputError
+
+NEARLY_FULL_BYTES = 1 << 20  # a failed write with less free space than this is blamed on a full disk
 
 
 def _temp_name(path: Path) -> Path:
@@ -29,6 +38,42 @@ def fsync_path(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
+
+
+def _free_bytes(path: Path) -> int | None:
+    """Bytes an unprivileged writer may still use on the file system holding `path` (None: unknown)."""
+    try:
+        stats = os.statvfs(path)
+    except OSError:
+        return None
+    return stats.f_bavail * stats.f_frsize
+
+
+def _out_of_space(error: BaseException, folder: Path) -> OutputError | None:
+    """An `OutputError` when `error` (raised while writing into `folder`) comes from a full disk."""
+    if isinstance(error, OutputError) or not isinstance(error, Exception):
+        return None
+    free = _free_bytes(folder)
+    said_so = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error)
+    if not said_so and (free is None or free >= NEARLY_FULL_BYTES):
+        return None
+    left = "" if free is None else f", {free / 2**20:.1f} MiB free"
+    shown = " ".join(str(error).split())
+    return OutputError(f"{folder}: no space left on the device{left}; the write failed: {shown}")
+
+
+def writable_folder(path: str | Path) -> Path:
+    """Create `path` (and its parents) if needed and check that a file can be written in it; an
+    `OutputError` naming the folder and the reason otherwise (read-only file system, no permission)."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = _temp_name(path / ".write-check")
+        probe.touch()
+        probe.unlink()
+    except OSError as error:
+        raise OutputError(f"{path}: cannot write here ({error.strerror or error})") from error
+    return path
 
 
 def _fsync_tree(directory: Path) -> None:
@@ -48,8 +93,11 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         fsync_path(tmp)
         tmp.replace(path)
-    except BaseException:
+    except BaseException as error:
+        full = _out_of_space(error, path.parent)
         tmp.unlink(missing_ok=True)
+        if full is not None:
+            raise full from error
         raise
     fsync_path(path.parent)
 
@@ -63,8 +111,11 @@ def atomic_directory(path: str | Path, fill: Callable[[Path], None]) -> None:
     try:
         fill(tmp)
         _fsync_tree(tmp)
-    except BaseException:
+    except BaseException as error:
+        full = _out_of_space(error, path.parent)
         shutil.rmtree(tmp, ignore_errors=True)
+        if full is not None:
+            raise full from error
         raise
     if path.exists():
         shutil.rmtree(old, ignore_errors=True)

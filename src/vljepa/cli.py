@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, shard, train, train-decoder, eval, classify, retrieve, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2.
+"""The `vljepa` command line: world, shard, train, train-decoder, eval, classify, retrieve, index, search, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, benchmark, serve.
 
 Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
 user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
@@ -18,7 +18,11 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .benchmark_cli import app as benchmark_app
 from .errors import VljepaError
+from .index_cli import index_app, search_command
+from .serve.command import serve_command
+from .shard_cli import shard_command
 
 EXPECTED_ERRORS = (VljepaError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
@@ -234,33 +238,46 @@ def classify(
 def retrieve(
     model: ModelOption,
     query: Annotated[str, typer.Option(help="Text to search for.")],
-    videos: Annotated[Path, typer.Option(help="Folder of videos/images to search.")],
+    videos: Annotated[Path | None, typer.Option(help="Folder of videos/images to search.")] = None,
+    index: Annotated[
+        Path | None, typer.Option(help="Search this index (`vljepa index build`) instead of a folder of videos.")
+    ] = None,
     top: int = 5,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
 ):
-    """Text -> video search over a folder: rank the videos' predictions by similarity to the query."""
+    """Text -> video search over a folder (or an index): rank the videos' predictions by similarity to the query."""
     import torch
 
+    from .data.clip_source import media_files
     from .data.feature_cache import FeatureCache, default_cache_dir
     from .data.manifest import ClipRef
-    from .data.video import IMAGE_SUFFIXES
+    from .index_cli import format_hit, search_index
     from .tasks.embed import predict_tokens
 
-    suffixes = IMAGE_SUFFIXES | {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
-    files = sorted(p for p in _existing_folder(videos).rglob("*") if p.suffix.lower() in suffixes)
+    if (videos is None) == (index is None):
+        raise typer.BadParameter("give either --videos or --index")
+    if index is not None:
+        for hit in search_index(index, model, query, top):
+            typer.echo(format_hit(hit))
+        return
+    files = media_files(_existing_folder(videos))
     if not files:
         raise typer.BadParameter(f"{videos}: no video or image files")
     vljepa = _load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder)
-    tokens = cache.tokens([ClipRef(str(f.resolve())) for f in files])
+    tokens = cache.tokens([ClipRef(str(f)) for f in files])
     for message in cache.failed.values():
         typer.echo(f"skipped {message}", err=True)
     clips = list(tokens)
     predicted = predict_tokens(vljepa, torch.stack([tokens[c] for c in clips]), [None] * len(clips))
     with vljepa.inference():
         scores = (predicted @ vljepa.encode_text([query]).T).squeeze(1)
-    for score, index in zip(*scores.topk(min(top, len(clips)))):
-        typer.echo(f"{float(score):+.3f}  {clips[int(index)].path}")
+    for score, row in zip(*scores.topk(min(top, len(clips)))):
+        typer.echo(f"{float(score):+.3f}  {clips[int(row)].path}")
+
+
+app.add_typer(index_app, name="index")
+app.command("search")(search_command)
 
 
 @app.command()
@@ -542,8 +559,8 @@ def convert_vjepa2_command(
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
 
-from .shard_cli import shard_command  # noqa: E402
-
+app.add_typer(benchmark_app, name="benchmark")
+app.command("serve")(serve_command)
 app.command("shard")(shard_command)
 
 if __name__ == "__main__":

@@ -61,6 +61,7 @@ Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, Fals
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
 FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder tokens (TrainConfig.features)
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
+VALIDATION_METRICS = tuple(f"val_{kind}_{figure}" for kind in KINDS for figure in ("top1", "loss"))  # the loop's own
 RecordKind = Annotated[str, OneOf(KINDS)]
 
 
@@ -175,6 +176,8 @@ class TrainConfig(CheckedConfig):
     bf16: Bf16Setting = "auto"  # bf16 autocast: auto = where the hardware computes bf16 natively (precision.py)
     log_every: PositiveInt = 20
     eval_every: PositiveInt = 100  # validation loss / in-batch retrieval on the val manifest
+    best_metric: str | None = None  # keep best/ by this val figure, e.g. val_caption_top1, eval.retrieval.exact.t2v_R@1
+    best_mode: Annotated[str, OneOf(("max", "min"))] = "max"  # whether a higher or a lower best_metric is better
     save_every: PositiveInt = 500
     collapse_threshold: NonNegativeFloat = 0.05
     init_from: str | None = (
@@ -200,6 +203,13 @@ class TrainConfig(CheckedConfig):
     def check(self) -> None:
         if not self.stages:
             raise ConfigError("stages: at least one stage is needed")
+        if self.best_metric and not self.val_manifest:
+            raise ConfigError(f"best_metric: {self.best_metric!r} is scored on the val manifest; set val_manifest")
+        if self.best_metric and not self.best_metric.startswith("eval.") and self.best_metric not in VALIDATION_METRICS:
+            raise ConfigError(
+                f"best_metric: expected one of {list(VALIDATION_METRICS)} or eval.<figure of vljepa eval>, "
+                f"got {self.best_metric!r}"
+            )
 
 
 def to_dict(config) -> dict:

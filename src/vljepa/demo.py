@@ -25,7 +25,7 @@ from .eval.suite import evaluate_manifest
 from .model import DECODER_DIR, VLJepa
 from .progress import console
 from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
-from .train.decoder import LOG_FILE, DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds
+from .train.decoder import DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds, save_decoder
 from .train.trainer import METRICS_FILE, Trainer
 
 DEMO_CONFIG = "world-tiny-demo.yaml"
@@ -239,8 +239,7 @@ def train_demo_decoder(model: VLJepa, model_dir: Path, config: DecoderTrainConfi
     """Train the Y-decoder (`world-tiny-decoder.yaml`, as `config` holds it) on the in-memory model, save it
     beside the model as `vljepa train-decoder` would, and attach it."""
     decoder, log = fit_model_decoder(model, config, cache)
-    decoder.save_pretrained(model_dir / DECODER_DIR)
-    (model_dir / DECODER_DIR / LOG_FILE).write_text(json.dumps({"config": asdict(config), "log": log}))
+    save_decoder(model_dir / DECODER_DIR, decoder, config, log)
     model.attach_decoder(decoder)
 
 

@@ -17,3 +17,7 @@ class ConfigError(VljepaError, ValueError):
 
 class CheckpointError(VljepaError, ValueError):
     """A weight file that cannot be loaded into this model: damaged, or saved by another model."""
+
+
+class OutputError(VljepaError, OSError):
+    """A folder or file that must be written cannot be: read-only, not permitted, or the disk is full."""

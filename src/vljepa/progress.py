@@ -12,8 +12,11 @@ console = Console(stderr=True)
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True, fields: str = "") -> Iterator[Callable[..., None]]:
-    """Yield `advance(n=1, **fields)`; `fields` is a format string shown after the bar (e.g. "loss {loss:.3f}")."""
+def progress_bar(
+    description: str, total: int | None, enabled: bool = True, fields: str = ""
+) -> Iterator[Callable[..., None]]:
+    """Yield `advance(n=1, **fields)`; `fields` is a format string shown after the bar (e.g. "loss {loss:.3f}");
+    `total` None: a count without an end (a stream of unknown length)."""
     if not enabled:
         yield lambda n=1, **_: None
         return

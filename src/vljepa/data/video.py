@@ -136,6 +136,21 @@ def read_clip(path: str | Path, num_frames: int, start: float | None = None, end
     return torch.from_numpy(np.stack([frames[i] for i in chosen]))
 
 
+def read_leading_frames(path: str | Path, count: int) -> list[np.ndarray]:
+    """The first `count` decodable frames (H, W, 3) uint8 of a video or image (fewer if it is shorter),
+    decoding nothing after them."""
+    path = Path(path)
+    frames: list[np.ndarray] = []
+    with _reporting_errors(path):
+        for frame, _ in _iter_frames(path):
+            frames.append(frame)
+            if len(frames) == count:
+                break
+    if not frames:
+        raise VideoError(f"{path}: no decodable frames")
+    return frames
+
+
 def _frame_step(times: list[float]) -> float:
     return times[1] - times[0] if len(times) > 1 else 0.0
 

@@ -34,6 +34,7 @@ from typing import Annotated
 
 import numpy as np
 
+from ..atomic import writable_folder
 from ..config_loader import Bound, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, load_config
 from ..errors import ConfigError
 from ..progress import progress_bar
@@ -526,8 +527,7 @@ def generate_world(
     Clips and streams are rendered by `workers` processes (default: one per CPU); each is a function
     of (seed, split, index) alone, so the files do not depend on the number of workers."""
     config = config or WorldConfig()
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = writable_folder(out_dir)
     clip_counts = {"train": config.num_train, "val": config.num_val, "test": config.num_test}
     manifests: dict[str, list[dict]] = {
         name: []

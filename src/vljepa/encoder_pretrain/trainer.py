@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_directory, writable_folder
 from ..config import save_json
 from ..precision import announce_precision, resolve_precision
 from ..progress import console, progress_bar
@@ -47,8 +47,7 @@ WEIGHTS_FILE = "objective.safetensors"
 class EncoderPretrainer:
     def __init__(self, config: EncoderPretrainConfig, progress: bool = True):
         self.config, self.progress = config, progress
-        self.out_dir = Path(config.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = writable_folder(config.out_dir)
         self.device = resolve_device(config.device)
         self.precision = resolve_precision(config.bf16, self.device)
         announce_precision(self.precision)

@@ -2,11 +2,13 @@
 
 - label records -> open-vocabulary classification over the class names (top-1/top-5), both under the
   classification prompt the model was fine-tuned with and in query-free caption mode;
-- caption records -> text->video and video->text retrieval (R@1/5/10) over the manifest's clips,
+- caption records -> text->video and video->text retrieval (R@1/5/10, median and mean rank) over the
+  manifest's clips,
   counting either only the clip itself as a hit or (when records carry a `meaning`) any clip with a
   caption of the same meaning;
 - question records -> nearest-option VQA accuracy per question type, beside chance and (with a
-  training manifest) the question-only prior;
+  training manifest) the question-only prior; a type whose questions all have the options yes/no also
+  gets precision, recall, F1 ("yes" positive) and the yes-ratio (POPE's figures);
 - with a Y-decoder attached: inversion, captioning and open-ended VQA through decoding (`generation.py`).
 """
 
@@ -23,7 +25,7 @@ from ..model import VLJepa
 from ..tasks.classify import classification_accuracy
 from ..tasks.embed import embed_texts, predict_tokens
 from ..tasks.retrieve import retrieval_metrics
-from ..tasks.vqa import QuestionPrior, choose_options
+from ..tasks.vqa import QuestionPrior, choose_options, yes_no_metrics
 from .generation import evaluate_generation
 
 
@@ -77,18 +79,33 @@ def _vqa(model: VLJepa, records: list[Record], tokens, prior: QuestionPrior | No
     predicted = predict_tokens(model, torch.stack([tokens[r.clip] for r in asked]), [r.question for r in asked])
     distinct = list(dict.fromkeys(o for opts in options for o in opts))
     embedded = dict(zip(distinct, embed_texts(model, distinct)))
-    chosen = choose_options(predicted, [torch.stack([embedded[o] for o in opts]) for opts in options])
+    stacks: dict[tuple[str, ...], torch.Tensor] = {}  # one tensor per distinct option list (GQA: one for all)
+    for opts in options:
+        if tuple(opts) not in stacks:
+            stacks[tuple(opts)] = torch.stack([embedded[o] for o in opts])
+    chosen = choose_options(predicted, [stacks[tuple(opts)] for opts in options])
     by_type: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    yes_no: dict[str, list[tuple[str, str]]] = defaultdict(list)  # type -> (chosen, answer) of yes/no questions
+    other_options: set[str] = set()  # types with a question whose options are not yes/no
     for record, opts, choice in zip(asked, options, chosen):
-        stats = by_type[record.type or "untyped"]
+        kind = record.type or "untyped"
+        stats = by_type[kind]
         stats["accuracy"].append(float(opts[choice] == record.answer))
         stats["chance"].append(1 / len(opts))
         if prior is not None:
             stats["question_prior"].append(prior.expected_accuracy(record.question, opts, record.answer))
-    return {
+        if set(opts) == {"yes", "no"}:
+            yes_no[kind].append((opts[choice], record.answer))
+        else:
+            other_options.add(kind)
+    results = {
         kind: {"num": len(stats["accuracy"]), **{k: sum(v) / len(v) for k, v in stats.items()}}
         for kind, stats in sorted(by_type.items())
     }
+    for kind, pairs in yes_no.items():
+        if kind not in other_options:
+            results[kind].update(yes_no_metrics([c for c, _ in pairs], [a for _, a in pairs]))
+    return results
 
 
 def evaluate_manifest(

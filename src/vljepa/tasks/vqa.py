@@ -32,3 +32,15 @@ class QuestionPrior:
             if ranked:
                 return float(ranked[0] == answer)
         return 1.0 / len(options)
+
+
+def yes_no_metrics(chosen: list[str], answers: list[str], positive: str = "yes") -> dict[str, float]:
+    """POPE's figures for yes/no questions, `positive` ("yes") the positive class: precision, recall, F1
+    and the yes-ratio (the share of "yes" predictions); precision (or F1) is 0 when nothing is positive."""
+    predicted = [c == positive for c in chosen]
+    truth = [a == positive for a in answers]
+    true_positive = sum(p and t for p, t in zip(predicted, truth))
+    precision = true_positive / sum(predicted) if any(predicted) else 0.0
+    recall = true_positive / sum(truth) if any(truth) else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1, "yes_ratio": sum(predicted) / len(predicted)}

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..atomic import atomic_directory, writable_folder
 from ..causal_lm import corpus_vocabulary
 from ..config import Bf16Setting, to_dict
 from ..config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
@@ -219,10 +220,20 @@ def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
     `<model>/y_decoder`) with its training log, and returns that directory."""
     if not config.model or not config.train_manifest:
         raise ValueError("train-decoder needs model=<trained VL-JEPA directory> and train_manifest=<manifest>")
+    out_dir = Path(config.out_dir or Path(config.model) / DECODER_DIR)
+    writable_folder(out_dir.parent)  # before any training; the decoder's folder appears whole at the end
     model = VLJepa.from_pretrained(config.model, device=str(resolve_device(config.device)), bf16=config.bf16)
     cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
     decoder, log = fit_model_decoder(model, config, cache, progress)
-    out_dir = Path(config.out_dir or Path(config.model) / DECODER_DIR)
-    decoder.save_pretrained(out_dir)
-    (out_dir / LOG_FILE).write_text(json.dumps({"config": to_dict(config), "log": log}))
+    save_decoder(out_dir, decoder, config, log)
     return out_dir
+
+
+def save_decoder(directory: Path, decoder: YDecoder, config: DecoderTrainConfig, log: list[dict]) -> None:
+    """The trained decoder and its training log, written as one atomic folder."""
+
+    def write(folder: Path) -> None:
+        decoder.save_pretrained(folder)
+        (folder / LOG_FILE).write_text(json.dumps({"config": to_dict(config), "log": log}))
+
+    atomic_directory(directory, write)

@@ -37,13 +37,16 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from ..atomic import atomic_directory
+from ..atomic import atomic_directory, writable_folder
 from ..config import StageConfig, TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
+from ..errors import ConfigError
+from ..eval.suite import evaluate_manifest
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
 from .batches import Batch, BatchSource, CachedSource, OnlineSource, StageBatches, resolve_features
+from .best import EVAL_PREFIX, BestCheckpoint, metric_value
 from .dataset import load_samples
 from .device import resolve_device
 from .distributed import World, init_distributed
@@ -133,14 +136,13 @@ class Trainer:
     def __init__(self, config: TrainConfig, progress: bool = True):
         self.config = config
         self.world, self.device = init_distributed(resolve_device(config.device))
+        self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
         self.precision = resolve_precision(config.bf16, self.device)
         if self.world.is_main:
             announce_precision(self.precision)
         for stage in config.stages:
             self.world.check_batch_size(stage.batch_size, f"stage {stage.name!r}")
-        self.out_dir = Path(config.out_dir)
-        self.out_dir.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(config.seed)
         self.model = VLJepa(config.model).to(self.device)
         self.model.inference_precision = self.precision  # validation and evaluation follow the run
@@ -177,6 +179,9 @@ class Trainer:
             if self.samples is not None:
                 self._warn_of_repeats()
             save_run_config(config, self.precision, self.out_dir)
+        self.best = (
+            BestCheckpoint.resume(self.out_dir, config.best_metric, config.best_mode) if config.best_metric else None
+        )
 
     def _memoise_targets(self) -> None:
         """Run the frozen text model once over every distinct training and validation target now, so that
@@ -225,7 +230,27 @@ class Trainer:
             metrics[f"val_{kind}_top1"] = sum(items[b].target == s.target for b, s in zip(best, items)) / len(items)
         return metrics
 
+    def _keep_best(self, entry: dict, position: dict) -> None:
+        """Score the model by `best_metric` (into the log entry) and keep it in `best/` if it beats the best so far."""
+        if self.best is None:
+            return
+        metric = self.best.metric
+        if metric.startswith(EVAL_PREFIX):
+            results = evaluate_manifest(
+                self.model, self.config.val_manifest, self.cache, progress=False, generation=False
+            )
+            entry[metric] = metric_value(results, metric.removeprefix(EVAL_PREFIX))
+        elif metric not in entry:
+            logged = sorted(key for key in entry if key.startswith("val_"))
+            raise ConfigError(f"best_metric: validation logs no {metric!r}; it logs {logged}, or use eval.<figure>")
+        if self.best.offer(entry[metric], position, self._write_weights):
+            entry["best"] = entry[metric]
+
     # --- checkpoints ---------------------------------------------------------------------------
+
+    def _write_weights(self, directory: Path) -> None:
+        self.model.save_pretrained(directory)
+        save_run_config(self.config, self.precision, directory)
 
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
         """Optimizer, scheduler and sampler (the stage's batches) are None at a stage boundary (the next stage
@@ -235,13 +260,9 @@ class Trainer:
         if not self.world.is_main:
             return
 
-        def write_weights(directory: Path) -> None:
-            self.model.save_pretrained(directory)
-            save_run_config(self.config, self.precision, directory)
-
         save_training_state(
             self.out_dir,
-            write_weights,
+            self._write_weights,
             TrainingState(
                 position={"stage": stage_index, "step": step},
                 rng=rng,
@@ -408,6 +429,7 @@ class Trainer:
                     }
                     if done % config.eval_every == 0 or done == stage.steps:
                         entry.update(self.validate())
+                        self._keep_best(entry, {"stage": stage.name, "step": done, "global_step": global_step})
                     log.write(entry)
                     window_samples, window_start = 0, time.perf_counter()
                     if (

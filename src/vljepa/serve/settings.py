@@ -1,0 +1,61 @@
+"""The server's settings: limits, batching and live stream captioning, with their defaults.
+
+Defaults are for one machine serving itself (127.0.0.1): uploads up to 100 MB and 10 minutes, whole clips
+(classify, ask, caption) up to 1 GB of decoded frames (they are held in memory at once; a stream is read
+window by window), a request waits at most 60 s for the model. Stream jobs use the online segmenter so
+each caption is sent as soon as its segment closes (the `stream` command's `--threshold`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+
+MB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_upload_mb: float = 100.0  # request body, and each stored upload
+    max_duration_s: float = 600.0  # of any video a request names
+    max_clip_decoded_mb: float = 1024.0  # whole-clip requests: frames x height x width x 3 bytes
+    request_timeout_s: float = 60.0  # waiting for the model (queue + compute)
+    max_queue: int = 64  # model requests waiting; more -> 503
+    max_stream_jobs: int = 4  # stream jobs queued or running; more -> 429
+    max_uploads: int = 32  # stored uploads; the oldest is dropped beyond this
+    max_labels: int = 1000  # labels or options in one request
+
+    def __post_init__(self):
+        for name, value in vars(self).items():
+            if value <= 0:
+                raise ConfigError(f"{name}: must be positive, got {value}")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * MB)
+
+
+@dataclass(frozen=True)
+class Batching:
+    enabled: bool = True
+    max_batch: int = 16  # predictions in one forward pass
+    max_wait_ms: float = 5.0  # how long the first request of a batch waits for others
+
+
+@dataclass(frozen=True)
+class LiveStream:
+    window_seconds: float = 2.0  # the clip length the model was trained on (world clips: 2 s)
+    stride_seconds: float = 0.5
+    threshold: float = 0.2  # cosine distance from the segment mean that closes a segment
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    roots: tuple[Path, ...] = ()  # folders whose videos requests may name by path
+    token: str | None = None  # bearer token every API request must carry (None: open)
+    limits: Limits = field(default_factory=Limits)
+    batching: Batching = field(default_factory=Batching)
+    stream: LiveStream = field(default_factory=LiveStream)
+    upload_dir: Path | None = None  # None: a temporary folder removed at shutdown
