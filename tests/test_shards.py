@@ -14,6 +14,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vljepa.cli import app
+from vljepa.data.clip_source import resolve_clip_source
 from vljepa.data.manifest import load_manifest
 from vljepa.data.shards import (
     RECORDS_KEY,
@@ -71,6 +72,8 @@ def test_shards_round_trip_to_the_same_records_and_frames(mixed_manifest, tmp_pa
     extracted = load_manifest(str(tmp_path / "shards" / "{00000..00002}.tar"))
     assert [record_fields(r) for r in extracted] == [record_fields(r) for rs in by_video.values() for r in rs]
     assert torch.equal(read_clip(extracted[0].clip.path, 4), read_clip(original[0].clip.path, 4))
+    library = resolve_clip_source(tmp_path / "shards", num_frames=4)  # vljepa index build --videos SHARDS
+    assert library.total == 4 and [clip for clip, _ in library.clips] == list(dict.fromkeys(r.clip for r in extracted))
 
 
 def test_the_shard_command_writes_one_shard_per_max_size(mixed_manifest, tmp_path):
@@ -114,7 +117,8 @@ def test_a_bad_shard_source_is_an_error_naming_it(tmp_path, mixed_manifest, monk
         shard_paths(str(tmp_path / "s" / "{00000..00003}.tar"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ShardError, match="empty: no .tar shards in this folder"):
-        load_manifest(tmp_path / "empty")
+        shard_paths(tmp_path / "empty")
+    assert not is_shard_source(tmp_path / "empty")  # a folder without shards (of videos, say) is not a shard source
     (tmp_path / "junk.tar").write_bytes(b"not a tar file" * 100)
     with pytest.raises(ShardError, match="junk.tar: not a readable uncompressed tar shard"):
         list(read_shard(tmp_path / "junk.tar"))

@@ -68,9 +68,12 @@ def parse_size(text: str) -> int:
 
 
 def is_shard_source(source: str | Path) -> bool:
-    """A `.tar` path, a brace pattern or a folder (anything but a `.jsonl` manifest)."""
+    """A `.tar` path, a brace pattern or a folder holding `.tar` files (not a `.jsonl` manifest, not a folder of
+    videos)."""
     text = str(source)
-    return not text.endswith(".jsonl") and (text.endswith(".tar") or "{" in text or Path(text).is_dir())
+    if text.endswith(".jsonl"):
+        return False
+    return text.endswith(".tar") or "{" in text or (Path(text).is_dir() and any(Path(text).glob("*.tar")))
 
 
 def shard_paths(source: str | Path) -> list[Path]:
