@@ -178,10 +178,14 @@ class OnlineSource:
     ):
         self.config, self.model, self.world, self.autocast = config, model, world, autocast
         source = config.train_manifest  # checked now: a missing shard or a bad manifest line stops the run at once
-        if is_shard_source(source):
-            shard_paths(source)
-        else:
-            load_manifest(source)
+        read = (
+            f"{len(shard_paths(source))} shards" if is_shard_source(source) else f"{len(load_manifest(source))} records"
+        )
+        if world.is_main:
+            console.print(
+                f"features: online, the X-encoder runs in each step ({source}: {read}; "
+                f"{config.num_workers} loader workers per rank)"
+            )
 
     def stage_batches(self, stage_index: int) -> OnlineBatches:
         config, stage = self.config, self.config.stages[stage_index]

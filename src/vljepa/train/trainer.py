@@ -1,14 +1,13 @@
-"""The training loop: stages over cached X-encoder features, logging, checkpoints, exact resume.
+"""The training loop: stages over X-encoder features (cached, or computed online), logging, checkpoints, exact resume.
 
 Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SFT on a mixture of
 VQA, captions, classification and replayed pretraining data with a cosine schedule.
 Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
-same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from the feature cache,
-so a step costs only the predictor and the Y-encoder; the loss is `VLJepa.loss`, the one `forward` uses.
-Where a step's tokens come from is the batch source's business (`batches.py`): the feature cache's table
-(`features: cache`), or the loader's frames through the encoder inside the step (`features: online`, for
-shards). What every training loop shares comes from this package's substrate: the device (`device.py`), the data
-(`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
+same loop, with a fresh AdamW per stage; the loss is `VLJepa.loss`, the one `forward` uses. Where a step's
+frozen X-encoder tokens come from is the batch source's business (`batches.py`): the feature cache's table
+(`features: cache`, so a step costs only the predictor and the Y-encoder), or the loader's frames through
+the encoder inside the step (`features: online`, the default for shards). What every training loop shares
+comes from this package's substrate: the device (`device.py`), the data (`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
 state (`state.py`), the metrics log (`metrics.py`) and the run folder's lock (`run_dir.py`). Every
 `save_every` steps (and at a requested stop) the run writes `checkpoint/` atomically: trained weights
 (safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a resumed run, even
