@@ -197,7 +197,7 @@ def test_cli_bad_inputs_are_one_line_errors(library, tmp_path):
         ),
         (
             ["index", "build", "--videos", str(videos[0]), "-m", model, "--out", str(tmp_path / "i")],
-            f"{videos[0]}: not a folder of videos or a JSONL manifest (*.jsonl)",
+            f"{videos[0]}: not a folder of videos, a JSONL manifest (*.jsonl) or shards (*.tar)",
         ),
         (
             [

@@ -1,4 +1,4 @@
-"""The `vljepa` command line: world, train, train-decoder, eval, classify, retrieve, index, search, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, benchmark, serve.
+"""The `vljepa` command line: world, shard, train, train-decoder, eval, classify, retrieve, index, search, ask, caption, stream, demo, pretrain-encoder, probe, list-models, info, convert-vjepa2, benchmark, serve.
 
 Expected errors (a `VljepaError`: a bad config value, an unreadable video, a malformed manifest; or a
 user-given path that is missing, a folder, or unreadable) reach the user as one line on stderr,
@@ -22,6 +22,7 @@ from .benchmark_cli import app as benchmark_app
 from .errors import VljepaError
 from .index_cli import index_app, search_command
 from .serve.command import serve_command
+from .shard_cli import shard_command
 
 EXPECTED_ERRORS = (VljepaError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
@@ -74,6 +75,16 @@ def _existing_file(path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
     return path
+
+
+def _existing_data(path: Path) -> Path:
+    """A manifest file, or a shard source whose every shard exists (a `ShardError` names a missing one)."""
+    from .data.shards import is_shard_source, shard_paths
+
+    if is_shard_source(path):
+        shard_paths(path)
+        return path
+    return _existing_file(path)
 
 
 def _existing_folder(path: Path) -> Path:
@@ -161,7 +172,7 @@ def train_decoder_command(
     from .train.decoder import DecoderTrainConfig, train_decoder
 
     _existing_folder(model)
-    _existing_file(manifest)
+    _existing_data(manifest)
     _quiet_loading()
     settings = load_config(
         DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])]
@@ -185,7 +196,7 @@ def evaluate(
     from .eval.suite import evaluate_manifest
 
     for path in [*manifest, *([prior] if prior else [])]:
-        _existing_file(path)
+        _existing_data(path)
     vljepa = _load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     results = {str(m): evaluate_manifest(vljepa, m, cache, prior) for m in manifest}
@@ -488,8 +499,8 @@ def probe(
     from .encoder_pretrain.export import encoder_config
     from .eval.probe import ProbeConfig, probe_encoder, results_table
 
-    _existing_file(train_manifest)
-    _existing_file(test_manifest)
+    _existing_data(train_manifest)
+    _existing_data(test_manifest)
     for path in encoder or []:
         _existing_folder(path)
     _quiet_loading()
@@ -553,6 +564,7 @@ def convert_vjepa2_command(
 
 app.add_typer(benchmark_app, name="benchmark")
 app.command("serve")(serve_command)
+app.command("shard")(shard_command)
 
 if __name__ == "__main__":
     app()

@@ -59,6 +59,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (precision.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
+FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder tokens (TrainConfig.features)
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
 VALIDATION_METRICS = tuple(f"val_{kind}_{figure}" for kind in KINDS for figure in ("top1", "loss"))  # the loop's own
 RecordKind = Annotated[str, OneOf(KINDS)]
@@ -149,8 +150,23 @@ class StageConfig(CheckedConfig):
 
 @dataclass
 class TrainConfig(CheckedConfig):
+    """`train_manifest`/`val_manifest`: a JSONL manifest or a shard source (a `.tar`, a folder of them, a brace
+    pattern such as `data/{00000..00099}.tar`; `data/shards.py`).
+    `features` says where the frozen X-encoder's tokens come from. `cache`: every training clip is encoded
+    once through the feature cache before the first step and a step gathers its rows from a table in memory
+    (cheap steps, but disk and memory grow with the dataset). `online`: `num_workers` loader processes per
+    rank read and decode the clips and the encoder runs inside each step (`train/loader.py`): memory stays
+    that of a batch at any dataset size, and every step pays for the encoder. `auto` (the default) chooses
+    `cache` for a `.jsonl` manifest, the small datasets the demo and tests train on, where encoding each clip
+    once is far cheaper than once per visit, and `online` for shards, the format of datasets too large to
+    cache. The validation set is small and always goes through the feature cache (a shard val source has its
+    videos extracted once, see `load_manifest`). `shuffle_buffer` is each loader stream's buffer, in videos."""
+
     train_manifest: str = ""
     val_manifest: str | None = None
+    features: Annotated[str, OneOf(FEATURE_SOURCES)] = "auto"
+    num_workers: NonNegativeInt = 2  # loader worker processes per rank (features=online); 0 reads in the main process
+    shuffle_buffer: PositiveInt = 256
     out_dir: str = "runs/vljepa"
     cache_dir: str | None = None  # X-encoder feature cache; default: $VLJEPA_CACHE_DIR or ~/.cache/vljepa/features
     seed: NonNegativeInt = 0

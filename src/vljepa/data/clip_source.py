@@ -11,7 +11,8 @@ be left out before anything is decoded (`indexed`), so growing an index reads on
   memory; its window count is known only once it is decoded). An image is one clip either way.
 Paths are resolved (`..`, symlinks), as the manifest reader does, so that one file has one name.
 Explicit clips are decoded on one thread per CPU, a batch at a time, in their order.
-A new kind of source (e.g. WebDataset shards) is one more branch of `resolve_clip_source`.
+- WebDataset shards (`shards.py`: a `.tar`, a brace pattern, a folder of `.tar` files): their records' clips,
+  as a manifest's, with the videos extracted once by `load_manifest`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import torch
 
 from ..errors import VljepaError
 from .manifest import ClipRef, load_manifest
+from .shards import is_shard_source
 from .video import IMAGE_SUFFIXES, VideoError, iter_windows, read_clip
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
@@ -96,9 +98,9 @@ def resolve_clip_source(
     videos = Path(videos)
     if window is not None and window <= 0 or stride is not None and stride <= 0:
         raise ClipSourceError(f"window ({window}) and stride ({stride}) must be positive numbers of seconds")
-    if videos.is_file():
-        if videos.suffix.lower() not in MANIFEST_SUFFIXES:
-            raise ClipSourceError(f"{videos}: not a folder of videos or a JSONL manifest (*.jsonl)")
+    if videos.is_file() or is_shard_source(videos):
+        if videos.suffix.lower() not in MANIFEST_SUFFIXES and not is_shard_source(videos):
+            raise ClipSourceError(f"{videos}: not a folder of videos, a JSONL manifest (*.jsonl) or shards (*.tar)")
         if window is not None:
             raise ClipSourceError(f"{videos}: a manifest names its clips' windows itself; --window is for folders")
         clips = [clip for clip in dict.fromkeys(r.clip for r in load_manifest(videos)) if clip not in indexed]

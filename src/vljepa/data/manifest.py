@@ -1,4 +1,5 @@
-"""JSONL manifests: the one data format every command reads (see the README's "Data format").
+"""JSONL manifests: the one record format every command reads (see the README's "Data format"); WebDataset
+shards of the same records (`shards.py`) are read through `load_manifest` too.
 
 One JSON object per line; `video` is a path (a video file, or an image as a one-frame video),
 optionally cut by `start`/`end` seconds. A record carries any of: `caption`; `question` + `answer`
@@ -121,7 +122,15 @@ def parse_record(item: Any, manifest: Path, where: str) -> Record:
 
 
 def load_manifest(path: str | Path) -> list[Record]:
-    """Every record of a manifest, checked; the first fault raises `ManifestError` naming file and line."""
+    """Every record of a manifest, checked; the first fault raises `ManifestError` naming file and line. A
+    shard source (`shards.py`: a `.tar`, a folder of them, a brace pattern) gives its records with each video
+    extracted once to a file under the feature cache's folder (`<cache>/shard-videos/`)."""
+    from .shards import extracted_records, is_shard_source  # shards.py reads manifests too
+
+    if is_shard_source(path):
+        from .feature_cache import default_cache_dir
+
+        return extracted_records(path, default_cache_dir() / "shard-videos")
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")

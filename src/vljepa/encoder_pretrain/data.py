@@ -18,6 +18,7 @@ import torch
 
 from ..config import XEncoderConfig
 from ..data.manifest import ClipRef, load_manifest
+from ..data.shards import is_shard_source
 from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip
 from ..progress import console, progress_bar
 from ..x_encoder import preprocess_clip
@@ -26,9 +27,10 @@ VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
 
 
 def source_clips(source: str | Path) -> list[ClipRef]:
-    """The clips of a manifest (.jsonl) or of every video/image under a folder, without repeats."""
+    """The clips of a manifest (.jsonl), of shards (a .tar, a brace pattern, a folder of .tar files) or of every
+    video/image under a folder, without repeats."""
     path = Path(source)
-    if path.is_dir():
+    if path.is_dir() and not is_shard_source(path):
         suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
         return [ClipRef(str(p.resolve())) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffixes]
     return list(dict.fromkeys(record.clip for record in load_manifest(path)))

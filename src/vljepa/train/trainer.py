@@ -1,12 +1,13 @@
-"""The training loop: stages over cached X-encoder features, logging, checkpoints, exact resume.
+"""The training loop: stages over X-encoder features (cached, or computed online), logging, checkpoints, exact resume.
 
 Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SFT on a mixture of
 VQA, captions, classification and replayed pretraining data with a cosine schedule.
 Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
-same loop, with a fresh AdamW per stage. The frozen X-encoder's tokens come from the feature cache,
-so a step costs only the predictor and the Y-encoder; the loss is `VLJepa.loss`, the one `forward` uses.
-What every training loop shares comes from this package's substrate: the device (`device.py`), the data
-(`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
+same loop, with a fresh AdamW per stage; the loss is `VLJepa.loss`, the one `forward` uses. Where a step's
+frozen X-encoder tokens come from is the batch source's business (`batches.py`): the feature cache's table
+(`features: cache`, so a step costs only the predictor and the Y-encoder), or the loader's frames through
+the encoder inside the step (`features: online`, the default for shards). What every training loop shares
+comes from this package's substrate: the device (`device.py`), the data (`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
 state (`state.py`), the metrics log (`metrics.py`) and the run folder's lock (`run_dir.py`). Every
 `save_every` steps (and at a requested stop) the run writes `checkpoint/` atomically: trained weights
 (safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a resumed run, even
@@ -43,6 +44,7 @@ from ..eval.suite import evaluate_manifest
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
+from .batches import Batch, BatchSource, CachedSource, OnlineSource, StageBatches, resolve_features
 from .best import EVAL_PREFIX, BestCheckpoint, metric_value
 from .dataset import load_samples
 from .device import resolve_device
@@ -51,7 +53,6 @@ from .grad_cache import grad_cache_backward
 from .metrics import METRICS_FILE, MetricsLog
 from .optim import apply_gradients, build_optimizer, build_schedule
 from .run_dir import RunDirectory
-from .samples import MixtureSampler, Sample
 from .state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 
 FINAL_DIR = "final"
@@ -149,11 +150,16 @@ class Trainer:
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
         prompt, main = config.model.classification_prompt, self.world.is_main
+        self.features_from = resolve_features(config)
         with self.world.main_first():  # rank 0 encodes clips missing from the cache; the others then read them
             self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
-            self.samples, self.features, self.skipped = load_samples(
-                config.train_manifest, self.cache, prompt, self.progress, main
-            )
+            if self.features_from == "cache":
+                self.data: BatchSource = CachedSource(config, self.cache, self.device, self.progress, main)
+                self.features = self.data.features
+            else:
+                self.data = OnlineSource(config, self.model, self.world, self._autocast)
+                self.features = None
+            self.samples = self.data.samples  # None when online: the samples are read as training goes
             self.val = None
             if config.val_manifest:
                 val_samples, val_features, _ = load_samples(
@@ -162,13 +168,15 @@ class Trainer:
                 self.val = (val_samples, val_features)
         if self.model.y_encoder.frozen_text_model:
             self._memoise_targets()
-        self.world.check_same(
-            {kind: len(items) for kind, items in self.samples.items()},
-            f"the training samples read through the feature cache {self.cache.directory} "
-            f"(every rank must see the cache_dir rank 0 fills)",
-        )
+        if self.samples is not None:
+            self.world.check_same(
+                {kind: len(items) for kind, items in self.samples.items()},
+                f"the training samples read through the feature cache {self.cache.directory} "
+                f"(every rank must see the cache_dir rank 0 fills)",
+            )
         if main:
-            self._warn_of_repeats()
+            if self.samples is not None:
+                self._warn_of_repeats()
             save_run_config(config, self.precision, self.out_dir)
         self.best = (
             BestCheckpoint.resume(self.out_dir, config.best_metric, config.best_mode) if config.best_metric else None
@@ -177,8 +185,9 @@ class Trainer:
     def _memoise_targets(self) -> None:
         """Run the frozen text model once over every distinct training and validation target now, so that
         training steps (and the demo's measurement of them) never wait for it, and the memo is the same in
-        every process of the run (see `YEncoder.memoise`)."""
-        samples = [self.samples] + ([self.val[0]] if self.val else [])
+        every process of the run (see `YEncoder.memoise`). Online, the training targets are not known in
+        advance: the batch source memoises them as batches bring them (`batches.py`)."""
+        samples = ([self.samples] if self.samples is not None else []) + ([self.val[0]] if self.val else [])
         targets = list(dict.fromkeys(s.target for by_kind in samples for items in by_kind.values() for s in items))
         with progress_bar(f"embedding {len(targets)} distinct targets", len(targets), self.progress) as advance:
             self.model.y_encoder.memoise(targets, advance)
@@ -243,9 +252,10 @@ class Trainer:
         save_run_config(self.config, self.precision, directory)
 
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
-        """Optimizer, scheduler and sampler are None at a stage boundary (the next stage builds its own).
-        Every rank calls it (each sends its RNG state); rank 0 writes."""
+        """Optimizer, scheduler and sampler (the stage's batches) are None at a stage boundary (the next stage
+        builds its own). Every rank calls it (each sends its RNG state and data position); rank 0 writes."""
         rng = self.world.gather_objects(RngState.capture(self.device))
+        data_position = sampler and sampler.state_dict()
         if not self.world.is_main:
             return
 
@@ -257,7 +267,7 @@ class Trainer:
                 rng=rng,
                 optimizer=optimizer and optimizer.state_dict(),
                 scheduler=scheduler and scheduler.state_dict(),
-                sampler=sampler and sampler.state_dict(),
+                sampler=data_position,
             ),
         )
 
@@ -301,18 +311,13 @@ class Trainer:
 
     # --- the loop ------------------------------------------------------------------------------
 
-    def _stage_sampler(self, stage_index: int) -> MixtureSampler:
-        return MixtureSampler(
-            self.samples, self.config.stages[stage_index].mixture, self.config.seed + 1000 * stage_index
-        )
-
-    def _forward_backward(self, model: VLJepa, batch: list[Sample], micro_batch_size: int | None) -> VLJepaOutput:
+    def _forward_backward(self, model: VLJepa, batch: Batch, micro_batch_size: int | None) -> VLJepaOutput:
         """The global batch's loss and its gradients in `.grad` (see `batch_backward`)."""
         return batch_backward(
             model,
-            lambda rows: self.features.gather(batch[rows], self.device),
-            [s.query for s in batch],
-            [s.target for s in batch],
+            batch.visual_tokens,
+            [s.query for s in batch.samples],
+            [s.target for s in batch.samples],
             micro_batch_size,
             self._autocast,
             self.world,
@@ -325,12 +330,12 @@ class Trainer:
         stage = self.config.stages[stage_index]
         model = copy.deepcopy(self.model).train()
         optimizer = build_optimizer(model, stage, self.config)
-        sampler = self._stage_sampler(stage_index)
+        batches = self.data.stage_batches(stage_index)
         with torch.random.fork_rng():
             for step in range(warm_up + steps):
                 if step == warm_up:
                     start = time.perf_counter()
-                self._forward_backward(model, sampler.next_batch(stage.batch_size), stage.micro_batch_size)
+                self._forward_backward(model, batches.next_batch(), stage.micro_batch_size)
                 apply_gradients(model.parameters(), optimizer, None, self.config.grad_clip)
         return (time.perf_counter() - start) / steps
 
@@ -358,7 +363,7 @@ class Trainer:
                 offset = sum(s.steps for s in config.stages[:stage_index])  # after any resizing of the stages before
                 optimizer = build_optimizer(self.model, stage, config)
                 scheduler = build_schedule(optimizer, stage.schedule, stage.warmup_steps, stage.steps)
-                sampler = self._stage_sampler(stage_index)
+                sampler = self.data.stage_batches(stage_index)
                 start = 0
                 if resume is not None and stage_index == resume_stage:
                     if resume.optimizer is not None:
@@ -386,7 +391,7 @@ class Trainer:
         offset: int,
         optimizer: torch.optim.Optimizer,
         scheduler: torch.optim.lr_scheduler.LRScheduler,
-        sampler: MixtureSampler,
+        sampler: StageBatches,
         stop_at: int | None,
         log: MetricsLog,
     ) -> bool:
@@ -400,7 +405,7 @@ class Trainer:
             f"{stage.name}", stage.steps - start, self.progress, fields="loss {loss:.3f} | {rate:.0f} samples/s"
         ) as advance:
             for step in range(start, stage.steps):
-                out = self._forward_backward(self.model, sampler.next_batch(stage.batch_size), stage.micro_batch_size)
+                out = self._forward_backward(self.model, sampler.next_batch(), stage.micro_batch_size)
                 grad_norm = apply_gradients(self.model.parameters(), optimizer, scheduler, config.grad_clip)
                 window_samples += len(out.predicted)
                 global_step = offset + step + 1

@@ -1,0 +1,79 @@
+"""Decoding a clip from a video's bytes (a tar member of a shard) rather than from a file path.
+
+`video.py` reads files by path; a shard holds its videos as byte ranges of a tar file, and a loader
+worker reads one range and decodes it in memory (PyAV opens any file object) without writing it out.
+The frames are sampled exactly as `read_clip` samples them (`sample_indices`, the same window checks),
+so a clip decoded from its shard equals the clip read from the original file. A truncated video is used as
+far as it decodes, without `read_clip`'s warning.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+
+from .video import IMAGE_SUFFIXES, VideoError, check_window, sample_indices
+
+
+@dataclass(frozen=True)
+class VideoBytes:
+    """A video's bytes inside a file: a whole file (`size` -1) or a member of a tar shard. `name` names it
+    in errors (`shard.tar/000000042.mp4`); `ext` is its extension without the dot (`mp4`, `png`)."""
+
+    path: str
+    offset: int
+    size: int
+    ext: str
+    name: str
+
+    @property
+    def is_image(self) -> bool:
+        return f".{self.ext.lower()}" in IMAGE_SUFFIXES
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as file:
+            file.seek(self.offset)
+            return file.read() if self.size < 0 else file.read(self.size)
+
+
+def _decode_all(data: bytes, name: str) -> tuple[list[av.VideoFrame], list[float]]:
+    """Every decoded frame (still in the decoder's pixel format: converting only the sampled ones to RGB
+    halves the cost) and its time."""
+    if not data:
+        raise VideoError(f"{name}: empty file")
+    frames, times = [], []
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.video:
+                raise VideoError(f"{name}: no video stream")
+            stream = container.streams.video[0]
+            for index, frame in enumerate(container.decode(stream)):
+                times.append(float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1))
+                frames.append(frame)
+    except VideoError:
+        raise
+    except Exception as error:  # PyAV raises many error types; report them all by name
+        raise VideoError(f"{name}: cannot decode ({type(error).__name__}: {error})") from error
+    if not frames:
+        raise VideoError(f"{name}: no decodable frames")
+    return frames, times
+
+
+def decode_clip(
+    video: VideoBytes, num_frames: int, start: float | None = None, end: float | None = None
+) -> torch.Tensor:
+    """Frames (num_frames, H, W, 3) uint8 sampled uniformly from [start, end) of the video, as `read_clip` does."""
+    name = Path(video.name)
+    check_window(name, start, end, None)
+    frames, times = _decode_all(video.read(), video.name)
+    if video.is_image:
+        frames, times = frames[:1], [0.0]
+    else:
+        check_window(name, start, end, times[-1] + (times[1] - times[0] if len(times) > 1 else 0.0))
+    chosen = sample_indices(times, num_frames, start, end)
+    return torch.from_numpy(np.stack([frames[i].to_ndarray(format="rgb24") for i in chosen]))
