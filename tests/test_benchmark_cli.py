@@ -123,6 +123,29 @@ def test_msrvtt_kinetics_and_pope_through_the_command_line_then_the_table(traine
     assert "[2] pope: VQA after SFT: 'POPE 85.7' (POPEv2 86.3 is another set) (PAPER.md" in result.output
 
 
+@pytest.mark.parametrize(
+    "name, writer, task",
+    [
+        ("ssv2", fixtures.ssv2, "classification"),
+        ("coco", fixtures.karpathy_coco, "retrieval"),
+        ("flickr30k", fixtures.karpathy_flickr30k, "retrieval"),
+        ("gqa", fixtures.gqa, "vqa"),
+        ("tallyqa", fixtures.tallyqa, "vqa"),
+        ("activitynet", fixtures.activitynet, "retrieval"),
+        ("didemo", fixtures.didemo, "retrieval"),
+        ("msvd", fixtures.msvd, "retrieval"),
+    ],
+)
+def test_every_other_benchmark_runs_through_the_command_line(trained, tmp_path, name, writer, task):
+    expected = writer(tmp_path / name)
+    result, out = run(trained, name, tmp_path / name)
+    assert result.exit_code == 0, result.output
+    reported = json.loads(out.read_text())
+    assert reported["dataset"] == name and reported["missing_media"] == 0
+    assert set(reported["metrics"]) >= {task} and reported["contamination"]["complete"]
+    assert len(expected) == sum(1 for _ in (out.parent / f"{name}-result-import" / "manifest.jsonl").open())
+
+
 def test_strict_refuses_a_benchmark_that_overlaps_the_training_data(trained, tmp_path):
     _, world, _ = trained
     fixtures.msrvtt(tmp_path / "msrvtt")
