@@ -41,7 +41,19 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tasks",),
     ("train", "eval", "encoder_pretrain"),
     # "": the package's __init__
-    ("demo", "demo_budget", "cli", "benchmark_cli", "index_cli", "shard_cli", "info", "convert", "serve", ""),
+    (
+        "demo",
+        "demo_budget",
+        "cli",
+        "cli_support",
+        "benchmark_cli",
+        "index_cli",
+        "shard_cli",
+        "info",
+        "convert",
+        "serve",
+        "",
+    ),
 )
 
 

@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from .cli_support import existing_file, existing_folder, load_model
 from .errors import VljepaError
 
 app = typer.Typer(no_args_is_help=True, help="The paper's benchmarks: import their files, run, compare with the paper.")
@@ -85,13 +86,12 @@ def run_command(
     view: Annotated[str, typer.Option(help="clip, or single_frame (a no-motion control).")] = "clip",
 ):
     """Import a benchmark, check it against the model's training data, evaluate it under its standard protocol."""
-    from .cli import _existing_folder, _load_model
     from .data.feature_cache import FeatureCache, default_cache_dir
     from .eval.benchmark import benchmark_result, evaluate_benchmark, prepare_benchmark
     from .eval.benchmark_table import results_table
     from .eval.contamination import check_contamination, recorded_training_manifests, summary_line
 
-    _existing_folder(model)
+    existing_folder(model)
     out = out or Path(f"benchmark-{name}.json")
     prepared = prepare_benchmark(name, root, work_dir or out.with_name(f"{out.stem}-import"), allow_missing)
     recorded, problems = recorded_training_manifests(model)
@@ -100,7 +100,7 @@ def run_command(
     typer.echo(summary_line(contamination), err=True)
     if strict and (contamination["overlap"] or not contamination["complete"]):
         raise ContaminationError(f"--strict: {summary_line(contamination)}; no result written")
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     result = benchmark_result(prepared, model, evaluate_benchmark(vljepa, prepared, cache), contamination)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -112,13 +112,12 @@ def run_command(
 @app.command("table")
 def table_command(runs: Annotated[list[Path], typer.Argument(help="Result JSON files of `vljepa benchmark run`.")]):
     """Runs side by side with the paper's published numbers for the same benchmarks ("—" where it gives none)."""
-    from .cli import _existing_file
     from .eval.benchmark_table import results_table
 
     results = {}
     for path in runs:
         try:
-            results[str(path)] = json.loads(_existing_file(path).read_text())
+            results[str(path)] = json.loads(existing_file(path).read_text())
         except json.JSONDecodeError as error:
             raise VljepaError(f"{path}: not a result JSON ({error})") from error
         if not {"dataset", "metrics"} <= set(results[str(path)]):

@@ -8,7 +8,6 @@ exception is a bug and keeps its traceback. Commands check the paths they are gi
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 from pathlib import Path
@@ -19,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from .benchmark_cli import app as benchmark_app
+from .cli_support import existing_data, existing_file, existing_folder, load_model, quiet_loading
 from .errors import VljepaError
 from .index_cli import index_app, search_command
 from .serve.command import serve_command
@@ -68,47 +68,6 @@ def main(
     """VL-JEPA: predict the embedding of the answer, decode only when asked."""
 
 
-def _existing_file(path: Path) -> Path:
-    """`path` if it is a file; FileNotFoundError or IsADirectoryError naming it otherwise (before any model loads)."""
-    if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
-    if not path.is_file():
-        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
-    return path
-
-
-def _existing_data(path: Path) -> Path:
-    """A manifest file, or a shard source whose every shard exists (a `ShardError` names a missing one)."""
-    from .data.shards import is_shard_source, shard_paths
-
-    if is_shard_source(path):
-        shard_paths(path)
-        return path
-    return _existing_file(path)
-
-
-def _existing_folder(path: Path) -> Path:
-    if not path.exists():
-        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
-    if not path.is_dir():
-        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(path))
-    return path
-
-
-def _quiet_loading() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()
-    hf_logging.set_verbosity_error()
-
-
-def _load_model(path: Path):
-    from .model import VLJepa
-
-    _quiet_loading()
-    return VLJepa.from_pretrained(path)
-
-
 def _read(video: Path, model: Path, start: float | None = None, end: float | None = None):
     """The clip (1, T, H, W, 3) as the model in directory `model` reads it, decoded before the model loads
     (only its config.json is read), so a bad video or window is reported at once."""
@@ -116,7 +75,7 @@ def _read(video: Path, model: Path, start: float | None = None, end: float | Non
     from .data.video import read_clip
     from .model import CONFIG_FILE
 
-    _existing_file(video)
+    existing_file(video)
     config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
     return read_clip(video, config.x_encoder.num_frames, start, end).unsqueeze(0)
 
@@ -148,7 +107,7 @@ def train(
     settings = load_train_config(config, overrides or [])
     from .train.trainer import Trainer
 
-    _quiet_loading()
+    quiet_loading()
     final = Trainer(settings).run()
     typer.echo(f"model: {final}")
 
@@ -171,9 +130,9 @@ def train_decoder_command(
     from .config import load_config
     from .train.decoder import DecoderTrainConfig, train_decoder
 
-    _existing_folder(model)
-    _existing_data(manifest)
-    _quiet_loading()
+    existing_folder(model)
+    existing_data(manifest)
+    quiet_loading()
     settings = load_config(
         DecoderTrainConfig, config, [f"model={model}", f"train_manifest={manifest}", *(overrides or [])]
     )
@@ -196,8 +155,8 @@ def evaluate(
     from .eval.suite import evaluate_manifest
 
     for path in [*manifest, *([prior] if prior else [])]:
-        _existing_data(path)
-    vljepa = _load_model(model)
+        existing_data(path)
+    vljepa = load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     results = {str(m): evaluate_manifest(vljepa, m, cache, prior) for m in manifest}
     out.write_text(json.dumps(results, indent=2))
@@ -221,7 +180,7 @@ def classify(
     embedding."""
     from .tasks.classify import rank_classes
 
-    _existing_file(video)
+    existing_file(video)
     names = Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(",")
     names = [n.strip() for n in names if n.strip()]
     if not names:
@@ -229,7 +188,7 @@ def classify(
             f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
         )
     frames = _read(video, model, start, end)
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
     with vljepa.inference():
         scores, indices = rank_classes(vljepa.encode_video(frames, prompt), vljepa.encode_text(names), top)
@@ -263,10 +222,10 @@ def retrieve(
         for hit in search_index(index, model, query, top):
             typer.echo(format_hit(hit))
         return
-    files = media_files(_existing_folder(videos))
+    files = media_files(existing_folder(videos))
     if not files:
         raise typer.BadParameter(f"{videos}: no video or image files")
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder)
     tokens = cache.tokens([ClipRef(str(f)) for f in files])
     for message in cache.failed.values():
@@ -302,7 +261,7 @@ def ask(
     from .tasks.vqa import choose_options
 
     frames = _read(video, model)
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     with vljepa.inference():
         predicted = vljepa.encode_video(frames, question)
         if not options:
@@ -331,7 +290,7 @@ def caption(
 ):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
     frames = _read(video, model, start, end)
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     with vljepa.inference():
         typer.echo(_decode(vljepa, vljepa.encode_video(frames), beam)[0])
 
@@ -376,8 +335,8 @@ def stream(
         segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
         **({"threshold": threshold} if threshold is not None else {}),
     )
-    _existing_file(video)
-    vljepa = _load_model(model)
+    existing_file(video)
+    vljepa = load_model(model)
     if vljepa.y_decoder is None:
         raise typer.BadParameter(
             "this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model"
@@ -440,7 +399,7 @@ def demo(
     from .data.world import WorldConfig
     from .demo import run_demo
 
-    _quiet_loading()
+    quiet_loading()
     arguments = sys.argv[1:]
     command = "vljepa " + " ".join(shlex.quote(a) for a in arguments) if "demo" in arguments[:2] else "vljepa demo"
     report = run_demo(
@@ -468,7 +427,7 @@ def pretrain_encoder_command(
     """Pretrain the X-encoder with V-JEPA on unlabelled video (resumes from <out_dir>/checkpoint); exports a transformers VJEPA2 directory."""
     from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 
-    _quiet_loading()
+    quiet_loading()
     encoder = pretrain_encoder(load_encoder_pretrain_config(config, overrides or []))
     typer.echo(f"encoder: {encoder}")
 
@@ -499,11 +458,11 @@ def probe(
     from .encoder_pretrain.export import encoder_config
     from .eval.probe import ProbeConfig, probe_encoder, results_table
 
-    _existing_data(train_manifest)
-    _existing_data(test_manifest)
+    existing_data(train_manifest)
+    existing_data(test_manifest)
     for path in encoder or []:
-        _existing_folder(path)
-    _quiet_loading()
+        existing_folder(path)
+    quiet_loading()
     pretrained = {str(path): encoder_config(path, seed) for path in encoder or []}
     encoders = {}
     if compare_random or not pretrained:
@@ -542,7 +501,7 @@ def info(
 
     from .info import info_table, model_info
 
-    _quiet_loading()
+    quiet_loading()
     Console().print(info_table(model_info(model, frames, query_tokens, text_tokens)))
 
 
@@ -558,7 +517,7 @@ def convert_vjepa2_command(
     """Convert an upstream V-JEPA 2 encoder checkpoint to a transformers VJEPA2 directory (for model.x_encoder.path)."""
     from .convert import convert_vjepa2
 
-    _existing_file(checkpoint)
+    existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from .cli_support import existing_folder, load_model
+
 if TYPE_CHECKING:
     from .data.clip_source import ClipSource
     from .tasks.index import Hit, VideoIndex
@@ -71,13 +73,12 @@ def build_command(
     batch_size: BatchOption = 32,
 ):
     """Embed every clip of a library once (caption mode) and save a search index of them."""
-    from .cli import _existing_folder, _load_model
     from .tasks.index import VideoIndex, check_build_target
 
-    _existing_folder(model)
+    existing_folder(model)
     check_build_target(out)
     source = _clip_source(videos, model, window, stride)
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     index = VideoIndex.create(vljepa, out, model_source=str(model.resolve()))
     _fill(index, vljepa, source, batch_size)
     index.require_clips()
@@ -95,13 +96,12 @@ def add_command(
     batch_size: BatchOption = 32,
 ):
     """Add the clips of more videos to an index (those already in it are not read again); the model must be the one that built it."""
-    from .cli import _existing_folder, _load_model
     from .tasks.index import VideoIndex
 
-    _existing_folder(model)
+    existing_folder(model)
     index = VideoIndex.open(index_dir)
     source = _clip_source(videos, model, window, stride, set(index.clips))
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     index.check_model(vljepa)
     added = _fill(index, vljepa, source, batch_size)
     index.save()
@@ -113,12 +113,11 @@ def add_command(
 
 def search_index(index_dir: Path, model: Path, text: str, k: int) -> list[Hit]:
     """The `k` clips of the index nearest to `text` (checks paths and the index before the model loads)."""
-    from .cli import _existing_folder, _load_model
     from .tasks.index import VideoIndex
 
-    _existing_folder(model)
+    existing_folder(model)
     index = VideoIndex.open(index_dir)
-    return index.search_text(_load_model(model), [text], k)[0]
+    return index.search_text(load_model(model), [text], k)[0]
 
 
 def search_command(

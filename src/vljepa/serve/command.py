@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from ..cli_support import existing_folder, load_model
 from .settings import Batching, Limits, LiveStream, ServeSettings
 
 
@@ -56,15 +57,14 @@ def serve_command(
     """Serve a model over HTTP: an API (OpenAPI at /docs) and a web page at /."""
     import uvicorn
 
-    from ..cli import _existing_folder, _load_model
     from .app import create_app
     from .server import Server
 
-    _existing_folder(model)
+    existing_folder(model)
     if index is not None:
-        _existing_folder(index)
+        existing_folder(index)
     settings = ServeSettings(
-        roots=tuple(_existing_folder(folder) for folder in root or []),
+        roots=tuple(existing_folder(folder) for folder in root or []),
         token=token or None,
         limits=Limits(
             max_upload_mb=max_upload_mb,
@@ -77,7 +77,7 @@ def serve_command(
         batching=Batching(enabled=batching, max_batch=max_batch, max_wait_ms=max_wait_ms),
         stream=LiveStream(window_seconds=window, stride_seconds=stride, threshold=threshold),
     )
-    vljepa = _load_model(model)
+    vljepa = load_model(model)
     video_index = None
     if index is not None:
         from ..tasks.index import VideoIndex

@@ -1,0 +1,48 @@
+"""What every command does before its work: check the paths it was given (an OSError naming the path,
+which the CLI turns into one line) and load a trained model quietly."""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+
+def existing_file(path: Path) -> Path:
+    """`path` if it is a file; FileNotFoundError or IsADirectoryError naming it otherwise (before any model loads)."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "a folder, not a file", str(path))
+    if not path.is_file():
+        raise FileNotFoundError(errno.ENOENT, "no such file", str(path))
+    return path
+
+
+def existing_data(path: Path) -> Path:
+    """A manifest file, or a shard source whose every shard exists (a `ShardError` names a missing one)."""
+    from .data.shards import is_shard_source, shard_paths
+
+    if is_shard_source(path):
+        shard_paths(path)
+        return path
+    return existing_file(path)
+
+
+def existing_folder(path: Path) -> Path:
+    if not path.exists():
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path))
+    if not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "a file, not a folder", str(path))
+    return path
+
+
+def quiet_loading() -> None:
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+
+
+def load_model(path: Path):
+    from .model import VLJepa
+
+    quiet_loading()
+    return VLJepa.from_pretrained(path)
