@@ -19,6 +19,10 @@ grow with the file's length, only with the window's):
    pass keeps them. If the seek fails (a raw H.264 stream) or lands after the window's start (containers
    without a keyframe index, such as MPEG-TS, seek approximately), the read starts over from the file's
    start. So the result always equals decoding every frame and sampling them (tests/test_seeking_reads.py).
+Decoding costs (ours): frames are converted to RGB through one swscale context per read (`rgb_converter`)
+rather than one per frame; the decoder runs on one thread for frames under 640x360 and in DataLoader
+workers (`use_decoder_threads`), where starting frame threads costs more than they save; and a packet the
+decoder rejects as invalid data is skipped, as FFmpeg's command line does (`decoded_frames`).
 `video_duration` reads the header (the stream's duration, else the container's) and decodes only when
 neither is there.
 
@@ -36,7 +40,7 @@ from its start.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
@@ -45,10 +49,12 @@ from typing import NamedTuple
 import av
 import numpy as np
 import torch
+from av.video.reformatter import VideoReformatter
 
 from ..errors import VljepaError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+FRAME_THREADS_MIN_PIXELS = 640 * 360  # smaller frames decode faster on one thread
 
 
 class VideoError(VljepaError, RuntimeError):
@@ -103,8 +109,41 @@ def _video_stream(container: av.container.InputContainer, path: Path) -> av.vide
     if not container.streams.video:
         raise VideoError(f"{path}: no video stream")
     stream = container.streams.video[0]
-    stream.thread_type = "AUTO"
+    use_decoder_threads(stream)
     return stream
+
+
+def use_decoder_threads(stream: av.video.stream.VideoStream) -> None:
+    """Decode on one thread per core only where that pays: frames of `FRAME_THREADS_MIN_PIXELS` and more, in
+    a process that is not a DataLoader worker. Starting the decoder's threads costs more than they save on
+    small frames, and loader workers are already one process per core."""
+    large = (stream.width or 0) * (stream.height or 0) >= FRAME_THREADS_MIN_PIXELS
+    if large and torch.utils.data.get_worker_info() is None:
+        stream.thread_type = "AUTO"
+    else:
+        stream.thread_type, stream.codec_context.thread_count = "SLICE", 1
+
+
+def decoded_frames(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> Iterator[av.VideoFrame]:
+    """`container.decode(stream)`, except that a packet the decoder rejects as invalid data (a damaged or
+    truncated file) is skipped, as FFmpeg's command line skips it, instead of ending the read: a decoder on
+    one thread raises at such a packet where frame threads only log it."""
+    for packet in container.demux(stream):
+        try:
+            frames = packet.decode()
+        except av.error.InvalidDataError:
+            continue
+        yield from frames
+
+
+def rgb_converter() -> Callable[[av.VideoFrame], np.ndarray]:
+    """A function from a decoded frame to (H, W, 3) uint8 RGB through one reused swscale context.
+    `frame.to_ndarray(format="rgb24")` sets up a context for every frame, which costs more than decoding a
+    small frame; one converter per read keeps the set-up to once (the pixels are the same)."""
+    reformatter = VideoReformatter()
+    return lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
 
 
 def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream) -> float:
@@ -125,9 +164,9 @@ def _iter_frames(path: Path) -> Iterator[tuple[np.ndarray, float]]:
     """(rgb frame, time in seconds) in decoding order."""
     with av.open(str(path)) as container:
         stream = _video_stream(container, path)
-        decoded = 0
-        for index, frame in enumerate(container.decode(stream)):
-            yield frame.to_ndarray(format="rgb24"), _frame_time(frame, index, stream)
+        decoded, to_rgb = 0, rgb_converter()
+        for index, frame in enumerate(decoded_frames(container, stream)):
+            yield to_rgb(frame), _frame_time(frame, index, stream)
             decoded += 1
         _warn_if_truncated(path, decoded, stream.frames)
 
@@ -201,11 +240,12 @@ def _decode_keeping(path: Path, seek: float | None, end: float | None, keep: set
     the frames at the positions in `keep`."""
     kept: dict[int, np.ndarray] = {}
     times: list[float] = []
+    to_rgb = rgb_converter()
     with _opened(path, seek) as (container, stream):
-        for index, frame in enumerate(container.decode(stream)):
+        for index, frame in enumerate(decoded_frames(container, stream)):
             times.append(_frame_time(frame, index, stream))
             if index in keep:
-                kept[index] = frame.to_ndarray(format="rgb24")
+                kept[index] = to_rgb(frame)
             if end is not None and times[-1] >= end:
                 return _Decoded(kept, times, False, stream.frames)
         return _Decoded(kept, times, True, stream.frames)

@@ -17,7 +17,15 @@ import av
 import numpy as np
 import torch
 
-from .video import IMAGE_SUFFIXES, VideoError, check_window, sample_indices
+from .video import (
+    IMAGE_SUFFIXES,
+    VideoError,
+    check_window,
+    decoded_frames,
+    rgb_converter,
+    sample_indices,
+    use_decoder_threads,
+)
 
 
 @dataclass(frozen=True)
@@ -52,7 +60,8 @@ def _decode_all(data: bytes, name: str) -> tuple[list[av.VideoFrame], list[float
             if not container.streams.video:
                 raise VideoError(f"{name}: no video stream")
             stream = container.streams.video[0]
-            for index, frame in enumerate(container.decode(stream)):
+            use_decoder_threads(stream)
+            for index, frame in enumerate(decoded_frames(container, stream)):
                 times.append(float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1))
                 frames.append(frame)
     except VideoError:
@@ -75,5 +84,5 @@ def decode_clip(
         frames, times = frames[:1], [0.0]
     else:
         check_window(name, start, end, times[-1] + (times[1] - times[0] if len(times) > 1 else 0.0))
-    chosen = sample_indices(times, num_frames, start, end)
-    return torch.from_numpy(np.stack([frames[i].to_ndarray(format="rgb24") for i in chosen]))
+    chosen, to_rgb = sample_indices(times, num_frames, start, end), rgb_converter()
+    return torch.from_numpy(np.stack([to_rgb(frames[i]) for i in chosen]))
