@@ -72,6 +72,7 @@ def test_bools_are_strict(raw):
         ("model.temperature=.inf", "model.temperature: expected a finite float, got inf"),
         ("grad_clip=0", "grad_clip: must be > 0, got 0.0"),
         ("model.loss=hinge", "model.loss: must be one of infonce, cosine, l1, l2; got 'hinge'"),
+        ("sharding=zero3", "sharding: must be one of none, fsdp; got 'zero3'"),
         ("stages.5.steps=3", "stages.5: no such item; stages has 2 items (0..1)"),
     ],
 )

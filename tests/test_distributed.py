@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import time
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -37,11 +38,21 @@ def tiny_model() -> VLJepa:
     return VLJepa(config).eval()
 
 
+def batch_of_tokens(model: VLJepa) -> torch.Tensor:
+    """Seeded X-encoder tokens for the global batch of `TARGETS`."""
+    return torch.randn(len(TARGETS), 6, model.x_encoder.embed_dim, generator=torch.Generator().manual_seed(1))
+
+
+def backward_batch(model: VLJepa, micro_batch_size: int | None, world: World = World()) -> float:
+    """The global batch's loss, its gradients in `.grad`."""
+    tokens = batch_of_tokens(model)
+    out = batch_backward(model, lambda rows: tokens[rows], QUERIES, TARGETS, micro_batch_size, nullcontext, world)
+    return out.loss.item()
+
+
 def one_step(micro_batch_size: int | None, world: World = World()) -> tuple[float, dict[str, torch.Tensor]]:
     model = tiny_model()
-    tokens = torch.randn(len(TARGETS), 6, model.x_encoder.embed_dim, generator=torch.Generator().manual_seed(1))
-    out = batch_backward(model, lambda rows: tokens[rows], QUERIES, TARGETS, micro_batch_size, nullcontext, world)
-    return out.loss.item(), take_grads(model)
+    return backward_batch(model, micro_batch_size, world), take_grads(model)
 
 
 def run_config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
@@ -71,13 +82,19 @@ def run_config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
     return config
 
 
-def rank_worker(rank: int, port: int, manifest: Path, out: Path) -> None:
-    """One rank: the single steps, then a run stopped at global step 3 and resumed by a fresh Trainer."""
+def join_ranks(rank: int, port: int) -> World:
+    """In a spawned rank: torchrun's environment for rank `rank` of `WORLD_SIZE`, one thread, the gloo group."""
     os.environ.update(
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(WORLD_SIZE)
     )
     torch.set_num_threads(1)
     world, _ = init_distributed(torch.device("cpu"))
+    return world
+
+
+def rank_worker(rank: int, port: int, manifest: Path, out: Path) -> None:
+    """One rank: the single steps, then a run stopped at global step 3 and resumed by a fresh Trainer."""
+    world = join_ranks(rank, port)
     steps = {micro_batch_size: one_step(micro_batch_size, world) for micro_batch_size in MICRO_BATCH_SIZES}
     config = run_config(manifest, out / "run", out / "cache")  # an empty cache: rank 0 fills it, rank 1 waits
     stopped = Trainer(config, progress=False).run(stop_at_global_step=3)
@@ -96,22 +113,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def ranks(tmp_path_factory, clip_manifest) -> tuple[list[dict], Path]:
-    """What each of the two ranks computed, and their output folder."""
-    out = tmp_path_factory.mktemp("ranks")
+def run_ranks(worker: Callable[..., None], manifest: Path, out: Path, seconds: int = 120) -> list[dict]:
+    """Run `worker(rank, port, manifest, out)` in `WORLD_SIZE` processes; what each saved to `out/rank<r>.pt`."""
     # fork: the ranks inherit the imported torch and transformers (spawn re-imports them, ~10 s a process on
     # two busy cores); they use no CUDA and set one thread before any op, as DataLoader workers do
     context = mp.start_processes(
-        rank_worker, args=(free_port(), clip_manifest, out), nprocs=WORLD_SIZE, join=False, start_method="fork"
+        worker, args=(free_port(), manifest, out), nprocs=WORLD_SIZE, join=False, start_method="fork"
     )
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + seconds
     while not context.join(timeout=1):
         if time.monotonic() > deadline:
             for process in context.processes:
                 process.kill()
-            pytest.fail("the two ranks did not finish within 120 s")
-    return [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD_SIZE)], out
+            pytest.fail(f"the two ranks did not finish within {seconds} s")
+    return [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
+
+
+@pytest.fixture(scope="module")
+def ranks(tmp_path_factory, clip_manifest) -> tuple[list[dict], Path]:
+    """What each of the two ranks computed, and their output folder."""
+    out = tmp_path_factory.mktemp("ranks")
+    return run_ranks(rank_worker, clip_manifest, out), out
 
 
 @pytest.mark.parametrize("micro_batch_size", MICRO_BATCH_SIZES)

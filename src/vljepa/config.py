@@ -63,6 +63,7 @@ FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder 
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
 VALIDATION_METRICS = tuple(f"val_{kind}_{figure}" for kind in KINDS for figure in ("top1", "loss"))  # the loop's own
 RecordKind = Annotated[str, OneOf(KINDS)]
+SHARDING_MODES = ("none", "fsdp")  # how torchrun ranks hold the trained parts (TrainConfig.sharding)
 
 
 @dataclass
@@ -185,6 +186,9 @@ class TrainConfig(CheckedConfig):
     )
     gradient_checkpointing: bool = (
         False  # recompute the predictor's (and a training text model's) activations in backward
+    )
+    sharding: Annotated[str, OneOf(SHARDING_MODES)] = (
+        "none"  # under torchrun: none (every rank holds the whole model) | fsdp (trained parts sharded; train/sharding.py)
     )
     model: ModelConfig = field(default_factory=ModelConfig)
     stages: list[StageConfig] = field(

@@ -155,15 +155,21 @@ class VLJepa(nn.Module):
 
     # --- checkpoints -------------------------------------------------------------------------------
 
-    def trained_state_dict(self) -> dict[str, torch.Tensor]:
-        """Everything but the parts stored by reference (X-encoder; a frozen text model) or apart (Y-decoder)."""
+    def trained_part(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The entries of a state dict of this model that a checkpoint stores: all but the parts stored by
+        reference (X-encoder; a frozen text model) or apart (Y-decoder)."""
         skip = ["x_encoder.", "y_decoder."] + (["y_encoder.text_model."] if self.y_encoder.frozen_text_model else [])
-        return {k: v for k, v in self.state_dict().items() if not any(k.startswith(s) for s in skip)}
+        return {k: v for k, v in state.items() if not any(k.startswith(s) for s in skip)}
 
-    def save_pretrained(self, directory: str | Path) -> None:
+    def trained_state_dict(self) -> dict[str, torch.Tensor]:
+        return self.trained_part(self.state_dict())
+
+    def save_pretrained(self, directory: str | Path, trained_state: dict[str, torch.Tensor] | None = None) -> None:
+        """Write the trained weights: `trained_state` if given (a sharded trainer gathers them), else this model's."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.trained_state_dict().items()}
+        trained_state = self.trained_state_dict() if trained_state is None else trained_state
+        state = {k: v.detach().cpu().contiguous() for k, v in trained_state.items()}
         metadata = {"x_encoder_fingerprint": self.x_encoder.fingerprint()}
         atomic_write(directory / WEIGHTS_FILE, lambda tmp: save_file(state, str(tmp), metadata=metadata))
         write_config_json(self.config, directory / CONFIG_FILE)
@@ -182,8 +188,12 @@ class VLJepa(nn.Module):
         return model
 
     def load_trained_state(self, path: str | Path) -> None:
-        """Load `save_pretrained`'s weights; a damaged file, or one saved for another X-encoder or architecture,
-        is a `CheckpointError` naming it."""
+        """Load `save_pretrained`'s weights (checked by `read_trained_state`)."""
+        self.load_state_dict(self.read_trained_state(path), strict=False)
+
+    def read_trained_state(self, path: str | Path) -> dict[str, torch.Tensor]:
+        """`save_pretrained`'s weights, checked against this model: a damaged file, or one saved for another
+        X-encoder or architecture, is a `CheckpointError` naming it."""
         from safetensors import SafetensorError, safe_open
 
         try:
@@ -203,4 +213,4 @@ class VLJepa(nn.Module):
             raise CheckpointError(
                 f"{path}: missing keys {sorted(missing)[:10]}, unexpected keys {sorted(unexpected)[:10]}"
             )
-        self.load_state_dict(state, strict=False)
+        return state

@@ -20,12 +20,19 @@ does (without torchrun nothing here communicates). Design decisions:
   frozen text model) stay out of any wrapper; checkpoint names stay unprefixed; and a parameter unused by
   one rank's slice needs no `find_unused_parameters`. Clipping and AdamW then see identical gradients on
   every rank, so the replicas (identically seeded) stay identical.
+- `sharding: fsdp` shards the trained parts (the predictor, the Y-encoder's head, a training text model)
+  over the ranks with FSDP2 instead of replicating them (`sharding.py`): FSDP averages their gradients
+  itself (a reduce-scatter in backward, overlapped with it), so `average_gradients` skips them and averages
+  only the plain trainable parameters left (the learnable temperature). The frozen X-encoder stays whole on
+  every rank. The batch split, the gathered loss and the update are the same, so a step still equals the
+  single-process step.
 - Only rank 0 writes logs, metrics, checkpoints and progress bars, and fills the feature cache while the
   other ranks wait (`World.main_first`); they then read it, so the cache directory must be one that every
-  rank sees.
-Where we differ: no FSDP (every rank holds the whole predictor and Y-encoder), gradients are communicated
-after backward instead of overlapped with it, and every rank computes the full B x B logits (computing
-only its own rows against all columns would save memory at 24k; not needed at the sizes we run).
+  rank sees. Validation and the best-checkpoint score run on every rank (a sharded forward needs every
+  rank), and rank 0's verdict on `best/` is broadcast (`World.main_value`).
+Where we differ: without `sharding: fsdp` every rank holds the whole predictor and Y-encoder and gradients
+are communicated after backward instead of overlapped with it; every rank computes the full B x B logits
+(computing only its own rows against all columns would save memory at 24k; not needed at the sizes we run).
 """
 
 from __future__ import annotations
@@ -38,6 +45,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 from torch import nn
+from torch.distributed.tensor import DTensor
 
 
 class _GatherRows(torch.autograd.Function):
@@ -97,6 +105,14 @@ class World:
         dist.all_gather_object(values, value)
         return values
 
+    def main_value(self, value):
+        """Rank 0's `value` (any picklable object) on every rank: one decision that every rank follows."""
+        if self.size == 1:
+            return value
+        values = [value]
+        dist.broadcast_object_list(values, src=0)
+        return values[0]
+
     def barrier(self) -> None:
         if self.size > 1:
             dist.barrier()
@@ -117,11 +133,12 @@ class World:
             raise RuntimeError(f"{what} differs between ranks: {values}")
 
     def average_gradients(self, model: nn.Module) -> None:
-        """Average `.grad` of the trainable parameters over ranks. A parameter without a gradient on some rank
-        gets zeros there; one without a gradient on every rank keeps None, as in a single process."""
-        if self.size == 1:
+        """Average `.grad` of the trainable parameters over ranks, except FSDP's (DTensor) parameters, whose
+        gradients FSDP has already averaged. A parameter without a gradient on some rank gets zeros there; one
+        without a gradient on every rank keeps None, as in a single process."""
+        parameters = [p for p in model.parameters() if p.requires_grad and not isinstance(p, DTensor)]
+        if self.size == 1 or not parameters:
             return
-        parameters = [p for p in model.parameters() if p.requires_grad]
         device = parameters[0].device
         has_grad = torch.tensor([p.grad is not None for p in parameters], dtype=torch.int32, device=device)
         dist.all_reduce(has_grad, op=dist.ReduceOp.MAX)

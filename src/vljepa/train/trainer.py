@@ -20,7 +20,9 @@ transformer activations in backward. Precision follows `bf16` (auto: bf16 autoca
 device computes bf16 natively, `precision.py`); the choice is printed and recorded in the run's files.
 The same loop runs data-parallel under torchrun (`distributed.py`): each rank runs its slice of every
 global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, and only rank
-0 fills the feature cache and writes logs and checkpoints (which hold every rank's RNG state).
+0 fills the feature cache and writes logs and checkpoints (which hold every rank's RNG state). With
+`sharding: fsdp` the trained parts are sharded over the ranks (`sharding.py`); the checkpoints are gathered
+to rank 0 and written unsharded, in the same format.
 """
 
 from __future__ import annotations
@@ -53,6 +55,13 @@ from .grad_cache import grad_cache_backward
 from .metrics import METRICS_FILE, MetricsLog
 from .optim import apply_gradients, build_optimizer, build_schedule
 from .run_dir import RunDirectory
+from .sharding import (
+    full_trained_state,
+    load_full_state,
+    load_optimizer_state,
+    optimizer_state,
+    shard_trained_parts,
+)
 from .state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 
 FINAL_DIR = "final"
@@ -149,6 +158,8 @@ class Trainer:
             torch.manual_seed(config.seed + self.world.rank)
         if config.gradient_checkpointing:
             enable_gradient_checkpointing(self.model)
+        if config.sharding == "fsdp" and self.world.size > 1:
+            shard_trained_parts(self.model)
         prompt, main = config.model.classification_prompt, self.world.is_main
         self.features_from = resolve_features(config)
         with self.world.main_first():  # rank 0 encodes clips missing from the cache; the others then read them
@@ -229,8 +240,10 @@ class Trainer:
             metrics[f"val_{kind}_top1"] = sum(items[b].target == s.target for b, s in zip(best, items)) / len(items)
         return metrics
 
-    def _keep_best(self, entry: dict, position: dict) -> None:
-        """Score the model by `best_metric` (into the log entry) and keep it in `best/` if it beats the best so far."""
+    def _keep_best(self, evaluation: dict, position: dict) -> None:
+        """Score the model by `best_metric` (into `evaluation`, the validation figures) and keep it in `best/`
+        if rank 0's best so far is beaten. Every rank calls it: a sharded model's forward and weights are
+        collectives."""
         if self.best is None:
             return
         metric = self.best.metric
@@ -238,34 +251,46 @@ class Trainer:
             results = evaluate_manifest(
                 self.model, self.config.val_manifest, self.cache, progress=False, generation=False
             )
-            entry[metric] = metric_value(results, metric.removeprefix(EVAL_PREFIX))
-        elif metric not in entry:
-            logged = sorted(key for key in entry if key.startswith("val_"))
-            raise ConfigError(f"best_metric: validation logs no {metric!r}; it logs {logged}, or use eval.<figure>")
-        if self.best.offer(entry[metric], position, self._write_weights):
-            entry["best"] = entry[metric]
+            evaluation[metric] = metric_value(results, metric.removeprefix(EVAL_PREFIX))
+        elif metric not in evaluation:
+            raise ConfigError(
+                f"best_metric: validation logs no {metric!r}; it logs {sorted(evaluation)}, or use eval.<figure>"
+            )
+        if self.world.main_value(self.best.improves(evaluation[metric])):
+            weights = full_trained_state(self.model)
+            if self.world.is_main:
+                self.best.offer(evaluation[metric], position, lambda directory: self._write_weights(directory, weights))
+            evaluation["best"] = evaluation[metric]
 
     # --- checkpoints ---------------------------------------------------------------------------
 
-    def _write_weights(self, directory: Path) -> None:
-        self.model.save_pretrained(directory)
+    def _write_weights(self, directory: Path, trained_state: dict[str, torch.Tensor]) -> None:
+        self.model.save_pretrained(directory, trained_state)
         save_run_config(self.config, self.precision, directory)
+
+    def _save_model(self, directory: Path) -> None:
+        """The model, unsharded, to `directory` (atomically) by rank 0; every rank calls it."""
+        weights = full_trained_state(self.model)
+        if self.world.is_main:
+            atomic_directory(directory, lambda tmp: self.model.save_pretrained(tmp, weights))
 
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
         """Optimizer, scheduler and sampler (the stage's batches) are None at a stage boundary (the next stage
         builds its own). Every rank calls it (each sends its RNG state and data position); rank 0 writes."""
         rng = self.world.gather_objects(RngState.capture(self.device))
         data_position = sampler and sampler.state_dict()
+        weights = full_trained_state(self.model)
+        optimizer_data = optimizer and optimizer_state(self.model, optimizer)
         if not self.world.is_main:
             return
 
         save_training_state(
             self.out_dir,
-            self._write_weights,
+            lambda directory: self._write_weights(directory, weights),
             TrainingState(
                 position={"stage": stage_index, "step": step},
                 rng=rng,
-                optimizer=optimizer and optimizer.state_dict(),
+                optimizer=optimizer_data,
                 scheduler=scheduler and scheduler.state_dict(),
                 sampler=data_position,
             ),
@@ -276,7 +301,7 @@ class Trainer:
         if found is None:
             return None
         directory, state = found
-        self.model.load_trained_state(directory / WEIGHTS_FILE)
+        load_full_state(self.model, self.model.read_trained_state(directory / WEIGHTS_FILE))
         if self.world.is_main:
             console.print(f"resuming from {directory} (stage {state.position['stage']}, step {state.position['step']})")
         return state
@@ -289,7 +314,7 @@ class Trainer:
                 f"init_from={directory}: no {WEIGHTS_FILE}; expected the final/ directory of a previous vljepa run"
             )
         try:
-            self.model.load_trained_state(weights)
+            load_full_state(self.model, self.model.read_trained_state(weights))
         except (KeyError, RuntimeError) as error:
             raise ValueError(
                 f"init_from={directory}: its weights do not fit this run's model; the architecture "
@@ -367,7 +392,7 @@ class Trainer:
                 start = 0
                 if resume is not None and stage_index == resume_stage:
                     if resume.optimizer is not None:
-                        optimizer.load_state_dict(resume.optimizer)
+                        load_optimizer_state(self.model, optimizer, resume.optimizer)
                         scheduler.load_state_dict(resume.scheduler)
                         sampler.load_state_dict(resume.sampler)
                     self._restore_rng(resume.rng)
@@ -378,8 +403,8 @@ class Trainer:
                     self.world.barrier()  # no rank returns before rank 0 has written
                     return self.out_dir / CHECKPOINT_DIR
         final = self.out_dir / FINAL_DIR
+        self._save_model(final)
         if self.world.is_main:
-            atomic_directory(final, self.model.save_pretrained)
             console.print(f"[green]saved[/] {final}")
         self.world.barrier()
         return final
@@ -412,41 +437,45 @@ class Trainer:
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                 advance(1, loss=out.loss.item(), rate=rate)
                 done = step + 1
-                if main and (done % config.log_every == 0 or done == stage.steps):
-                    spread = prediction_spread(out.predicted)
-                    entry = {
-                        "stage": stage.name,
-                        "step": done,
-                        "global_step": global_step,
-                        "loss": out.loss.item(),
-                        "lr": scheduler.get_last_lr()[0],
-                        "grad_norm": grad_norm,
-                        "samples_per_s": rate,
-                        "precision": self.precision.name,
-                        "prediction_spread": spread,
-                        "temperature": self.model.temperature.item(),
-                    }
-                    if done % config.eval_every == 0 or done == stage.steps:
-                        entry.update(self.validate())
-                        self._keep_best(entry, {"stage": stage.name, "step": done, "global_step": global_step})
-                    log.write(entry)
-                    window_samples, window_start = 0, time.perf_counter()
+                if done % config.log_every == 0 or done == stage.steps:
+                    evaluation = {}
                     if (
-                        spread < config.collapse_threshold
-                        and done >= collapse_check_from(stage)
-                        and not warned_collapse
-                    ):
-                        warned_collapse = True
-                        console.print(
-                            f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
-                            f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "
-                            f"raise the batch size, or check the targets"
-                        )
+                        done % config.eval_every == 0 or done == stage.steps
+                    ):  # every rank: a sharded forward is collective
+                        evaluation = self.validate()
+                        self._keep_best(evaluation, {"stage": stage.name, "step": done, "global_step": global_step})
+                    if main:
+                        spread = prediction_spread(out.predicted)
+                        entry = {
+                            "stage": stage.name,
+                            "step": done,
+                            "global_step": global_step,
+                            "loss": out.loss.item(),
+                            "lr": scheduler.get_last_lr()[0],
+                            "grad_norm": grad_norm,
+                            "samples_per_s": rate,
+                            "precision": self.precision.name,
+                            "prediction_spread": spread,
+                            "temperature": self.model.temperature.item(),
+                            **evaluation,
+                        }
+                        log.write(entry)
+                        window_samples, window_start = 0, time.perf_counter()
+                        if (
+                            spread < config.collapse_threshold
+                            and done >= collapse_check_from(stage)
+                            and not warned_collapse
+                        ):
+                            warned_collapse = True
+                            console.print(
+                                f"[red]warning: predictions are collapsing[/] (spread {spread:.3f} < "
+                                f"{config.collapse_threshold} at {stage.name} step {done}): lower the LR, "
+                                f"raise the batch size, or check the targets"
+                            )
                 if done % config.save_every == 0 or global_step == stop_at:
                     self._save_checkpoint(stage_index, done, optimizer, scheduler, sampler)
                 if global_step == stop_at:
                     return True
-        if main:
-            atomic_directory(self.out_dir / stage.name, self.model.save_pretrained)
+        self._save_model(self.out_dir / stage.name)
         self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
