@@ -14,17 +14,18 @@ import numpy as np
 import pytest
 import torch
 
-from vljepa.data import video
+from vljepa.data import video, video_gops
 from vljepa.data.video import VideoError, read_clip, sample_indices, video_duration, write_video
 
 
 def reference_read_clip(path: Path, num_frames: int, start: float | None, end: float | None) -> torch.Tensor:
-    """The reading this replaces: decode every frame to RGB, then sample."""
+    """Decode every frame to RGB, then sample (with the decoder settings of `read_clip`: a damaged packet
+    decodes differently on one thread and on frame threads)."""
     frames, times = [], []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
-        for index, frame in enumerate(container.decode(stream)):
+        video.use_decoder_threads(stream)
+        for index, frame in enumerate(video.decoded_frames(container, stream)):
             frames.append(frame.to_ndarray(format="rgb24"))
             times.append(float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1))
     return torch.from_numpy(np.stack([frames[i] for i in sample_indices(times, num_frames, start, end)]))
@@ -109,7 +110,7 @@ def test_read_clip_equals_decoding_every_frame(videos, name, num_frames):
 def test_a_window_mid_file_starts_at_a_keyframe_after_the_file_start(videos, name):
     path = videos[name]
     duration = video_duration(path)
-    planned = video._packet_times(path, duration / 2, duration / 2 + 0.2)
+    planned = video._demux(path, duration / 2, duration / 2 + 0.2).times
     assert 0 < planned[0] <= duration / 2 and planned[-1] >= duration / 2 + 0.2
     assert len(planned) < VIDEOS[name][2] / 2  # neither the frames before that keyframe nor after the window
 
@@ -155,3 +156,140 @@ def test_reading_a_long_video_holds_only_the_chosen_frames(tmp_path):
     for window in [(None, None), (10.0, 50.0)]:
         assert peak_growth_mb(lambda: read_clip(path, 8, *window)) < 16  # noqa: B023 (called at once)
     assert peak_growth_mb(lambda: reference_read_clip(path, 8, None, None)) > 100  # the measure has teeth
+
+
+def numbered_frame(index: int) -> np.ndarray:
+    """32x32: a bar sweeping over a gradient (smooth motion, so that x264 uses B-frames) under the frame's
+    number written in 4x4 blocks (every frame differs, so a wrong pick shows)."""
+    frame = np.repeat(np.linspace(0, 160, 32, dtype=np.uint8)[None, :, None], 32, axis=0).repeat(3, axis=2)
+    frame[8:, 4 + index % 24] = 255
+    for bit in range(16):
+        frame[bit // 8 * 4 : bit // 8 * 4 + 4, bit % 8 * 4 : bit % 8 * 4 + 4] = 255 * ((index >> bit) & 1)
+    return frame
+
+
+LONG_VIDEOS = {  # name: (codec, encoder options); 60 s at 30 fps, a keyframe at least every 10 frames
+    "h264 without B-frames.mp4": ("libx264", {"g": "10", "bf": "0"}),
+    "h264 B-frames.mp4": ("libx264", {"g": "10", "bf": "3"}),
+    "h264 B-frames.mkv": ("libx264", {"g": "10", "bf": "3"}),
+    "h264 open GOPs.mp4": ("libx264", {"g": "10", "bf": "3", "x264-params": "open-gop=1"}),
+    "mpeg2 approximate seeks.ts": ("mpeg2video", {"g": "10"}),
+}
+CLOSED_GOPS = ("h264 without B-frames.mp4", "h264 B-frames.mp4", "h264 B-frames.mkv")
+
+
+def encode_long(path: Path, codec: str, options: dict[str, str], seconds: int = 60, **muxer) -> Path:
+    with av.open(str(path), mode="w", options=muxer) as container:
+        stream = container.add_stream(codec, rate=30, options=options)
+        stream.width, stream.height, stream.pix_fmt = 32, 32, "yuv420p"
+        for index in range(seconds * 30):
+            for packet in stream.encode(av.VideoFrame.from_ndarray(numbered_frame(index), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def long_videos(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("long")
+    return {name: encode_long(folder / name, codec, options) for name, (codec, options) in LONG_VIDEOS.items()}
+
+
+@pytest.fixture(scope="module")
+def long_references(long_videos) -> dict[str, tuple[list[np.ndarray], list[float]]]:
+    """Every frame of each long video and its time, decoded once (as `reference_read_clip` does)."""
+    references = {}
+    for name, path in long_videos.items():
+        with av.open(str(path)) as container:
+            decoded = list(container.decode(container.streams.video[0]))
+        references[name] = [frame.to_ndarray(format="rgb24") for frame in decoded], [frame.time for frame in decoded]
+    return references
+
+
+def reference_sample(reference: tuple[list[np.ndarray], list[float]], num_frames: int, start, end) -> torch.Tensor:
+    frames, times = reference
+    return torch.from_numpy(np.stack([frames[i] for i in sample_indices(times, num_frames, start, end)]))
+
+
+def test_long_videos_have_the_gops_they_are_made_for(long_videos):
+    """Keyframes at least every 10 frames, and B-frames (frames decoded before they are shown) where asked."""
+    for name, path in long_videos.items():
+        with av.open(str(path)) as container:
+            packets = [packet for packet in container.demux(container.streams.video[0]) if packet.size]
+        assert sum(packet.is_keyframe for packet in packets) >= len(packets) // 10, name
+        reordered = any(later.pts < earlier.pts for earlier, later in zip(packets, packets[1:], strict=False))
+        assert reordered == (LONG_VIDEOS[name][1].get("bf", "0") != "0"), name
+
+
+@pytest.mark.parametrize("name", LONG_VIDEOS)
+@pytest.mark.parametrize(
+    ("num_frames", "start", "end"),
+    [(8, None, None), (1, None, None), (8, 10.05, 16.0), (8, 20.1, 21.3), (5, 50.0, None)],
+)
+def test_reading_long_videos_equals_decoding_every_frame(long_videos, long_references, name, num_frames, start, end):
+    """The whole file, a window over many GOPs, one over a few and one to the end."""
+    expected = reference_sample(long_references[name], num_frames, start, end)
+    assert torch.equal(read_clip(long_videos[name], num_frames, start, end), expected)
+
+
+@pytest.mark.parametrize("name", CLOSED_GOPS)
+@pytest.mark.parametrize(("start", "end"), [(None, None), (10.05, 16.0)])
+def test_a_long_read_decodes_only_the_gops_of_its_frames(long_videos, long_references, monkeypatch, name, start, end):
+    """No single pass, and at most one GOP of 10 frames per chosen frame (and the file's last one) decoded."""
+    path = long_videos[name]
+    runs: list[video_gops.Run] = []
+
+    def planned_runs(*args) -> list[video_gops.Run] | None:
+        planned = video_gops.plan_runs(*args)
+        runs.extend(planned or [])
+        return planned
+
+    def single_pass(*args):
+        raise AssertionError("read in a single pass")
+
+    monkeypatch.setattr(video, "plan_runs", planned_runs)
+    monkeypatch.setattr(video, "_decode_keeping", single_pass)
+    assert torch.equal(read_clip(path, 8, start, end), reference_sample(long_references[name], 8, start, end))
+    assert 1 < len(runs) <= 9 and sum(run.last - run.first + 1 for run in runs) <= 9 * 10
+
+
+def test_a_truncated_long_video_is_read_in_one_pass_and_warned_about(tmp_path):
+    """20 s whose header declares 600 frames, cut to about 12 s: its last packet is incomplete."""
+    path = encode_long(tmp_path / "cut.mp4", "libx264", {"g": "10", "bf": "3"}, seconds=20, movflags="faststart")
+    path.write_bytes(path.read_bytes()[: int(path.stat().st_size * 0.6)])
+    with pytest.warns(video.TruncatedVideoWarning, match="of the 600 frames"):
+        assert torch.equal(read_clip(path, 8), reference_read_clip(path, 8, None, None))
+    assert torch.equal(read_clip(path, 8, 6.0, None), reference_read_clip(path, 8, 6.0, None))
+    with pytest.raises(VideoError, match=r"start 15.0 s is beyond the video's duration"):
+        read_clip(path, 4, 15.0, None)
+
+
+def gop_packets(*gops: list[int]) -> list[video_gops.Packet]:
+    """Packets in decoding order, one GOP per list of presentation times (frame numbers)."""
+    return [video_gops.Packet(float(time), 100, index == 0) for gop in gops for index, time in enumerate(gop)]
+
+
+def test_runs_skip_only_stretches_longer_than_a_seek():
+    gop = video_gops.SEEK_COST_FRAMES  # frames per GOP: skipping one GOP costs about as much as a seek
+    packets = gop_packets(*[list(range(first, first + gop)) for first in range(0, 10 * gop, gop)])
+    times = [packet.time for packet in packets]
+    assert video_gops.plan_runs(packets, times, [0, gop + 1, 2 * gop + 5]) is None  # nothing to skip
+    assert video_gops.plan_runs(packets, times, [1, 4 * gop + 2, 4 * gop + 3, 9 * gop]) == [
+        video_gops.Run(0, 0, 1),
+        video_gops.Run(4 * gop, 4 * gop, 4 * gop + 3),
+        video_gops.Run(9 * gop, 9 * gop, 9 * gop),
+    ]
+    assert video_gops.plan_runs(packets, times, [2 * gop + 3, 3 * gop + 1]) == [
+        video_gops.Run(2 * gop, 2 * gop, 3 * gop + 1)
+    ]
+
+
+def test_a_gop_shown_before_its_keyframe_is_decoded_from_the_gop_before():
+    """An open GOP (its B-frames, decoded after its keyframe, are shown before it and may refer to the GOP
+    before) does not start a run; neither do packets without keyframe flags."""
+    packets = gop_packets(list(range(0, 20)), [22, 20, 21, *range(23, 40)], list(range(40, 60)), list(range(60, 80)))
+    times = sorted(packet.time for packet in packets)
+    assert video_gops.plan_runs(packets, times, [25, 70]) == [video_gops.Run(0, 0, 25), video_gops.Run(60, 60, 70)]
+    unflagged = [packet._replace(keyframe=False) for packet in packets]
+    assert video_gops.plan_runs(unflagged, times, [25, 70]) is None

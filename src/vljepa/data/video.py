@@ -5,20 +5,29 @@ tensor (T, H, W, 3): the frames whose time lies in the window, `num_frames` posi
 over them (`sample_indices`; a window shorter than one frame gives the frame nearest its start). An
 image (png/jpg) is a one-frame video.
 
-Reads that seek, holding only the chosen frames (ours: the memory and the decoding of a read do not
-grow with the file's length, only with the window's):
+Reads that seek, holding only the chosen frames (ours: a read's memory grows only with the frames it
+samples, and its decoding with the groups of pictures (GOPs) that hold them, not with the file's length):
 1. A window with a start seeks (`container.seek(..., backward=True)`) to the keyframe at or before it;
    a read without one starts at the file's start.
-2. The frame times are read from the packets' timestamps, without decoding, up to the first frame at or
-   after the window's end (the whole file without an end). Header metadata (duration, frame count,
-   average rate) would save this pass but is not exact for variable frame rates, edit lists or damaged
-   files; demuxing is cheap next to decoding.
-3. One decoding pass from that keyframe to the window's end converts to RGB only the frames chosen from
-   those times. If the decoded frames' times differ from the packets' (packets without timestamps,
-   frames that fail to decode in a damaged file), the times just decoded choose the frames and a second
-   pass keeps them. If the seek fails (a raw H.264 stream) or lands after the window's start (containers
-   without a keyframe index, such as MPEG-TS, seek approximately), the read starts over from the file's
-   start. So the result always equals decoding every frame and sampling them (tests/test_seeking_reads.py).
+2. The packets (time, size, keyframe flag) are demuxed without decoding, up to the first frame at or after
+   the window's end (the whole file without an end); their times choose the frames. Header metadata
+   (duration, frame count, average rate) would save this pass but is not exact for variable frame rates,
+   edit lists or damaged files; demuxing is cheap next to decoding.
+3. Only the GOPs that hold the chosen frames are decoded (`video_gops`), and the file's last one when the
+   read reaches its end (so that the window is checked against a frame that decodes): each run of them
+   seeks to its keyframe and decodes to the last frame it needs, converting only the chosen frames to
+   RGB, checking that the packets and the frames' times are the planned ones. A stretch of at most
+   `SEEK_COST_FRAMES` (16) frames between two needed GOPs is decoded through (a seek costs about as much
+   as decoding a few frames); a read that would then skip nothing (a short window) is left to step 4,
+   as is any doubt: packets without keyframe flags, flagged corrupt or fewer than the header declares, a
+   seek that lands after the keyframe, frames that differ from the plan, an FFmpeg error.
+4. One decoding pass from the starting point to the window's end converts only the chosen frames. If
+   the decoded frames' times differ from the packets' (packets without timestamps, frames that fail to
+   decode in a damaged file), the times just decoded choose the frames and a second pass keeps them. If
+   the seek fails (a raw H.264 stream) or lands after the window's start (containers without a keyframe
+   index, such as MPEG-TS, seek approximately), the read starts over from the file's start.
+So the result equals decoding every frame and sampling them (tests/test_seeking_reads.py), given that a
+GOP the read skips decodes to one frame per packet, as every GOP of an undamaged file does.
 Decoding costs (ours): frames are converted to RGB through one swscale context per read (`rgb_converter`)
 rather than one per frame; the decoder runs on one thread for frames under 640x360 and in DataLoader
 workers (`use_decoder_threads`), where starting frame threads costs more than they save; and a packet the
@@ -33,8 +42,8 @@ cannot open, one without a video stream or without a decodable frame, and a time
 (start >= end), starts before 0 or starts at or after the end of the video (the header's duration, or
 the last frame that decodes when the read reaches the file's end; an image has no time: its window is
 not checked against a duration). A truncated file whose surviving frames decode (fewer than its header
-declares) is used, with a `TruncatedVideoWarning` naming the file when a read decodes it to its end
-from its start.
+declares) is used, with a `TruncatedVideoWarning` naming the file when a read from its start reaches
+its end.
 """
 
 from __future__ import annotations
@@ -52,6 +61,7 @@ import torch
 from av.video.reformatter import VideoReformatter
 
 from ..errors import VljepaError
+from .video_gops import Packet, decode_runs, plan_runs
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 FRAME_THREADS_MIN_PIXELS = 640 * 360  # smaller frames decode faster on one thread
@@ -206,13 +216,21 @@ def _opened(
         yield container, stream
 
 
-def _packet_times(path: Path, seek: float | None, end: float | None) -> list[float] | None:
-    """Presentation times of the frames from the read's starting point (the file's start or the keyframe at
-    or before `seek`) to the first frame at or after `end` (None: to the end of the file), read from the
-    packets without decoding them; None if a packet has no timestamp. Packets come in decoding order, so
-    reading stops once a packet's decoding time passes the earliest frame at or after `end` seen so far: no
-    later packet can be shown before it (a frame is never shown before it is decoded)."""
-    times: list[float] = []
+class _Demuxed(NamedTuple):
+    packets: list[Packet]  # in decoding order, from the read's starting point to where demuxing stopped
+    times: list[float]  # the sorted frame times from the starting point to the first at or after `end`
+    to_the_end: bool  # the read reaches the end of the file (no frame at or after `end`)
+    whole: bool  # no packet flagged corrupt or to discard; read from start to end: as many as the header says
+
+
+def _demux(path: Path, seek: float | None, end: float | None) -> _Demuxed | None:
+    """The packets from the read's starting point (the file's start or the keyframe at or before `seek`) to
+    the first frame at or after `end` (None: to the end of the file), read without decoding them; None if a
+    packet has no timestamp. Packets come in decoding order, so reading stops once a packet's decoding time
+    passes the earliest frame at or after `end` seen so far: no later packet can be shown before it (a frame
+    is never shown before it is decoded)."""
+    packets: list[Packet] = []
+    whole = True
     first_after = float("inf")  # the earliest frame time at or after `end` seen so far
     with _opened(path, seek) as (container, stream):
         for packet in container.demux(stream):
@@ -221,11 +239,17 @@ def _packet_times(path: Path, seek: float | None, end: float | None) -> list[flo
             if packet.pts is None:
                 return None
             if packet.dts is not None and float(packet.dts * stream.time_base) >= first_after:
+                to_the_end = False
                 break
-            times.append(float(packet.pts * stream.time_base))
-            if end is not None and times[-1] >= end:
-                first_after = min(first_after, times[-1])
-    return [t for t in sorted(times) if t <= first_after]
+            packets.append(Packet(float(packet.pts * stream.time_base), packet.size, bool(packet.is_keyframe)))
+            whole = whole and not (packet.is_corrupt or packet.is_discard)
+            if end is not None and packets[-1].time >= end:
+                first_after = min(first_after, packets[-1].time)
+        else:  # the end of the file
+            to_the_end = first_after == float("inf")
+            whole = whole and not (seek is None and 0 < stream.frames != len(packets))
+    times = sorted(packet.time for packet in packets if packet.time <= first_after)
+    return _Demuxed(packets, times, to_the_end, whole)
 
 
 class _Decoded(NamedTuple):
@@ -251,6 +275,21 @@ def _decode_keeping(path: Path, seek: float | None, end: float | None, keep: set
         return _Decoded(kept, times, True, stream.frames)
 
 
+def _decode_gops(path: Path, demuxed: _Demuxed, chosen: list[int]) -> dict[int, np.ndarray] | None:
+    """The frames at the positions `chosen` of `demuxed.times`, decoding only the GOPs that hold them (and
+    the last one when the plan reaches the file's end, so that its last frame is one that decodes); None
+    when that would skip nothing or cannot be sure to equal a single pass (`video_gops`)."""
+    needed = sorted({*chosen, len(demuxed.times) - 1} if demuxed.to_the_end else set(chosen))
+    runs = plan_runs(demuxed.packets, demuxed.times, needed) if demuxed.whole else None
+    if runs is None:
+        return None
+    try:
+        with _opened(path, None) as (container, stream):
+            return decode_runs(container, stream, demuxed.packets, demuxed.times, runs, set(chosen), rgb_converter())
+    except av.error.FFmpegError:
+        return None
+
+
 def _metadata_duration(path: Path) -> float | None:
     """Duration in seconds from the stream's or the container's header (no decoding); None if absent."""
     with av.open(str(path)) as container:
@@ -268,14 +307,21 @@ def _read_video(path: Path, num_frames: int, start: float | None, end: float | N
     check_window(path, start, end, _metadata_duration(path))
     for seek in [start, None] if start else [None]:
         try:
-            planned = _packet_times(path, seek, end)
+            demuxed = _demux(path, seek, end)
         except av.error.FFmpegError:
             if seek is None:
                 raise
             continue  # a stream that cannot seek (a raw H.264 stream): read from the beginning
-        if planned is None and seek is not None:
+        if demuxed is None and seek is not None:
             continue  # no timestamps: frame times count frames from the file's start
+        planned = demuxed.times if demuxed else None
         chosen = sample_indices(planned, num_frames, start, end) if planned else []
+        if planned and (seek is None or planned[0] <= start):
+            kept = _decode_gops(path, demuxed, chosen)
+            if kept is not None:
+                if demuxed.to_the_end:
+                    check_window(path, start, end, planned[-1] + _frame_step(planned[-2:]))
+                return np.stack([kept[i] for i in chosen])
         decoded = _decode_keeping(path, seek, end, set(chosen))
         times = decoded.times
         if seek is not None and (not times or times[0] > start):
