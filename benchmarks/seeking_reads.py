@@ -8,11 +8,10 @@ it), and `vljepa classify` on the whole video and on the mid-video window (a che
 has no --start/--end records the window case as unsupported). Peak RSS is each child's own
 (`os.wait4`); a child whose RSS passes `--rss-limit-gb` is killed and recorded as such (reading every
 frame of ten minutes of 640x360 video holds 12 GB). `--src` points at the `src` folder of the checkout
-to measure (default: this one); run it once per checkout to compare, e.g. with the reads that decode and
-keep every frame at /work/main:
+to measure (default: this one); run it once per checkout to compare two versions of the reads:
 
-    python benchmarks/seeking_reads.py --out benchmarks/results/seeking_reads_new.json
-    python benchmarks/seeking_reads.py --src /work/main/src --out benchmarks/results/seeking_reads_old.json
+    python benchmarks/seeking_reads.py --out benchmarks/results/seeking_reads.json
+    python benchmarks/seeking_reads.py --src OTHER_CHECKOUT/src --out benchmarks/results/seeking_reads_other.json
 
 Wall times need a quiet machine; peak RSS does not.
 """
