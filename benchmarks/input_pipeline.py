@@ -38,7 +38,7 @@ from transformers.utils import logging as hf_logging
 
 from vljepa.config import load_train_config
 from vljepa.data.manifest import load_manifest
-from vljepa.data.shards import shard_paths, write_shards
+from vljepa.data.shards import shard_list, write_shards
 from vljepa.demo import DEMO_CONFIG, packaged_config
 from vljepa.eval.report import machine_description
 from vljepa.train.optim import apply_gradients, build_optimizer
@@ -137,7 +137,7 @@ def dataset_of(shards: Path, clips: int, per_copy: int, work: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     copies = math.ceil(clips / per_copy)
     for copy in range(copies):
-        for shard in shard_paths(shards):
+        for shard in shard_list(shards):
             link = out / f"{copy:03d}_{shard.name}"
             if not link.exists():
                 os.link(shard, link)

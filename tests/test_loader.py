@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from vljepa.data.video import read_clip
 from vljepa.errors import ConfigError
 from vljepa.train.batches import resolve_features
 from vljepa.train.loader import ClipBatches, clip_loader
+from vljepa.train.samples import Sample
 from vljepa.train.trainer import Trainer
 from vljepa.x_encoder import preprocess_clip
 
@@ -78,6 +80,25 @@ def test_the_mixture_holds_and_workers_give_the_fixed_batch_order_from_any_start
         loader = clip_loader(clip_batches(shard_dir, num_workers=2, start_batch=start, **settings), pin_memory=False)
         for got, want in zip(loader, order[start : start + 4]):
             assert got["samples"] == want["samples"] and torch.equal(got["video"], want["video"])
+
+
+def test_piped_shards_give_the_local_batches_and_resume_the_same(shard_dir):
+    """The same shards through `pipe:cat`: the same samples and frames batch by batch, and a loader started at
+    batch n (its workers replaying their streams from the start) continues exactly."""
+    piped = f"pipe:cat {shard_dir}/{{00000..00015}}.tar"
+    settings = {"mixture": {"caption": 0.5, "vqa": 0.3, "label": 0.2}, "batch_size": 6, "shuffle_buffer": 3}
+    local = clip_batches(shard_dir, num_workers=2, **settings)
+    streams = [local.batches(stream, skip=0) for stream in range(2)]
+    order = [next(streams[k % 2]) for k in range(6)]
+
+    def unpiped(batch: dict) -> list[Sample]:  # a streamed video's name is its URL's, `pipe:cat ` + the path
+        return [replace(s, clip=replace(s.clip, path=s.clip.path.removeprefix("pipe:cat "))) for s in batch["samples"]]
+
+    loader = clip_loader(clip_batches(piped, num_workers=2, start_batch=3, **settings), pin_memory=False)
+    for got, want in zip(loader, order[3:], strict=False):
+        assert unpiped(got) == want["samples"] and torch.equal(got["video"], want["video"])
+    from_start = clip_batches(piped, num_workers=2, **settings).batches(0, skip=0)
+    assert [unpiped(next(from_start)) for _ in range(2)] == [order[0]["samples"], order[2]["samples"]]
 
 
 def test_a_kind_the_data_lacks_and_a_missing_shard_are_reported(shard_dir, tmp_path):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +22,12 @@ from vljepa.data.manifest import load_manifest
 from vljepa.data.shards import (
     RECORDS_KEY,
     ShardError,
+    extracted_records,
     is_shard_source,
     parse_size,
     read_shard,
     record_fields,
-    shard_paths,
+    shard_list,
     source_entries,
     write_shards,
 )
@@ -81,7 +85,7 @@ def test_the_shard_command_writes_one_shard_per_max_size(mixed_manifest, tmp_pat
         app, ["shard", str(mixed_manifest), "--out", str(tmp_path / "s"), "--max-size", "500MB"]
     )
     assert result.exit_code == 0, result.output
-    assert "1 shards in" in result.output and [p.name for p in shard_paths(tmp_path / "s")] == ["00000.tar"]
+    assert "1 shards in" in result.output and [p.name for p in shard_list(tmp_path / "s")] == ["00000.tar"]
     meta = json.loads(next(iter(wds.WebDataset(str(tmp_path / "s" / "00000.tar"), shardshuffle=False)))["json"])
     assert [sorted(r) for r in meta[RECORDS_KEY]] == [
         ["caption", "meaning"],
@@ -114,10 +118,10 @@ def test_a_bad_shard_source_is_an_error_naming_it(tmp_path, mixed_manifest, monk
     write_shards(mixed_manifest, tmp_path / "s", max_size=1, progress=False)
     assert is_shard_source(tmp_path / "s") and not is_shard_source("x/train.jsonl")
     with pytest.raises(ShardError, match=r"s/00003.tar: shard not found \(from .*\{00000..00003\}.tar\)"):
-        shard_paths(str(tmp_path / "s" / "{00000..00003}.tar"))
+        shard_list(str(tmp_path / "s" / "{00000..00003}.tar"))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ShardError, match="empty: no .tar shards in this folder"):
-        shard_paths(tmp_path / "empty")
+        shard_list(tmp_path / "empty")
     assert not is_shard_source(tmp_path / "empty")  # a folder without shards (of videos, say) is not a shard source
     (tmp_path / "junk.tar").write_bytes(b"not a tar file" * 100)
     with pytest.raises(ShardError, match="junk.tar: not a readable uncompressed tar shard"):
@@ -135,3 +139,91 @@ def test_a_bad_shard_source_is_an_error_naming_it(tmp_path, mixed_manifest, monk
         ["probe", "--train-manifest", str(tmp_path / "nowhere" / "{0..1}.tar"), "--test-manifest", str(mixed_manifest)],
     )
     assert result.exit_code == 2 and "nowhere/0.tar: shard not found" in result.output
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def serve():
+    """serve(folder) -> the base URL of an HTTP server on 127.0.0.1 serving that folder (stopped after the test)."""
+    servers = []
+
+    def start(folder: Path) -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietHandler, directory=str(folder)))
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+def test_piped_and_http_shards_read_as_the_local_ones(mixed_manifest, tmp_path, serve, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")  # curl: the test server is local
+    folder = tmp_path / "shards"
+    write_shards(mixed_manifest, folder, max_size=1, progress=False)  # 00000.tar .. 00002.tar
+    local = list(source_entries(folder))
+    base = serve(folder)
+    sources = {
+        f"pipe:cat {folder}/00000.tar": local[:1],
+        f"pipe:cat {folder}/{{00001..00002}}.tar": local[1:],  # a brace pattern of two pipes
+        f"{base}/{{00000..00002}}.tar": local,
+    }
+    for source, expected in sources.items():
+        assert is_shard_source(source) and len(shard_list(source)) == len(expected)
+        entries = list(source_entries(source))
+        assert [e.key for e in entries] == [e.key for e in expected]
+        for entry, want in zip(entries, expected, strict=True):
+            assert [record_fields(r) for r in entry.records] == [record_fields(r) for r in want.records]
+            assert entry.video.name.startswith(source.split("{")[0]) and entry.video.read() == want.video.read()
+            for record in entry.records:
+                window = (record.clip.start, record.clip.end)
+                assert torch.equal(decode_clip(entry.video, 4, *window), decode_clip(want.video, 4, *window))
+    # commands that read videos by path extract a streamed source's videos too, keyed by its URLs
+    url = f"pipe:cat {folder}/{{00000..00002}}.tar"
+    extracted, again = extracted_records(url, tmp_path / "x"), extracted_records(url, tmp_path / "x")
+    assert [record_fields(r) for r in extracted] == [record_fields(r) for e in local for r in e.records]
+    assert [r.clip for r in again] == [r.clip for r in extracted]
+    from_local = extracted_records(folder, tmp_path / "x")
+    assert {r.clip.path for r in from_local}.isdisjoint(r.clip.path for r in extracted)  # another digest
+    assert torch.equal(read_clip(extracted[0].clip.path, 4), read_clip(from_local[0].clip.path, 4))
+    assert resolve_clip_source(url, num_frames=4).total == 4  # vljepa index build --videos 'pipe:...'
+
+
+def test_a_failing_stream_is_an_error_naming_its_url(mixed_manifest, tmp_path, serve, monkeypatch):
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    write_shards(mixed_manifest, tmp_path, max_size=10**9, progress=False)
+    shard = tmp_path / "00000.tar"
+    with pytest.raises(ShardError, match=r"^pipe:false: reading the shard failed \(false exited with status 1\)"):
+        list(source_entries("pipe:false"))
+    missing = f"pipe:cat {tmp_path}/missing.tar"
+    with pytest.raises(ShardError, match=f"^{missing}: reading the shard failed .* exited with status 1"):
+        list(source_entries(missing))
+    truncated = f"pipe:head -c 3000 {shard}"  # a command that succeeds with a cut tar
+    with pytest.raises(ShardError, match=f"^{truncated}: not a readable tar stream"):
+        list(source_entries(truncated))
+    failing_late = f"pipe:cat {shard}; exit 3"  # the whole shard, then a failure: not taken as complete
+    with pytest.raises(ShardError, match=r"exit 3: reading the shard failed .* exited with status 3"):
+        list(source_entries(failing_late))
+    not_found = f"{serve(tmp_path)}/00001.tar"
+    with pytest.raises(ShardError, match=f"^{not_found}: reading the shard failed \\(curl exited with status 22\\)"):
+        list(source_entries(not_found))
+    with pytest.raises(ShardError, match="s3://bucket/0.tar: webdataset opens no s3:// URLs .*pipe:aws s3 cp"):
+        shard_list("s3://bucket/{0..1}.tar")
+    result = CliRunner().invoke(  # the command line keeps a URL whole (a Path would make it s3:/bucket)
+        app, ["probe", "--train-manifest", "s3://bucket/{0..1}.tar", "--test-manifest", str(mixed_manifest)]
+    )
+    assert result.exit_code == 2 and "s3://bucket/0.tar: webdataset opens no s3:// URLs" in result.output
+    with wds.TarWriter(str(tmp_path / "badrecord.tar")) as sink:
+        sink.write({"__key__": "000000001", "mp4": b"x", "json": json.dumps({RECORDS_KEY: [{"caption": 3}]})})
+    bad = f"pipe:cat {tmp_path}/badrecord.tar"
+    with pytest.raises(ShardError, match=f'^{bad}: sample 000000001 record 0: "caption" must be a non-empty'):
+        list(source_entries(bad))
+    reader = read_shard(f"pipe:cat {shard}")  # a reader that stops early ends its command without an error
+    assert next(reader).key == "000000000"
+    reader.close()

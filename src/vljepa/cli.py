@@ -116,7 +116,7 @@ def train(
 def train_decoder_command(
     model: ModelOption,
     manifest: Annotated[
-        Path,
+        str,
         typer.Option(
             help="Training manifest: its captions, answers and class names are the corpus; its clips give predictor outputs."
         ),
@@ -142,8 +142,8 @@ def train_decoder_command(
 @app.command("eval")
 def evaluate(
     model: ModelOption,
-    manifest: Annotated[list[Path], typer.Option(help="Manifest(s) to evaluate; repeat the option for several.")],
-    prior: Annotated[Path | None, typer.Option(help="Training manifest for the question-only VQA prior.")] = None,
+    manifest: Annotated[list[str], typer.Option(help="Manifest(s) to evaluate; repeat the option for several.")],
+    prior: Annotated[str | None, typer.Option(help="Training manifest for the question-only VQA prior.")] = None,
     view: Annotated[
         str, typer.Option(help="clip, or single_frame (the middle frame repeated: a no-motion control).")
     ] = "clip",
@@ -434,8 +434,8 @@ def pretrain_encoder_command(
 
 @app.command()
 def probe(
-    train_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records train the probes.")],
-    test_manifest: Annotated[Path, typer.Option(help="Manifest whose `label` records score them.")],
+    train_manifest: Annotated[str, typer.Option(help="Manifest whose `label` records train the probes.")],
+    test_manifest: Annotated[str, typer.Option(help="Manifest whose `label` records score them.")],
     encoder: Annotated[
         list[Path] | None, typer.Option(help="A VJEPA2 directory (e.g. <out_dir>/encoder); repeat to compare several.")
     ] = None,

@@ -16,14 +16,15 @@ def existing_file(path: Path) -> Path:
     return path
 
 
-def existing_data(path: Path) -> Path:
-    """A manifest file, or a shard source whose every shard exists (a `ShardError` names a missing one)."""
-    from .data.shards import is_shard_source, shard_paths
+def existing_data(source: str | Path) -> None:
+    """A manifest file, or a shard source whose every local shard exists (a `ShardError` names a missing one;
+    a streamed source's URLs are opened only when read). A string, not a `Path`, keeps a URL's `//`."""
+    from .data.shards import is_shard_source, shard_list
 
-    if is_shard_source(path):
-        shard_paths(path)
-        return path
-    return existing_file(path)
+    if is_shard_source(source):
+        shard_list(source)
+    else:
+        existing_file(Path(source))
 
 
 def existing_folder(path: Path) -> Path:

@@ -152,7 +152,8 @@ class StageConfig(CheckedConfig):
 @dataclass
 class TrainConfig(CheckedConfig):
     """`train_manifest`/`val_manifest`: a JSONL manifest or a shard source (a `.tar`, a folder of them, a brace
-    pattern such as `data/{00000..00099}.tar`; `data/shards.py`).
+    pattern such as `data/{00000..00099}.tar`, or shards streamed through webdataset such as
+    `https://host/data/{00000..00099}.tar` or `pipe:curl -s ...`; `data/shards.py`).
     `features` says where the frozen X-encoder's tokens come from. `cache`: every training clip is encoded
     once through the feature cache before the first step and a step gathers its rows from a table in memory
     (cheap steps, but disk and memory grow with the dataset). `online`: `num_workers` loader processes per

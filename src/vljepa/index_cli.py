@@ -28,7 +28,10 @@ IndexModelOption = Annotated[
     Path, typer.Option("--model", "-m", help="The trained model directory that builds (and searches) the index.")
 ]
 VideosOption = Annotated[
-    Path, typer.Option(help="A folder of videos/images, or a JSONL manifest whose distinct clips are indexed.")
+    str,
+    typer.Option(
+        help="A folder of videos/images, or a JSONL manifest or shard source whose distinct clips are indexed."
+    ),
 ]
 WindowOption = Annotated[
     float | None, typer.Option(help="Cut a folder's videos into windows of this many seconds (default: whole files).")
@@ -45,7 +48,7 @@ def format_hit(hit: Hit) -> str:
     return f"{hit.score:+.3f}  {hit.path}  [{hit.start or 0.0:.2f}-{end} s]"
 
 
-def _clip_source(videos: Path, model: Path, window: float | None, stride: float | None, indexed=()) -> ClipSource:
+def _clip_source(videos: str, model: Path, window: float | None, stride: float | None, indexed=()) -> ClipSource:
     """`--videos` resolved with the model's frame count from its config.json only (nothing is decoded yet), so a
     wrong path is reported before the model loads."""
     from .config import ModelConfig, read_config_json

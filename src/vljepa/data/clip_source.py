@@ -95,15 +95,15 @@ def resolve_clip_source(
     """The clips named by `videos` (a folder or a JSONL manifest), decoded lazily as the source is consumed.
     `window`/`stride` (seconds) cut a folder's videos into sliding windows (stride defaults to the window).
     Clips in `indexed` are left out before any decoding; with windows, so is every file with a clip in it."""
-    videos = Path(videos)
+    source, videos = str(videos), Path(videos)  # the string keeps a streamed shard source's URL whole
     if window is not None and window <= 0 or stride is not None and stride <= 0:
         raise ClipSourceError(f"window ({window}) and stride ({stride}) must be positive numbers of seconds")
-    if videos.is_file() or is_shard_source(videos):
-        if videos.suffix.lower() not in MANIFEST_SUFFIXES and not is_shard_source(videos):
+    if is_shard_source(source) or videos.is_file():
+        if videos.suffix.lower() not in MANIFEST_SUFFIXES and not is_shard_source(source):
             raise ClipSourceError(f"{videos}: not a folder of videos, a JSONL manifest (*.jsonl) or shards (*.tar)")
         if window is not None:
-            raise ClipSourceError(f"{videos}: a manifest names its clips' windows itself; --window is for folders")
-        clips = [clip for clip in dict.fromkeys(r.clip for r in load_manifest(videos)) if clip not in indexed]
+            raise ClipSourceError(f"{source}: a manifest names its clips' windows itself; --window is for folders")
+        clips = [clip for clip in dict.fromkeys(r.clip for r in load_manifest(source)) if clip not in indexed]
         return ClipSource(read_clips(clips, num_frames), len(clips))
     if not videos.is_dir():
         raise ClipSourceError(f"{videos}: no such folder or manifest")

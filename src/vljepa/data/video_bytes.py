@@ -1,7 +1,9 @@
 """Decoding a clip from a video's bytes (a tar member of a shard) rather than from a file path.
 
-`video.py` reads files by path; a shard holds its videos as byte ranges of a tar file, and a loader
-worker reads one range and decodes it in memory (PyAV opens any file object) without writing it out.
+`video.py` reads files by path; a local shard holds its videos as byte ranges of a tar file, and a loader
+worker reads one range and decodes it in memory (PyAV opens any file object) without writing it out. A
+streamed shard (a `pipe:` or http URL) cannot be read at an offset later, so its videos' bytes are held
+in memory (`VideoBytes.held`): whatever keeps such a video (a loader's shuffle buffer) keeps its bytes.
 The frames are sampled exactly as `read_clip` samples them (`sample_indices`, the same window checks),
 so a clip decoded from its shard equals the clip read from the original file. A truncated video is used as
 far as it decodes, without `read_clip`'s warning.
@@ -10,7 +12,7 @@ far as it decodes, without `read_clip`'s warning.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -30,20 +32,29 @@ from .video import (
 
 @dataclass(frozen=True)
 class VideoBytes:
-    """A video's bytes inside a file: a whole file (`size` -1) or a member of a tar shard. `name` names it
-    in errors (`shard.tar/000000042.mp4`); `ext` is its extension without the dot (`mp4`, `png`)."""
+    """A video's bytes: a whole file (`size` -1), a member of a local tar shard (a byte range of `path`), or
+    bytes held in memory (`data`, a sample of a streamed shard; `path` is then the shard's URL). `name`
+    names it in errors (`shard.tar/000000042.mp4`); `ext` is its extension without the dot (`mp4`, `png`)."""
 
     path: str
     offset: int
     size: int
     ext: str
     name: str
+    data: bytes | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def held(cls, url: str, data: bytes, ext: str, name: str) -> VideoBytes:
+        """A video whose bytes are in memory (read from the stream of the shard at `url`)."""
+        return cls(url, 0, len(data), ext, name, data)
 
     @property
     def is_image(self) -> bool:
         return f".{self.ext.lower()}" in IMAGE_SUFFIXES
 
     def read(self) -> bytes:
+        if self.data is not None:
+            return self.data
         with open(self.path, "rb") as file:
             file.seek(self.offset)
             return file.read() if self.size < 0 else file.read(self.size)

@@ -33,7 +33,7 @@ def source_clips(source: str | Path) -> list[ClipRef]:
     if path.is_dir() and not is_shard_source(path):
         suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
         return [ClipRef(str(p.resolve())) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffixes]
-    return list(dict.fromkeys(record.clip for record in load_manifest(path)))
+    return list(dict.fromkeys(record.clip for record in load_manifest(source)))
 
 
 def load_clips(sources: list[str], config: XEncoderConfig, progress: bool = True) -> torch.Tensor:

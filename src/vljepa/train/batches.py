@@ -33,7 +33,7 @@ import torch
 from ..config import TrainConfig
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import load_manifest
-from ..data.shards import is_shard_source, shard_paths
+from ..data.shards import is_shard_source, shard_list
 from ..errors import VljepaError
 from ..model import VLJepa
 from ..progress import console
@@ -179,7 +179,7 @@ class OnlineSource:
         self.config, self.model, self.world, self.autocast = config, model, world, autocast
         source = config.train_manifest  # checked now: a missing shard or a bad manifest line stops the run at once
         read = (
-            f"{len(shard_paths(source))} shards" if is_shard_source(source) else f"{len(load_manifest(source))} records"
+            f"{len(shard_list(source))} shards" if is_shard_source(source) else f"{len(load_manifest(source))} records"
         )
         if world.is_main:
             console.print(

@@ -5,11 +5,14 @@ one rank's whole batch, made in a worker). Design decisions:
 - Streams. The data is read by S = ranks x max(1, num_workers) independent streams. In epoch e the shards
   are permuted by a generator seeded with (seed, e); stream s reads shards s, s + S, ... of that order.
   With fewer shards than streams (one `.tar`, or a `.jsonl` manifest, which counts as one shard) every
-  stream reads every shard and keeps samples s, s + S, ... of the epoch. Either way each sample (one video
+  stream reads every shard and keeps samples s, s + S, ... of the epoch (each stream downloads every
+  streamed shard then: give a remote dataset at least as many shards as streams). Either way each sample (one video
   and its records) goes to exactly one stream per epoch. A stream loops over epochs without end, so a
   rank's workers never run dry and the `DataLoader`'s round robin over workers is a fixed order.
-- Shuffling. Each stream keeps a buffer of `shuffle_buffer` samples (a few numbers each: `shards.py` keeps
-  videos as byte ranges) and emits a random one (its own seeded generator) as each new one arrives.
+- Shuffling. Each stream keeps a buffer of `shuffle_buffer` samples and emits a random one (its own seeded
+  generator) as each new one arrives. A sample of a local shard costs the buffer a few numbers (`shards.py`
+  keeps its video as a byte range); a sample of a streamed shard (`pipe:`, http) holds its video's bytes,
+  so a stream's buffer then holds up to `shuffle_buffer` videos (plus those still queued for a batch).
 - Mixture. Each emitted sample's records become per-kind training samples (`samples_from_records`) in
   per-kind queues; a batch draws its kind counts from the stage's mixture weights (a multinomial seeded by
   the batch's index, as `MixtureSampler` does) and takes them from the queues, reading on until each has
@@ -19,9 +22,11 @@ one rank's whole batch, made in a worker). Design decisions:
 - Exact resume. Batch k of a rank is made by stream k mod W of that rank as its (k div W)-th batch, and its
   content depends only on the seed, the data and which videos failed to decode. The position is the count
   of batches consumed and the names of videos that failed; a resumed loader starts its worker w on stream
-  (n + w) mod W and replays that stream's batches before n without decoding (reading tar headers and JSON),
-  treating the recorded failures as failures, so batch n onwards equals the uninterrupted run's.
-  Replay cost grows with the position (a header scan, no video); a snapshot of the buffers would avoid it.
+  (n + w) mod W and replays that stream's batches before n without decoding (reading tar headers and JSON,
+  or reading a streamed shard again from its start), treating the recorded failures as failures, so batch n
+  onwards equals the uninterrupted run's. Replay cost grows with the position (a header scan of local
+  shards; the consumed bytes of streamed ones, downloaded again; no decoding); a snapshot of the buffers
+  would avoid it.
 - A video that fails to decode is skipped (the batch takes the next sample of that kind) and reported in the
   batch's `failed`, so the trainer can warn and record it.
 """
@@ -39,7 +44,7 @@ import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..config import XEncoderConfig
-from ..data.shards import ShardError, VideoEntry, is_shard_source, manifest_entries, read_shard, shard_paths
+from ..data.shards import ShardError, VideoEntry, is_shard_source, manifest_entries, read_shard, shard_list
 from ..data.video import VideoError
 from ..data.video_bytes import VideoBytes, decode_clip
 from ..x_encoder import preprocess_clip
@@ -69,7 +74,7 @@ class ClipBatches(IterableDataset):
     failed: frozenset[str] = frozenset()
     kinds: tuple[str, ...] = field(init=False)
     weights: np.ndarray = field(init=False)
-    shards: list[Path] = field(init=False)
+    shards: list[Path | str] = field(init=False)  # local paths or streamed URLs
     _manifest: list[VideoEntry] | None = field(init=False)
 
     def __post_init__(self) -> None:
@@ -78,14 +83,14 @@ class ClipBatches(IterableDataset):
         self.weights = weights / weights.sum()
         # read here, in the main process, so that a missing shard or a bad manifest line stops the run at once
         sharded = is_shard_source(self.source)
-        self.shards = shard_paths(self.source) if sharded else [Path(self.source)]
+        self.shards = shard_list(self.source) if sharded else [Path(self.source)]
         self._manifest = None if sharded else manifest_entries(self.source)
 
     @property
     def streams(self) -> int:
         return self.world_size * max(1, self.num_workers)
 
-    def _read(self, shard: Path) -> Iterator[VideoEntry]:
+    def _read(self, shard: Path | str) -> Iterator[VideoEntry]:
         return read_shard(shard) if self._manifest is None else iter(self._manifest)
 
     def epoch_entries(self, epoch: int, stream: int) -> Iterator[VideoEntry]:
