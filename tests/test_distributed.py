@@ -19,9 +19,10 @@ from safetensors.torch import load_file
 from test_grad_cache import QUERIES, TARGETS, assert_same_grads, take_grads
 
 from vljepa.config import StageConfig, TrainConfig, XEncoderConfig
-from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.feature_cache import FeatureCache, clip_key
 from vljepa.data.manifest import load_manifest
 from vljepa.model import VLJepa
+from vljepa.progress import console
 from vljepa.train.distributed import World, init_distributed
 from vljepa.train.trainer import Trainer, batch_backward
 from vljepa.x_encoder import XEncoder
@@ -93,15 +94,30 @@ def join_ranks(rank: int, port: int) -> World:
 
 
 def rank_worker(rank: int, port: int, manifest: Path, out: Path) -> None:
-    """One rank: the single steps, then a run stopped at global step 3 and resumed by a fresh Trainer."""
+    """One rank: the single steps, then a run stopped at global step 3 and resumed by a fresh Trainer; what the
+    first Trainer found in the cache, skipped and printed."""
     world = join_ranks(rank, port)
     steps = {micro_batch_size: one_step(micro_batch_size, world) for micro_batch_size in MICRO_BATCH_SIZES}
-    config = run_config(manifest, out / "run", out / "cache")  # an empty cache: rank 0 fills it, rank 1 waits
-    stopped = Trainer(config, progress=False).run(stop_at_global_step=3)
+    config = run_config(manifest, out / "run", out / "cache")  # an empty cache: each rank encodes its share
+    with console.capture() as printed:
+        first = Trainer(config, progress=False)
+    cache = {
+        "failed": dict(first.cache.failed),
+        "shards": [json.loads(keys.read_text()) for keys in first.cache.directory.glob("*.keys.json")],
+        "paths": sorted(s.clip.path for samples in first.samples.values() for s in samples),
+        "printed": " ".join(printed.get().split()),  # unwrapped
+    }
+    stopped = first.run(stop_at_global_step=3)
     trainer = Trainer(config, progress=False)
     final = trainer.run()
     torch.save(
-        {"steps": steps, "stopped": stopped.name, "final": final.name, "weights": trainer.model.trained_state_dict()},
+        {
+            "steps": steps,
+            "stopped": stopped.name,
+            "final": final.name,
+            "weights": trainer.model.trained_state_dict(),
+            "cache": cache,
+        },
         out / f"rank{rank}.pt",
     )
     dist.destroy_process_group()
@@ -129,11 +145,22 @@ def run_ranks(worker: Callable[..., None], manifest: Path, out: Path, seconds: i
     return [torch.load(out / f"rank{rank}.pt") for rank in range(WORLD_SIZE)]
 
 
+def with_a_broken_clip(manifest: Path, out: Path) -> Path:
+    """`out/train.jsonl`: the manifest's records (their videos by absolute path) and one whose video is not one."""
+    broken = out / "broken.mp4"
+    broken.write_bytes(b"not a video " * 100)
+    records = [json.loads(line) for line in manifest.read_text().splitlines()]
+    records = [{**r, "video": str(manifest.parent / r["video"])} for r in records]
+    path = out / "train.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*records, {"video": str(broken), "caption": "broken"}]))
+    return path
+
+
 @pytest.fixture(scope="module")
 def ranks(tmp_path_factory, clip_manifest) -> tuple[list[dict], Path]:
-    """What each of the two ranks computed, and their output folder."""
+    """What each of the two ranks computed, and their output folder (which holds the manifest they read)."""
     out = tmp_path_factory.mktemp("ranks")
-    return run_ranks(rank_worker, clip_manifest, out), out
+    return run_ranks(rank_worker, with_a_broken_clip(clip_manifest, out), out), out
 
 
 @pytest.mark.parametrize("micro_batch_size", MICRO_BATCH_SIZES)
@@ -149,10 +176,10 @@ def test_two_ranks_give_the_single_process_loss_and_gradients(ranks, micro_batch
         assert torch.equal(first[name], second[name]), name
 
 
-def test_a_two_rank_run_stopped_and_resumed_ends_with_the_single_process_weights(ranks, clip_manifest, tmp_path):
+def test_a_two_rank_run_stopped_and_resumed_ends_with_the_single_process_weights(ranks, tmp_path):
     results, out = ranks
     assert [r["stopped"] for r in results] == ["checkpoint"] * WORLD_SIZE and results[0]["final"] == "final"
-    single = Trainer(run_config(clip_manifest, tmp_path / "single", out / "cache"), progress=False).run()
+    single = Trainer(run_config(out / "train.jsonl", tmp_path / "single", out / "cache"), progress=False).run()
     expected, saved = load_file(single / "model.safetensors"), load_file(out / "run" / "final" / "model.safetensors")
     assert expected.keys() == saved.keys()
     for key in expected:
@@ -168,6 +195,22 @@ def test_a_two_rank_run_stopped_and_resumed_ends_with_the_single_process_weights
     for a, b in zip(*logs, strict=True):  # rank 0 alone wrote the log, once per step despite the resume
         assert (a["global_step"], a["stage"]) == (b["global_step"], b["stage"])
         assert b["loss"] == pytest.approx(a["loss"], rel=1e-5)
+
+
+def test_each_rank_encodes_its_share_of_the_missing_clips_and_both_skip_the_broken_one(ranks):
+    results, out = ranks
+    records = load_manifest(out / "train.jsonl")
+    broken = records[-1].clip.path
+    keys = sorted({clip_key(r.clip) for r in records})  # the missing clips in key order: rank r encodes keys[r::2]
+    shares = [[key for key in keys[rank::WORLD_SIZE] if not key.startswith(f"{broken}|")] for rank in range(WORLD_SIZE)]
+    assert all(shares)
+    for result in results:  # each rank wrote one shard, its share: together every good clip, once
+        assert sorted(sorted(shard) for shard in result["cache"]["shards"]) == sorted(shares)
+        assert "cannot decode" in result["cache"]["failed"][broken]  # known to both ranks, though one tried it
+        assert result["cache"]["paths"] == sorted(r.clip.path for r in records[:-1])  # skipped on both ranks
+    printed = [result["cache"]["printed"] for result in results]
+    assert "skipped 1 records" in printed[0] and "cannot decode" in printed[0]  # rank 0 names the decoding error
+    assert "skipped" not in printed[1]
 
 
 def test_a_global_batch_splits_into_contiguous_equal_slices():

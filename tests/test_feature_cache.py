@@ -21,7 +21,7 @@ import torch
 
 from vljepa.atomic import atomic_directory, atomic_write
 from vljepa.config import XEncoderConfig
-from vljepa.data.feature_cache import FeatureCache
+from vljepa.data.feature_cache import FeatureCache, clip_key
 from vljepa.data.manifest import ClipRef, load_manifest
 from vljepa.data.video import read_clip
 from vljepa.train.dataset import load_samples
@@ -117,9 +117,13 @@ def test_a_shard_is_written_every_shard_bytes_and_rows_are_read_through_bounded_
 def test_the_feature_table_holds_locations_and_gathers_the_cached_rows(tmp_path, clip_manifest):
     encoder = XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, num_frames=4))
     cache = FeatureCache(tmp_path, encoder)
+    clips = [r.clip for r in load_manifest(clip_manifest)]
+    assert cache.missing(clips) == sorted(dict.fromkeys(clips), key=clip_key)  # each clip once, in key order
     by_kind, table, skipped = load_samples(str(clip_manifest), cache, "what happens?", progress=False)
     samples = [s for kind in by_kind.values() for s in kind]
     assert skipped == 0 and len(table.locations) == 16
+    (keys,) = cache.directory.glob("*.keys.json")  # one process (rank 0 of 1) encoded every clip, in one shard
+    assert len(json.loads(keys.read_text())) == 16 and cache.missing(clips) == []
     assert not [v for v in vars(table).values() if isinstance(v, torch.Tensor)]  # no tokens held
     tokens = cache.tokens([s.clip for s in samples], progress=False)
     gathered = table.gather(samples[::-1], torch.device("cpu"))

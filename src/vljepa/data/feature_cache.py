@@ -17,9 +17,10 @@ Its size is bounded by the disk, not by memory (the paper's tokens are 8 MB per 
 - Each shard has its own index, `shard_<uuid>.keys.json` (the clip key of each row), written atomically
   after its shard, so an index that exists always points at a complete shard. There is no shared file
   to rewrite: readers list the `*.keys.json` files (lock-free) and read only the ones they have not
-  seen; writers in any number of processes or ranks each write their own uniquely named shards (the
-  trainer still has rank 0 encode while the others wait; each rank encoding its own slice of the clips
-  and then reading everyone's shards needs no change here). A writer flushes a shard every `shard_bytes` of tokens, so encoding a large dataset holds one shard's
+  seen; writers in any number of processes or ranks each write their own uniquely named shards. Under
+  torchrun every rank encodes its share of the missing clips (`missing(clips)[rank::size]`: the list is
+  sorted by key, so the shares are disjoint), then reads everyone's shards once all have finished. A
+  writer flushes a shard every `shard_bytes` of tokens, so encoding a large dataset holds one shard's
   tokens at a time and an interrupted run keeps what it flushed.
 - Two writers may both encode a clip that neither had cached: both rows hold that clip's tokens, and
   a reader uses the one in the shard whose index it read first (the other is wasted disk).
@@ -186,10 +187,13 @@ class FeatureCache:
         view = VIEWS[self.view]
         return view(frames) if view else frames
 
-    def _encode_missing(self, clips: list[ClipRef], progress: bool) -> None:
-        """Decode each batch's clips on one thread per CPU, then preprocess and encode them; write a shard
-        whenever `shard_bytes` of tokens are ready, and at the end. Decoding is kept apart from the torch
-        work: interleaved with it, encoding the demo's clips took twice as long."""
+    def encode(self, clips: list[ClipRef], progress: bool = True) -> None:
+        """Encode these clips into new shards; failures are in `self.failed`. Each batch's clips are decoded
+        on one thread per CPU, then preprocessed and encoded; a shard is written whenever `shard_bytes` of
+        tokens are ready, and at the end. Decoding is kept apart from the torch work: interleaved with it,
+        encoding the demo's clips took twice as long."""
+        if not clips:
+            return
         keys: list[str] = []
         rows: list[torch.Tensor] = []
         device = self.x_encoder.device
@@ -214,27 +218,40 @@ class FeatureCache:
                     keys, rows = [], []
                 advance(len(batch))
 
-    def locate(
-        self, clips: list[ClipRef], progress: bool = True, encode_missing: bool = True
-    ) -> dict[ClipRef, Location]:
-        """Where the tokens of every clip that decodes are (encoding the missing ones first); failures are in
-        `self.failed`. With `encode_missing=False` a clip not in the cache counts as failed (another process
-        fills the cache)."""
+    def _keys(self, clips: list[ClipRef]) -> dict[ClipRef, str]:
+        """Each distinct clip's cache key; a clip whose file is missing is failed."""
         keys: dict[ClipRef, str] = {}
         for clip in dict.fromkeys(clips):
             try:
                 keys[clip] = clip_key(clip)
             except OSError:
                 self.failed[clip.path] = f"{clip.path}: file not found"
+        return keys
+
+    def _missing(self, keys: dict[ClipRef, str]) -> list[ClipRef]:
+        """The clips not in the cache, sorted by key, looking first for shards other writers have completed."""
         if any(key not in self.index for key in keys.values()):
-            self.refresh()  # another process may have added them
-        missing = [clip for clip, key in keys.items() if key not in self.index]
-        if missing and encode_missing:
-            self._encode_missing(missing, progress)
-        elif missing:
-            self.failed.update(
-                {c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)" for c in missing}
-            )
+            self.refresh()
+        return sorted((clip for clip, key in keys.items() if key not in self.index), key=keys.__getitem__)
+
+    def missing(self, clips: list[ClipRef]) -> list[ClipRef]:
+        """The distinct clips not in the cache, in the order of their keys: writers that list the same clips
+        of the same cache get the same list, and `missing[rank::size]` splits it into disjoint shares."""
+        return self._missing(self._keys(clips))
+
+    def locate(
+        self, clips: list[ClipRef], progress: bool = True, encode_missing: bool = True
+    ) -> dict[ClipRef, Location]:
+        """Where the tokens of every clip that decodes are (encoding the missing ones first); failures are in
+        `self.failed`. With `encode_missing=False` a clip not in the cache counts as failed (another process
+        fills the cache), with the error already in `self.failed` if there is one."""
+        keys = self._keys(clips)
+        if encode_missing:
+            self.encode(self._missing(keys), progress)
+        missing = [clip for clip in self._missing(keys) if clip.path not in self.failed]
+        self.failed.update(
+            {c.path: f"{c.path}: not in the feature cache {self.directory} (read-only here)" for c in missing}
+        )
         return {clip: self.index[key] for clip, key in keys.items() if key in self.index}
 
     def tokens(

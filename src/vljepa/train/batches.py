@@ -90,12 +90,13 @@ class CachedBatches:
 
 
 class CachedSource:
-    """Every training clip's tokens from the feature cache, in one table (rank 0 encodes the missing ones)."""
+    """Every training clip's tokens from the feature cache, in one table (each rank encodes its share of the
+    missing ones)."""
 
-    def __init__(self, config: TrainConfig, cache: FeatureCache, device: torch.device, progress: bool, main: bool):
+    def __init__(self, config: TrainConfig, cache: FeatureCache, device: torch.device, progress: bool, world: World):
         self.config, self.device = config, device
         self.samples, self.features, _ = load_samples(
-            config.train_manifest, cache, config.model.classification_prompt, progress, main
+            config.train_manifest, cache, config.model.classification_prompt, progress, world
         )
 
     def stage_batches(self, stage_index: int) -> CachedBatches:

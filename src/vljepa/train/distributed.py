@@ -26,10 +26,12 @@ does (without torchrun nothing here communicates). Design decisions:
   only the plain trainable parameters left (the learnable temperature). The frozen X-encoder stays whole on
   every rank. The batch split, the gathered loss and the update are the same, so a step still equals the
   single-process step.
-- Only rank 0 writes logs, metrics, checkpoints and progress bars, and fills the feature cache while the
-  other ranks wait (`World.main_first`); they then read it, so the cache directory must be one that every
-  rank sees. Validation and the best-checkpoint score run on every rank (a sharded forward needs every
-  rank), and rank 0's verdict on `best/` is broadcast (`World.main_value`).
+- Only rank 0 writes logs, metrics, checkpoints and progress bars. Every rank encodes its share of the
+  clips missing from the feature cache (every W-th in key order), the ranks meet, and each reads everyone's
+  shards (`train/dataset.py`), so the cache directory must be one that every rank sees; rank 0 alone
+  extracts a shard source's videos, before the others read them (`World.main_first`). Validation and the
+  best-checkpoint score run on every rank (a sharded forward needs every rank), and rank 0's verdict on
+  `best/` is broadcast (`World.main_value`).
 Where we differ: without `sharding: fsdp` every rank holds the whole predictor and Y-encoder and gradients
 are communicated after backward instead of overlapped with it; every rank computes the full B x B logits
 (computing only its own rows against all columns would save memory at 24k; not needed at the sizes we run).

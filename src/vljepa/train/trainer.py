@@ -19,10 +19,10 @@ contrastive batch through gradient caching (`grad_cache.py`); `gradient_checkpoi
 transformer activations in backward. Precision follows `bf16` (auto: bf16 autocast only where the
 device computes bf16 natively, `precision.py`); the choice is printed and recorded in the run's files.
 The same loop runs data-parallel under torchrun (`distributed.py`): each rank runs its slice of every
-global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, and only rank
-0 fills the feature cache and writes logs and checkpoints (which hold every rank's RNG state). With
-`sharding: fsdp` the trained parts are sharded over the ranks (`sharding.py`); the checkpoints are gathered
-to rank 0 and written unsharded, in the same format.
+global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, every rank
+encodes its share of the clips missing from the feature cache, and only rank 0 writes logs and
+checkpoints (which hold every rank's RNG state). With `sharding: fsdp` the trained parts are sharded over
+the ranks (`sharding.py`); the checkpoints are gathered to rank 0 and written unsharded, in the same format.
 """
 
 from __future__ import annotations
@@ -160,32 +160,32 @@ class Trainer:
             enable_gradient_checkpointing(self.model)
         if config.sharding == "fsdp" and self.world.size > 1:
             shard_trained_parts(self.model)
-        prompt, main = config.model.classification_prompt, self.world.is_main
         self.features_from = resolve_features(config)
-        with self.world.main_first():  # rank 0 encodes clips missing from the cache; the others then read them
-            self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
-            if self.features_from == "cache":
-                self.data: BatchSource = CachedSource(config, self.cache, self.device, self.progress, main)
-                self.features = self.data.features
-            else:
-                self.data = OnlineSource(config, self.model, self.world, self._autocast)
-                self.features = None
-            self.samples = self.data.samples  # None when online: the samples are read as training goes
-            self.val = None
-            if config.val_manifest:
-                val_samples, val_features, _ = load_samples(
-                    config.val_manifest, self.cache, prompt, self.progress, main
-                )
-                self.val = (val_samples, val_features)
+        # every rank encodes its share of the clips missing from the cache, then reads everyone's shards; only
+        # reading the manifest is rank 0's first (`load_samples`: it alone extracts a shard source's videos)
+        self.cache = FeatureCache(config.cache_dir or default_cache_dir(), self.model.x_encoder)
+        if self.features_from == "cache":
+            self.data: BatchSource = CachedSource(config, self.cache, self.device, self.progress, self.world)
+            self.features = self.data.features
+        else:
+            self.data = OnlineSource(config, self.model, self.world, self._autocast)
+            self.features = None
+        self.samples = self.data.samples  # None when online: the samples are read as training goes
+        self.val = None
+        if config.val_manifest:
+            val_samples, val_features, _ = load_samples(
+                config.val_manifest, self.cache, config.model.classification_prompt, self.progress, self.world
+            )
+            self.val = (val_samples, val_features)
         if self.model.y_encoder.frozen_text_model:
             self._memoise_targets()
         if self.samples is not None:
             self.world.check_same(
                 {kind: len(items) for kind, items in self.samples.items()},
                 f"the training samples read through the feature cache {self.cache.directory} "
-                f"(every rank must see the cache_dir rank 0 fills)",
+                f"(every rank must see the same cache_dir)",
             )
-        if main:
+        if self.world.is_main:
             if self.samples is not None:
                 self._warn_of_repeats()
             save_run_config(config, self.precision, self.out_dir)
