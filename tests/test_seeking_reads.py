@@ -19,16 +19,23 @@ from vljepa.data.video import VideoError, read_clip, sample_indices, video_durat
 
 
 def reference_read_clip(path: Path, num_frames: int, start: float | None, end: float | None) -> torch.Tensor:
-    """Decode every frame to RGB, then sample (with the decoder settings of `read_clip`: a damaged packet
-    decodes differently on one thread and on frame threads)."""
+    """Decode every frame to RGB, then sample: on one thread, skipping packets the decoder rejects, as
+    `read_clip` decodes these small videos (a damaged packet decodes differently on frame threads)."""
     frames, times = [], []
     with av.open(str(path)) as container:
         stream = container.streams.video[0]
-        video.use_decoder_threads(stream)
-        for index, frame in enumerate(video.decoded_frames(container, stream)):
+        stream.thread_type, stream.codec_context.thread_count = "SLICE", 1
+        for index, frame in enumerate(frame for packet in container.demux(stream) for frame in decodable(packet)):
             frames.append(frame.to_ndarray(format="rgb24"))
             times.append(float(frame.time) if frame.time is not None else index / float(stream.average_rate or 1))
     return torch.from_numpy(np.stack([frames[i] for i in sample_indices(times, num_frames, start, end)]))
+
+
+def decodable(packet: av.Packet) -> list[av.VideoFrame]:
+    try:
+        return packet.decode()
+    except av.error.InvalidDataError:
+        return []
 
 
 def reference_duration(path: Path) -> float:
