@@ -3,7 +3,7 @@
 Paper: V-JEPA 2 ViT-L/16 at 256 px, frozen; tubelets 2x16x16 give (T/2)*256 tokens of width 1024,
 all passed on (no pooling); an image is repeated to fill the tubelet.
 Ours: the same transformers `VJEPA2Model` class, through `get_vision_features`. The CPU default is a
-tiny VJEPA2 (32 px, patch 8, 4 layers, width 192: 64 tokens for 8 frames) with seeded random weights;
+tiny VJEPA2 (32 px, patch 8, 4 layers, width 192: 16 tokens per 2 frames) with seeded random weights;
 `path=` loads any VJEPA2 checkpoint in transformers format with the same code.
 Why frozen "for real": the module is kept in eval mode through `model.train()`, runs under
 `torch.no_grad()`, has `requires_grad=False` everywhere and is never handed to the optimizer, so its
