@@ -5,8 +5,8 @@
 set -euo pipefail
 world=${1:-runs/demo/world}; out=${2:-runs/encoder-sweep}
 config=src/vljepa/configs/encoder-pretrain-world.yaml
-# The config's masks are 4 x 15% + 1 x 40%; steps600 and the slow-EMA row ran with V-JEPA's 8 x 15% + 2 x 70%
-# (before the config took the smaller masks, which leave 12-40 of the 64 tokens as context instead of 4-16).
+# The config's masks are 4 x 15% + 1 x 40%; steps600 and the slow-EMA row use V-JEPA's 8 x 15% + 2 x 70%
+# (on this encoder's 4 x 4 x 4 grid, V-JEPA's masks leave 4-16 of the 64 tokens as context, the config's 12-40).
 paper_masks="masks.0.num_blocks=8 masks.1.num_blocks=2 masks.1.spatial_scale=[0.7,0.7]"
 declare -A variants=(
   [steps600]="steps=600 $paper_masks"
