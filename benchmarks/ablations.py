@@ -19,7 +19,7 @@ rows, the frozen one included, gets `TEXT_MODEL_STEP_SHARE` of that; its baselin
 not the recipe's frozen text model. Relative cost per row, in units of the baseline's training: depth 1
 0.63, depth 4 1.65, MiniLM fine-tuned 2.2, no stage 1 1.09 (all steps at the SFT rate), other rows 1;
 the 14 distinct runs cost (9.4 + 9.8 x `TEXT_MODEL_STEP_SHARE`) x s = 14.3 s units, plus world, clip
-encoding and per-run set-up (BENCHMARKS.md and REPRODUCTION.md give measured wall times). `--quick`
+encoding and per-run set-up (REPRODUCTION.md gives the measured time). `--quick`
 ignores the scale: a 160-clip world, batch 16, a few steps per stage (under a minute).
 Without stage 1: its steps move to SFT, so every row sees the same number of samples (PAPER.md does
 not say at which budget the paper compared).
