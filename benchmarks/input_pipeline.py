@@ -1,6 +1,6 @@
 """The input pipeline of training: shards with the encoder online against the cached in-RAM tokens.
 
-`throughput`: the demo's model and stage-2 batches (`world-tiny-demo.yaml`, fp32), trained for `--steps` timed
+`throughput`: the demo's model and stage-2 batches (`world-tiny-demo.yaml`, fp32, eager), trained for `--steps` timed
 steps after `--warm-up` steps (the loader's workers start then), once per variant, each in this process:
   cached  `features=cache`: every clip encoded once before training (its time is reported apart; the demo's
           feature cache beside the world, `<world>/../feature_cache`, is reused), a step gathers its tokens
@@ -85,7 +85,12 @@ def measure(trainer: Trainer, steps: int, warm_up: int) -> dict:
 
 def throughput(args: argparse.Namespace) -> dict:
     shards = world_shards(args.world, args.work)
-    base = [f"out_dir={args.work / 'run'}", f"cache_dir={args.world.parent / 'feature_cache'}", "bf16=false"]
+    base = [
+        f"out_dir={args.work / 'run'}",
+        f"cache_dir={args.world.parent / 'feature_cache'}",
+        "bf16=false",
+        "compile=false",  # the input side is measured; a compile would only add its warm-up
+    ]
     if args.batch_size:
         base.append(f"stages.1.batch_size={args.batch_size}")
     targets = sorted(

@@ -21,13 +21,14 @@ FEW_STEPS = [
     "eval_every=2",
     "log_every=1",
 ]
+EAGER = [*FEW_STEPS, "compile=false"]  # the budgeted test keeps the demo's compile=auto; one compile is enough
 FEW_DECODER_STEPS = ["inversion_steps=2", "adaptation_steps=2", "warmup_steps=1", "batch_size=8"]
 
 
 def test_demo_with_a_pretrained_encoder_writes_its_report(tmp_path):
     report = run_demo(
         tmp_path,
-        FEW_STEPS,
+        EAGER,
         TINY_WORLD,
         encoder_pretrain_overrides=["steps=2", "batch_size=4", "warmup_steps=1"],
         decoder_overrides=FEW_DECODER_STEPS,
@@ -62,12 +63,13 @@ def test_a_budgeted_demo_sizes_its_recipe_to_the_time_and_reports_it(tmp_path):
     assert results["training"]["precision"]["precision"] in ("bf16", "fp32")
     assert results["training"]["pretrain samples seen"] == 16
     text = report.read_text()
-    assert "Budget: 5 min" in text and "Precision:" in text and "| floor |" in text
+    assert "Budget: 5 min" in text and "Precision:" in text and "Predictor: " in text and "| floor |" in text
+    assert results["training"]["compile"]["compiled"] in (True, False)  # the demo's compile=auto, resolved
 
 
 def test_a_budget_too_small_for_the_machine_stops_before_training_and_says_what_it_needs(tmp_path, monkeypatch):
     monkeypatch.setattr("vljepa.train.trainer.Trainer.measure_step_seconds", lambda self, index, steps=3: 300.0)
     with pytest.raises(BudgetTooSmall, match=r"vljepa demo --minutes \d+") as error:
-        run_demo(tmp_path, FEW_STEPS, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=1)
+        run_demo(tmp_path, EAGER, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=1)
     assert "pretrain 300.00 s/step" in str(error.value)
     assert not (tmp_path / "model" / "final").exists()

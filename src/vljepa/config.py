@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Annotated
 
 from .atomic import atomic_write
+from .compilation import check_compile_setting
 from .config_loader import (
     CheckedConfig,
     NonNegativeFloat,
@@ -39,6 +40,7 @@ from .precision import check_bf16_setting
 
 __all__ = [
     "Bf16Setting",
+    "CompileSetting",
     "ModelConfig",
     "PredictorConfig",
     "StageConfig",
@@ -58,6 +60,7 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (precision.py)
+CompileSetting = Annotated[bool | str, Normalise(check_compile_setting)]  # True, False or "auto" (compilation.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
 FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder tokens (TrainConfig.features)
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
@@ -176,6 +179,7 @@ class TrainConfig(CheckedConfig):
     grad_clip: PositiveFloat = 1.0
     device: str = "auto"  # auto = cuda if available, else cpu
     bf16: Bf16Setting = "auto"  # bf16 autocast: auto = where the hardware computes bf16 natively (precision.py)
+    compile: CompileSetting = False  # torch.compile the predictor for training; auto = where it works (compilation.py)
     log_every: PositiveInt = 20
     eval_every: PositiveInt = 100  # validation loss / in-batch retrieval on the val manifest
     best_metric: str | None = None  # keep best/ by this val figure, e.g. val_caption_top1, eval.retrieval.exact.t2v_R@1

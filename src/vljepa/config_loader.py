@@ -34,6 +34,17 @@ import yaml
 
 from .errors import ConfigError
 
+
+def auto_or_bool(value, key: str, auto_means: str) -> bool | str:
+    """A three-way setting as True, False or "auto" (the strings true/false/auto in any case are accepted)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("auto", "true", "false"):
+        value = value.strip().lower()
+        return value if value == "auto" else value == "true"
+    raise ValueError(f"{key}={value!r}: use auto ({auto_means}), true or false")
+
+
 # ---------------------------------------------------------------------------------------------------- YAML
 
 

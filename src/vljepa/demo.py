@@ -228,6 +228,7 @@ def run_demo(
     timings["total"] = time.perf_counter() - started
     results["training"] = training_summary(out / "model" / METRICS_FILE, config, decoder_config)
     results["training"]["precision"] = trainer.precision.as_dict()
+    results["training"]["compile"] = trainer.compilation.as_dict()
     if sizing is not None:
         results["budget"] = {**sizing.summary(), "wall minutes": round(timings["total"] / 60, 2)}
     results["timings_s"] = timings

@@ -22,21 +22,15 @@ from dataclasses import dataclass
 
 import torch
 
+from .config_loader import auto_or_bool
 from .progress import console
 
-BF16_SETTINGS = ("auto", "true", "false")
 PROBE_SHAPE = (512, 256, 256)  # (m, k, n): about the shape of the tiny predictor's matmuls
 _announced: set[str] = set()
 
 
 def check_bf16_setting(value, key: str = "bf16") -> bool | str:
-    """A config's `bf16` value as True, False or "auto"; the strings "true"/"false" (any case) are accepted."""
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in BF16_SETTINGS:
-        value = value.strip().lower()
-        return value if value == "auto" else value == "true"
-    raise ValueError(f"{key}={value!r}: use auto (bf16 where the hardware computes it natively), true or false")
+    return auto_or_bool(value, key, "bf16 where the hardware computes it natively")
 
 
 @dataclass(frozen=True)

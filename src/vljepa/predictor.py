@@ -13,6 +13,8 @@ WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `b
 restores the causal mask for the ablation. `attention` picks transformers' attention implementation:
 SDPA by default (fused kernels on GPUs); the demo's tiny model uses "eager" (plain matmuls), with which
 it trains 1.7x faster on a 2-core CPU (SDPA's backward pass is slow there; BENCHMARKS.md, throughput).
+`compile_for_training` sends training steps through `torch.compile` of the Llama (`compilation.py`);
+inference stays eager, so evaluation and serving never wait for a compile.
 """
 
 from __future__ import annotations
@@ -128,8 +130,20 @@ class Predictor(nn.Module):
         visual_mask = torch.ones(visual.shape[:2], dtype=torch.bool, device=visual.device)
         padding = torch.cat([visual_mask, query_mask], dim=1)
         mask = attention_mask_4d(padding, self.config.bidirectional, sequence.dtype)
-        hidden = self.llama(inputs_embeds=sequence, use_cache=False, attention_mask=mask).last_hidden_state
+        compiled = self.__dict__.get("_compiled_llama")
+        llama = compiled if compiled is not None and torch.is_grad_enabled() else self.llama
+        hidden = llama(inputs_embeds=sequence, use_cache=False, attention_mask=mask).last_hidden_state
         return hidden, padding
+
+    def compile_for_training(self) -> None:
+        """Run gradient-enabled calls through `torch.compile` of the transformer (`compilation.py`); calls
+        without gradients stay eager. Kept outside the module tree: the weights and their names are unchanged,
+        and a deep copy is eager."""
+        self.__dict__["_compiled_llama"] = torch.compile(self.llama, dynamic=True)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        return {key: value for key, value in state.items() if key != "_compiled_llama"}
 
     def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
         """visual (B, N, Dv), query ids/mask (B, Q) -> unnormalised prediction (B, shared_dim)."""

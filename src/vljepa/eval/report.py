@@ -190,7 +190,7 @@ def decoding_section(results: dict) -> list[str]:
 
 
 def run_section(results: dict, timings: dict[str, float]) -> list[str]:
-    """Budget, wall time, precision and the samples each part trained on."""
+    """Budget, wall time, precision, compilation and the samples each part trained on."""
     lines, precision, budget = [], results["training"].get("precision"), results.get("budget")
     if budget:
         steps = ", ".join(
@@ -204,6 +204,11 @@ def run_section(results: dict, timings: dict[str, float]) -> list[str]:
         lines.append(
             f"Precision: {precision['precision']} ({precision['reason']}; CPU capability "
             f"{precision['cpu_capability']}).  "
+        )
+    compiled = results["training"].get("compile")
+    if compiled:
+        lines.append(
+            f"Predictor: {'compiled (torch.compile)' if compiled['compiled'] else 'eager'} ({compiled['reason']}).  "
         )
     return lines
 

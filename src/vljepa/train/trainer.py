@@ -27,7 +27,6 @@ the ranks (`sharding.py`); the checkpoints are gathered to rank 0 and written un
 
 from __future__ import annotations
 
-import copy
 import json
 import time
 from collections.abc import Callable
@@ -39,6 +38,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..atomic import atomic_directory, writable_folder
+from ..compilation import Compilation, announce_compilation, resolve_compilation
 from ..config import StageConfig, TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..errors import ConfigError
@@ -69,9 +69,10 @@ RUN_CONFIG_FILE = "train_config.json"
 COLLAPSE_GRACE_STEPS = 20  # a randomly initialised predictor starts collapsed: no verdict before this many steps
 
 
-def save_run_config(config: TrainConfig, precision: Precision, directory: Path) -> None:
-    """`train_config.json`: the config as given (`bf16` may say auto) and the precision it resolved to."""
-    (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": precision.as_dict()}, indent=2))
+def save_run_config(config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path) -> None:
+    """`train_config.json`: the config as given (`bf16` and `compile` may say auto) and what they resolved to."""
+    resolved = {**precision.as_dict(), **compilation.as_dict()}
+    (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": resolved}, indent=2))
 
 
 def prediction_spread(predicted: torch.Tensor) -> float:
@@ -160,6 +161,11 @@ class Trainer:
             enable_gradient_checkpointing(self.model)
         if config.sharding == "fsdp" and self.world.size > 1:
             shard_trained_parts(self.model)
+        self.compilation = resolve_compilation(config.compile, self.device, self.world.size)
+        if self.world.is_main:
+            announce_compilation(self.compilation)
+        if self.compilation.enabled:
+            self.model.predictor.compile_for_training()
         self.features_from = resolve_features(config)
         # every rank encodes its share of the clips missing from the cache, then reads everyone's shards; only
         # reading the manifest is rank 0's first (`load_samples`: it alone extracts a shard source's videos)
@@ -188,7 +194,7 @@ class Trainer:
         if self.world.is_main:
             if self.samples is not None:
                 self._warn_of_repeats()
-            save_run_config(config, self.precision, self.out_dir)
+            save_run_config(config, self.precision, self.compilation, self.out_dir)
         self.best = (
             BestCheckpoint.resume(self.out_dir, config.best_metric, config.best_mode) if config.best_metric else None
         )
@@ -266,7 +272,7 @@ class Trainer:
 
     def _write_weights(self, directory: Path, trained_state: dict[str, torch.Tensor]) -> None:
         self.model.save_pretrained(directory, trained_state)
-        save_run_config(self.config, self.precision, directory)
+        save_run_config(self.config, self.precision, self.compilation, directory)
 
     def _save_model(self, directory: Path) -> None:
         """The model, unsharded, to `directory` (atomically) by rank 0; every rank calls it."""
@@ -349,20 +355,29 @@ class Trainer:
         )
 
     def measure_step_seconds(self, stage_index: int, steps: int = 3, warm_up: int = 2) -> float:
-        """Seconds per optimizer step of a stage on this machine, timed on a throw-away copy of the model after
-        `warm_up` untimed steps (the first steps of a shape pay one-off costs); the run's model, optimizer state,
-        samplers and RNG are untouched."""
+        """Seconds per optimizer step of a stage on this machine, timed after `warm_up` untimed steps (the
+        first steps of a shape pay one-off costs, a compiled predictor's compiling among them). The steps
+        train the run's own model, so that what they compile serves the run, and its trained weights are
+        restored afterwards; the run's optimizer state, samplers and RNG are untouched."""
         stage = self.config.stages[stage_index]
-        model = copy.deepcopy(self.model).train()
-        optimizer = build_optimizer(model, stage, self.config)
+        trained = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        saved = [parameter.detach().clone() for parameter in trained]
+        was_training = self.model.training
+        optimizer = build_optimizer(self.model.train(), stage, self.config)
         batches = self.data.stage_batches(stage_index)
         with torch.random.fork_rng():
             for step in range(warm_up + steps):
                 if step == warm_up:
                     start = time.perf_counter()
-                self._forward_backward(model, batches.next_batch(), stage.micro_batch_size)
-                apply_gradients(model.parameters(), optimizer, None, self.config.grad_clip)
-        return (time.perf_counter() - start) / steps
+                self._forward_backward(self.model, batches.next_batch(), stage.micro_batch_size)
+                apply_gradients(self.model.parameters(), optimizer, None, self.config.grad_clip)
+        seconds = (time.perf_counter() - start) / steps
+        with torch.no_grad():
+            for parameter, value in zip(trained, saved):
+                parameter.copy_(value)
+        self.model.zero_grad(set_to_none=True)
+        self.model.train(was_training)
+        return seconds
 
     def run(self, stop_at_global_step: int | None = None, before_stage: Callable[[int], None] | None = None) -> Path:
         """Train every stage; return the final model directory (or the checkpoint if stopped early).
