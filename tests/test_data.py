@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from vljepa.config import XEncoderConfig
-from vljepa.data.feature_cache import FeatureCache
-from vljepa.data.manifest import ManifestError, class_names, load_manifest
-from vljepa.data.video import VideoError, read_clip, sample_indices
+from vljepa.data.feature_cache import FeatureCache, read_view
+from vljepa.data.manifest import ClipRef, ManifestError, class_names, load_manifest
+from vljepa.data.video import VideoError, read_clip, sample_indices, write_video
 from vljepa.ragged import pad_rows
 from vljepa.x_encoder import XEncoder, preprocess_clip
 
@@ -101,6 +101,20 @@ def test_feature_cache_computes_once_and_invalidates(tmp_path, clip_manifest):
     assert CountingEncoder.calls == 16 + 1 + 3
     FeatureCache(tmp_path, encoder, view="single_frame").tokens(clips[:3], progress=False)
     assert CountingEncoder.calls == 16 + 1 + 3 + 3
+
+
+def test_the_single_frame_view_is_the_middle_of_the_window_whatever_the_frame_count(tmp_path):
+    """Not the middle of the sampled frames: 4 of 16 are frames 0, 5, 10, 15, and frame 10 shows where a
+    moving shape is heading. The window's middle frame is 8 (7.5 rounded to even), at any count."""
+    import numpy as np
+
+    path = tmp_path / "sixteen.mp4"
+    write_video(path, (np.full((16, 16, 3), 10 * index, np.uint8) for index in range(16)), fps=8, crf=0)
+    for num_frames in (1, 4, 8):
+        frames = read_view(ClipRef(str(path), None, None), num_frames, "single_frame")
+        assert frames.shape[0] == num_frames and (frames == frames[:1]).all()
+        assert abs(float(frames.float().mean()) - 80) < 3  # frame 8
+    assert abs(float(read_view(ClipRef(str(path), None, None), 4, "clip")[2].float().mean()) - 100) < 3
 
 
 def test_feature_cache_skips_unreadable_clips(tmp_path, clip_manifest):

@@ -36,7 +36,6 @@ import json
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple, Protocol
@@ -68,12 +67,21 @@ class ClipEncoder(Protocol):
     def __call__(self, video: torch.Tensor) -> torch.Tensor: ...
 
 
-def single_frame_view(frames: torch.Tensor) -> torch.Tensor:
-    """The middle frame repeated: the clip's length with no motion in it (a control input)."""
-    return frames[len(frames) // 2].expand_as(frames).clone()
+# What each view feeds the encoder, as its fingerprint names it: a view whose frames change gets a new name
+# here, so that no cache written before serves it. `single_frame` is a no-motion control: the frame at the
+# middle of the clip's window (where the built-in world centres its laws), repeated to the encoder's frame
+# count. It is read on its own, not picked from the sampled frames, whose middle one lies off the clip's
+# centre for an even count (with 4 of 16 frames, a sixth of the clip after it, which shows where a moving
+# shape is heading).
+VIEWS = {"clip": "clip", "single_frame": "single_frame: the window's middle frame"}
 
 
-VIEWS: dict[str, Callable[[torch.Tensor], torch.Tensor] | None] = {"clip": None, "single_frame": single_frame_view}
+def read_view(clip: ClipRef, num_frames: int, view: str) -> torch.Tensor:
+    """The (num_frames, H, W, 3) frames a view of `clip` feeds the encoder."""
+    if view == "single_frame":
+        middle = read_clip(clip.path, 1, clip.start, clip.end)
+        return middle.expand(num_frames, *middle.shape[1:]).clone()
+    return read_clip(clip.path, num_frames, clip.start, clip.end)
 
 
 def default_cache_dir() -> Path:
@@ -140,7 +148,7 @@ class FeatureCache:
             {
                 "encoder": x_encoder.fingerprint(),
                 "pre": x_encoder.preprocessing_signature(),
-                "view": view,
+                "view": VIEWS[view],
                 "format": FORMAT,
             },
             sort_keys=True,
@@ -181,11 +189,9 @@ class FeatureCache:
     def _read_frames(self, clip: ClipRef) -> torch.Tensor | Exception:
         """The clip's sampled frames in the cache's view, or the error that stopped the decoding."""
         try:
-            frames = read_clip(clip.path, self.x_encoder.config.num_frames, clip.start, clip.end)
+            return read_view(clip, self.x_encoder.config.num_frames, self.view)
         except (VideoError, OSError) as error:
             return error
-        view = VIEWS[self.view]
-        return view(frames) if view else frames
 
     def encode(self, clips: list[ClipRef], progress: bool = True) -> None:
         """Encode these clips into new shards; failures are in `self.failed`. Each batch's clips are decoded
