@@ -38,6 +38,16 @@ def group(record, scene) -> str:
     return f"{len(scene.tracks)} shape(s) | named by {named_by}"
 
 
+def option_similarities(model: VLJepa, cache: FeatureCache, records: list) -> list[torch.Tensor]:
+    """Each record's cosine similarity of the prediction (its clip in the cache's view, its question) to
+    each of its options."""
+    tokens = cache.tokens(list({r.clip for r in records}))
+    predicted = predict_tokens(model, torch.stack([tokens[r.clip] for r in records]), [r.question for r in records])
+    options = list(dict.fromkeys(o for r in records for o in r.options))
+    embedded = dict(zip(options, embed_texts(model, options)))
+    return [torch.stack([embedded[o] for o in r.options]) @ row for r, row in zip(records, predicted)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("runs/demo"), help="a demo output folder")
@@ -47,11 +57,7 @@ def main() -> None:
     world_config = WorldConfig(**json.loads((world / "world.json").read_text())["config"])
     model = VLJepa.from_pretrained(args.run / "model" / "final").eval()
     records = [r for r in load_manifest(world / "test.jsonl") if r.type in TYPES]
-    tokens = FeatureCache(args.run / "feature_cache", model.x_encoder).tokens(list({r.clip for r in records}))
-    predicted = predict_tokens(model, torch.stack([tokens[r.clip] for r in records]), [r.question for r in records])
-    options = list(dict.fromkeys(o for r in records for o in r.options))
-    embedded = dict(zip(options, embed_texts(model, options)))
-    similarities = [torch.stack([embedded[o] for o in r.options]) @ row for r, row in zip(records, predicted)]
+    similarities = option_similarities(model, FeatureCache(args.run / "feature_cache", model.x_encoder), records)
     scenes = {
         clip: clip_scene(world_config, "test", int(Path(clip.path).stem.split("_")[-1]))[0]
         for clip in {r.clip for r in records}
