@@ -215,6 +215,17 @@ def test_measuring_a_step_leaves_the_run_untouched(tmp_path, clip_manifest):
     assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
 
 
+def test_a_stage_past_its_deadline_ends_after_the_step_in_progress(tmp_path, clip_manifest, capsys):
+    """The demo's budget: a stage slower than measured stops at its time, and the next stage still runs."""
+    trainer = Trainer(_config(clip_manifest, tmp_path / "a", tmp_path / "cache"), progress=False)
+    final = trainer.run(stage_deadline=lambda index: 0.0 if index == 0 else float("inf"))
+    entries = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert [stage.steps for stage in trainer.config.stages] == [1, 5]
+    assert [(e["stage"], e["global_step"]) for e in entries if "val_caption_loss" in e][0] == ("pretrain", 1)
+    assert entries[-1]["global_step"] == 6 and (tmp_path / "a" / "pretrain").is_dir() and final.is_dir()
+    assert "pretrain ended at its time, after 1 of 5 steps" in " ".join(capsys.readouterr().err.split())
+
+
 def test_a_stage_can_be_resized_before_it_starts(tmp_path, clip_manifest):
     trainer = Trainer(_config(clip_manifest, tmp_path / "a", tmp_path / "cache"), progress=False)
     seen = []

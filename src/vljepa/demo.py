@@ -60,6 +60,7 @@ class BudgetedRecipe:
         self.names = [stage.name for stage in self.stages] + ["Y-decoder"]
         self.measured = [self._measure(index) for index in range(len(self.names))]
         self.fractions: list[float] = []
+        self.deadlines: dict[int, float] = {}
         self._size(0, check=True)
 
     def _measure(self, index: int) -> float:
@@ -70,12 +71,22 @@ class BudgetedRecipe:
             self.decoder, targets, self.trainer.model.config.shared_dim, self.trainer.device
         )
 
-    def parts(self, first: int = 0) -> list[Part]:
-        """The parts from `first` on, at the recipe's steps and their measured step times."""
+    def parts(self, first: int = 0, sized: bool = False) -> list[Part]:
+        """The parts from `first` on, at the recipe's steps (or, `sized`, the steps they were sized to) and
+        their measured step times."""
+        steps = self.recipe_steps if not sized else [stage.steps for stage in self.stages] + [self.decoder_steps]
         return [
-            Part(name, steps, seconds)
-            for name, steps, seconds in zip(self.names[first:], self.recipe_steps[first:], self.measured[first:])
+            Part(name, count, seconds)
+            for name, count, seconds in zip(self.names[first:], steps[first:], self.measured[first:])
         ]
+
+    @property
+    def decoder_steps(self) -> int:
+        return self.decoder.inversion_steps + self.decoder.adaptation_steps
+
+    def stage_deadline(self, index: int) -> float:
+        """When training stage `index` must end (the trainer ends it there if it runs slower than measured)."""
+        return self.deadlines[index]
 
     def _size(self, first: int, check: bool = False) -> None:
         parts = self.parts(first)
@@ -91,20 +102,19 @@ class BudgetedRecipe:
 
     def before_part(self, index: int) -> None:
         """Before training stage `index` (or the Y-decoder, index = number of stages): measure it again and
-        size it, and the parts after it, to the time left. The first part was sized at the start."""
-        if index == 0:
-            return
-        self.measured[index] = self._measure(index)
-        self._size(index)
-        console.print(
-            f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
-            f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe"
-        )
+        size it, and the parts after it, to the time left (the first part was sized at the start); then set
+        when it must end: its share of the time left."""
+        if index > 0:
+            self.measured[index] = self._measure(index)
+            self._size(index)
+            console.print(
+                f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
+                f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe"
+            )
+        self.deadlines[index] = self.budget.deadline(self.parts(index, sized=True))
 
     def summary(self) -> dict:
-        trained = [stage.steps for stage in self.stages] + [
-            self.decoder.inversion_steps + self.decoder.adaptation_steps
-        ]
+        trained = [stage.steps for stage in self.stages] + [self.decoder_steps]
         return {
             "minutes": self.budget.minutes,
             "fraction of the recipe (at start, then re-sized per part)": self.fractions,
@@ -192,7 +202,9 @@ def run_demo(
             f"recipe would take about {budget.minutes_needed(sizing.parts()):.0f} minutes here (--minutes 0)"
         )
     mark = time.perf_counter()
-    trainer.run(before_stage=sizing.before_part if sizing else None)
+    trainer.run(
+        before_stage=sizing.before_part if sizing else None, stage_deadline=sizing.stage_deadline if sizing else None
+    )
     timings["train"] = time.perf_counter() - mark
 
     mark = time.perf_counter()

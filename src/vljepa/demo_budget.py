@@ -5,7 +5,9 @@ After the world is generated and its clips encoded, the time of one step of each
 Y-decoder is measured on this machine (`Trainer.measure_step_seconds`, `measure_decoder_step_seconds`),
 and every step count is scaled by one fraction so that the demo ends within the budget, the recipe's
 proportions kept. Because a machine's speed drifts from minute to minute, the plan is made again before
-stage 2 and before the Y-decoder from the time actually left and a fresh measurement of its step. When even
+stage 2 and before the Y-decoder from the time actually left and a fresh measurement of its step, and a
+training stage that runs slower than measured is ended at its share of the time, so that the parts after
+it keep theirs (the Y-decoder most: it is last). When even
 `MIN_FRACTION` of the recipe does not fit, the demo stops before training and says how long it needs.
 """
 
@@ -62,6 +64,13 @@ class TimeBudget:
         """The largest share (at most 1) of `parts` that fits in the time left."""
         needed = sum(part.seconds for part in parts)
         return 1.0 if needed <= 0 else max(0.0, min(1.0, self.seconds_left() / needed))
+
+    def deadline(self, parts: list[Part]) -> float:
+        """When the first of `parts` (sized and about to start) must end so that the others keep their share
+        of the time left (time.perf_counter): its share of that time, in proportion to the parts' times."""
+        total = sum(part.seconds for part in parts)
+        share = parts[0].seconds / total if total > 0 else 1.0
+        return time.perf_counter() + max(0.0, self.seconds_left()) * share
 
     def minutes_needed(self, parts: list[Part], fraction: float = 1.0) -> float:
         """The run's wall minutes if `fraction` of `parts` were trained from now on."""

@@ -379,14 +379,28 @@ class Trainer:
         self.model.train(was_training)
         return seconds
 
-    def run(self, stop_at_global_step: int | None = None, before_stage: Callable[[int], None] | None = None) -> Path:
+    def run(
+        self,
+        stop_at_global_step: int | None = None,
+        before_stage: Callable[[int], None] | None = None,
+        stage_deadline: Callable[[int], float] | None = None,
+    ) -> Path:
         """Train every stage; return the final model directory (or the checkpoint if stopped early).
         `before_stage(index)` is called before each stage that runs and may change its `StageConfig` (the
-        demo sizes a stage's steps to the time left). Rank 0 holds the run folder's lock throughout."""
+        demo sizes a stage's steps to the time left); `stage_deadline(index)`, asked after it, is a
+        `time.perf_counter()` reading at which the stage ends even if it has steps left (its `steps` then
+        become the steps done; single-process runs). Rank 0 holds the run folder's lock throughout."""
+        if stage_deadline is not None and self.world.size > 1:
+            raise ValueError("stage_deadline: ranks would stop at different steps; it is for one process")
         with RunDirectory(self.out_dir) if self.world.is_main else nullcontext():
-            return self._run(stop_at_global_step, before_stage)
+            return self._run(stop_at_global_step, before_stage, stage_deadline)
 
-    def _run(self, stop_at_global_step: int | None, before_stage: Callable[[int], None] | None) -> Path:
+    def _run(
+        self,
+        stop_at_global_step: int | None,
+        before_stage: Callable[[int], None] | None,
+        stage_deadline: Callable[[int], float] | None,
+    ) -> Path:
         config = self.config
         resume = self._load_checkpoint()
         if resume is None and config.init_from:
@@ -414,7 +428,10 @@ class Trainer:
                     start, resume = resume_step, None
                 if start >= stage.steps:
                     continue
-                if self._run_stage(stage_index, start, offset, optimizer, scheduler, sampler, stop_at_global_step, log):
+                deadline = stage_deadline(stage_index) if stage_deadline is not None else None
+                if self._run_stage(
+                    stage_index, start, offset, optimizer, scheduler, sampler, stop_at_global_step, log, deadline
+                ):
                     self.world.barrier()  # no rank returns before rank 0 has written
                     return self.out_dir / CHECKPOINT_DIR
         final = self.out_dir / FINAL_DIR
@@ -434,9 +451,11 @@ class Trainer:
         sampler: StageBatches,
         stop_at: int | None,
         log: MetricsLog,
+        deadline: float | None = None,
     ) -> bool:
         """Steps `start..` of a stage; True when stopped at `stop_at` (a checkpoint written), else the stage's
-        model is saved under its name and a stage-boundary checkpoint written."""
+        model is saved under its name and a stage-boundary checkpoint written. Past `deadline` (a
+        `time.perf_counter()` reading) the step just done is the stage's last."""
         config, stage = self.config, self.config.stages[stage_index]
         warned_collapse = False
         window_samples, window_start = 0, time.perf_counter()
@@ -452,6 +471,9 @@ class Trainer:
                 rate = window_samples / max(1e-9, time.perf_counter() - window_start)
                 advance(1, loss=out.loss.item(), rate=rate)
                 done = step + 1
+                if deadline is not None and done < stage.steps and time.perf_counter() > deadline:
+                    console.print(f"budget: {stage.name} ended at its time, after {done} of {stage.steps} steps")
+                    stage.steps = done
                 if done % config.log_every == 0 or done == stage.steps:
                     evaluation = {}
                     if (
@@ -491,6 +513,8 @@ class Trainer:
                     self._save_checkpoint(stage_index, done, optimizer, scheduler, sampler)
                 if global_step == stop_at:
                     return True
+                if done == stage.steps:
+                    break  # a stage ended at its deadline
         self._save_model(self.out_dir / stage.name)
         self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
