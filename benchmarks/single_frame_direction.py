@@ -3,9 +3,10 @@ by its middle frame (the demo's single-frame control), split into the axis of th
 against up/down) and its sign along that axis.
 
 A move in the built-in world draws the actor's middle-frame position where the whole move fits in the
-frame, so along the move's axis only (`actor_track` in `data/world.py`): a shape near a side wall at
-mid-clip cannot be moving sideways. A model that reads that position can tell the axis from one frame,
-but not the sign, which only motion shows. Chance is 50% for each.
+frame, along the move's axis only (`actor_track` in `data/world.py`): a shape near a side wall at
+mid-clip cannot be moving sideways, so one frame can tell something of the axis. The sign needs motion
+(or the shift of the frame read, 1/30 of the clip after the law's centre for 16 frames). Chance is 50%
+for each.
 Usage: python benchmarks/single_frame_direction.py --run runs/demo [--out benchmarks/results/single_frame_direction.json]
 """
 
