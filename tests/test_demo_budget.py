@@ -38,3 +38,11 @@ def test_a_budget_under_the_minimum_share_names_the_minutes_it_needs():
     message = str(error.value)
     assert "pretrain 1.00 s/step" in message and "vljepa demo --minutes" in message and "whole recipe" in message
     assert budget_with(1.5 * MIN_FRACTION * 3200).check_feasible(parts) == pytest.approx(1.5 * MIN_FRACTION, abs=0.01)
+
+
+def test_a_part_must_end_at_its_share_of_the_time_left_slack_included():
+    parts = [Part("sft", 100, 1.0), Part("Y-decoder", 300, 1.0)]  # a quarter of the sized work
+    now = time.perf_counter()
+    assert budget_with(200).deadline(parts) - now == pytest.approx(50, abs=1)  # fits exactly: its planned time
+    assert budget_with(800).deadline(parts) - now == pytest.approx(200, abs=1)  # room to spare: a quarter of it
+    assert budget_with(-5).deadline(parts) - now == pytest.approx(0, abs=1)  # overrun: ends after one step
