@@ -1,9 +1,9 @@
 """`torch.compile` of the predictor's transformer for training steps, where this machine can compile.
 
 Inductor fuses the transformer's small element-wise ops (norms, rotary, activations) into generated
-kernels; on a 2-core CPU the demo's fp32 step runs 1.16-1.28x faster after about 40 s of compiling
+kernels; on a 2-core CPU the demo's fp32 step runs 1.1-1.3x faster after 20-40 s of compiling
 (BENCHMARKS.md, "Training throughput"). It pays back only over minutes of training, and on a CPU it needs
-a working C++ toolchain, which many laptops lack. Every training config's `compile` setting is therefore:
+a working C++ toolchain, which many laptops lack. The VL-JEPA trainer's `compile` setting is therefore:
 - `false` (the default of `vljepa train`): eager, no compiling;
 - `auto` (the demo's): compiled when the device is a CPU or a CUDA GPU, the run is a single process, and
   a probe (one tiny function compiled and differentiated, once per process) succeeds; otherwise eager,
@@ -12,7 +12,8 @@ a working C++ toolchain, which many laptops lack. Every training config's `compi
 Only gradient-enabled calls (training steps) go through the compiled transformer: evaluation, serving
 and the demo's report stay eager, so they never wait for a compile of their own shapes. Shapes are
 compiled dynamic (batch size, query length), so stage 2's varied queries do not recompile at each step.
-The parameters and the saved weights are the same either way.
+The parameters and the saved weights' names and format are the same either way; their values differ
+by float rounding (fused kernels sum in another order).
 """
 
 from __future__ import annotations
