@@ -103,7 +103,7 @@ class BudgetedRecipe:
     def before_part(self, index: int) -> None:
         """Before training stage `index` (or the Y-decoder, index = number of stages): measure it again and
         size it, and the parts after it, to the time left (the first part was sized at the start); then set
-        when it must end: its share of the time left."""
+        when a training stage must end: its share of the time left."""
         if index > 0:
             self.measured[index] = self._measure(index)
             self._size(index)
@@ -111,7 +111,8 @@ class BudgetedRecipe:
                 f"budget: {self.budget.seconds_left() / 60:.1f} minutes left for training; {self.names[index]} "
                 f"({self.measured[index]:.3f} s/step now) sized to {self.fractions[-1]:.0%} of the recipe"
             )
-        self.deadlines[index] = self.budget.deadline(self.parts(index, sized=True))
+        if index < len(self.stages):
+            self.deadlines[index] = self.budget.deadline(self.parts(index, sized=True))
 
     def summary(self) -> dict:
         trained = [stage.steps for stage in self.stages] + [self.decoder_steps]
