@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vljepa.cli import app
 from vljepa.config import XEncoderConfig
-from vljepa.data.world import WorldConfig, generate_world
+from vljepa.data.world import WorldConfig, clip_scene, generate_world
 from vljepa.encoder_pretrain import (
     EncoderPretrainConfig,
     EncoderPretrainer,
@@ -26,10 +26,11 @@ from vljepa.encoder_pretrain import (
     load_encoder_pretrain_config,
     save_encoder,
 )
+from vljepa.encoder_pretrain.data import pretraining_clips, render_world_clips
 from vljepa.encoder_pretrain.masking import block_size, sample_masks, step_masks, target_mask, token_grid
 from vljepa.encoder_pretrain.objective import ema_momentum
-from vljepa.eval.probe import LabelledTokens, ProbeConfig, run_task
-from vljepa.x_encoder import XEncoder
+from vljepa.eval.probe import LabelledTokens, ProbeConfig, binding_summary, run_task
+from vljepa.x_encoder import XEncoder, preprocess_clip
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_X = XEncoderConfig(hidden_size=64, num_layers=2, num_heads=2, image_size=32, num_frames=8)
@@ -187,6 +188,22 @@ def test_save_encoder_writes_the_ema_encoder_not_the_student(tmp_path):
     assert all(torch.equal(v, loaded[k]) for k, v in objective.target_encoder.state_dict().items())
 
 
+# --- data ----------------------------------------------------------------------------------------
+
+
+def test_world_clips_are_rendered_in_memory_from_their_own_seed():
+    clips = render_world_clips(3, 5, TINY_X, progress=False)
+    assert clips.shape == (3, 8, 3, 32, 32) and clips.dtype == torch.float16
+    scene_frames = clip_scene(WorldConfig(seed=5), "train", 2)[1]
+    kept = np.linspace(0, len(scene_frames) - 1, 8).round().astype(int)
+    expected = preprocess_clip(torch.from_numpy(scene_frames[kept]), TINY_X).half()
+    assert torch.equal(clips[2], expected)
+    assert not torch.equal(render_world_clips(3, 0, TINY_X, progress=False), clips)  # another world
+    assert pretraining_clips([], 2, 5, TINY_X, progress=False).shape[0] == 2
+    with pytest.raises(ValueError, match="world_clips"):
+        tiny_config(data=[])
+
+
 # --- probes --------------------------------------------------------------------------------------
 
 
@@ -198,10 +215,26 @@ def test_probes_learn_a_separable_task():
         labels = torch.arange(n) % 3
         return LabelledTokens(prototypes[labels] + 0.3 * torch.randn(n, 8, 16, generator=generator), labels)
 
-    results = run_task(split(60), split(30), 3, ProbeConfig(epochs=30, batch_size=16, lr=3e-3))
+    results = run_task(split(60), split(30), 3, ProbeConfig(max_epochs=30, batch_size=16, lr=3e-3, num_seeds=2))
     assert set(results) == {"attentive", "linear"}
     for scores in results.values():
         assert scores["accuracy"] > 0.9 and scores["chance"] == pytest.approx(1 / 3)
+        assert len(scores["per_seed"]) == 2 and scores["std"] >= 0
+
+
+def test_binding_sums_up_the_per_form_colour_tasks():
+    def task(per_seed, num_test):
+        return {"per_seed": per_seed, "num_test": num_test, "num_train": 10, "train_accuracy": 1.0}
+
+    by_task = {
+        "colour of the circle": {**task([1.0, 0.5], 30), "chance": 0.2, "num_classes": 6},
+        "colour of the square": {**task([0.0, 0.5], 10), "chance": 0.4, "num_classes": 5},
+        "shape": {**task([0.9, 0.9], 50), "chance": 0.3, "num_classes": 4},
+    }
+    binding = binding_summary(by_task)
+    assert binding["per_seed"] == pytest.approx([0.75, 0.5]) and binding["accuracy"] == pytest.approx(0.625)
+    assert binding["chance"] == pytest.approx(0.25) and binding["num_test"] == 40
+    assert binding_summary({"shape": by_task["shape"]}) is None
 
 
 # --- config and CLI ------------------------------------------------------------------------------
@@ -255,8 +288,10 @@ def test_cli_pretrains_on_a_tiny_world_and_probes(tmp_path):
             "--encoder",
             str(encoder),
             "--compare-random",
-            "--epochs",
+            "--max-epochs",
             "2",
+            "--seeds",
+            "1",
             "--cache-dir",
             str(tmp_path / "cache"),
             "--out",
@@ -266,5 +301,6 @@ def test_cli_pretrains_on_a_tiny_world_and_probes(tmp_path):
     assert result.exit_code == 0, result.output
     results = json.loads((tmp_path / "p.json").read_text())
     assert list(results) == ["random (seed 0)", str(encoder)]
-    assert set(results[str(encoder)]["attentive"]) == {"action", "direction"}
+    probed = set(results[str(encoder)]["attentive"])
+    assert {"action", "direction", "shape", "count", "binding"} <= probed, probed
     assert "attentive" in result.output and "chance" in result.output

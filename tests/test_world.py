@@ -141,6 +141,13 @@ def test_answers_are_true_to_the_scene(world):
             for r in clip:
                 if r.label:
                     assert r.label == ACTION_BY_KEY[scene.action].label
+                    form = r.extra["probe"]
+                    assert form["count"] == NUMBER_WORDS[len(scene.tracks)]
+                    singled_out = scene.action not in ("stay_still", "collide")
+                    assert form.get("shape") == (scene.actor.shape if singled_out else None)
+                    assert form.get("colour") == (scene.actor.colour if singled_out and scene.actor.steady else None)
+                    bound = {k.removeprefix("colour of the "): v for k, v in form.items() if k.startswith("colour of")}
+                    assert bound == {t.shape: t.colour for t in scene.tracks if t.steady}
                 elif r.caption:
                     assert r.extra["meaning"] == scene.event().meaning
                 elif r.type == "count":

@@ -443,12 +443,17 @@ def probe(
         bool,
         typer.Option(help="Also probe the seeded random encoder of the same architecture (always, when no --encoder)."),
     ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the random encoder and of the probes.")] = 0,
-    epochs: Annotated[int, typer.Option(help="Probe training epochs.")] = 40,
+    seed: Annotated[int, typer.Option(help="Seed of the random encoder and the first seed of the probes.")] = 0,
+    seeds: Annotated[int, typer.Option(help="Probes fitted per task, one per seed, reported as mean and spread.")] = 3,
+    max_epochs: Annotated[int, typer.Option(help="Most epochs of an attentive probe (it stops early).")] = 60,
+    task: Annotated[
+        list[str] | None, typer.Option(help="Only this task (repeatable), e.g. shape, colour, binding, count, action.")
+    ] = None,
+    frames: Annotated[int | None, typer.Option(help="Frames per clip given to the encoder (default: its own).")] = None,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
     out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("probe.json"),
 ):
-    """Attentive and linear probes on frozen encoder features (action classes; direction of motion), beside chance."""
+    """Attentive and linear probes on frozen encoder features (action, direction; on the built-in world also shape, colour, binding and count), beside chance."""
     import dataclasses
 
     from rich.console import Console
@@ -469,10 +474,17 @@ def probe(
         architecture = next(iter(pretrained.values()), XEncoderConfig())
         encoders[f"random (seed {seed})"] = dataclasses.replace(architecture, path=None, seed=seed)
     encoders.update(pretrained)
-    settings = ProbeConfig(epochs=epochs, seed=seed)
+    if frames is not None:
+        encoders = {name: dataclasses.replace(x_config, num_frames=frames) for name, x_config in encoders.items()}
+    settings = ProbeConfig(max_epochs=max_epochs, num_seeds=seeds, seed=seed)
     results = {
         name: probe_encoder(
-            x_config, str(train_manifest), str(test_manifest), str(cache_dir or default_cache_dir()), settings
+            x_config,
+            str(train_manifest),
+            str(test_manifest),
+            str(cache_dir or default_cache_dir()),
+            settings,
+            tasks=task,
         )
         for name, x_config in encoders.items()
     }

@@ -450,6 +450,22 @@ def clip_scene(config: WorldConfig, split: str, index: int) -> tuple[Scene, np.n
     return scene, render(scene, config, config.num_frames, rng)
 
 
+def form_labels(scene: Scene) -> dict[str, str]:
+    """What a frozen encoder's tokens should make legible, per clip, for `vljepa probe`: the acting shape's
+    form and colour (only where one shape is singled out by what it does, and for colour only where it
+    keeps one), how many shapes there are, and each shape's colour ("colour of the circle": binding a
+    colour to a form among up to three shapes)."""
+    labels = {"count": NUMBER_WORDS[len(scene.tracks)]}
+    if scene.action not in ("stay_still", "collide"):
+        labels["shape"] = scene.actor.shape
+        if scene.actor.steady:
+            labels["colour"] = scene.actor.colour
+    for track in scene.tracks:
+        if track.steady:
+            labels[f"colour of the {track.shape}"] = track.colour
+    return labels
+
+
 def clip_records(config: WorldConfig, split: str, index: int, out: Path) -> dict[str, list[dict]]:
     """Render one clip, write its mp4 (and its end-state pair), and return its records by manifest name."""
     scene, frames = clip_scene(config, split, index)
@@ -459,7 +475,7 @@ def clip_records(config: WorldConfig, split: str, index: int, out: Path) -> dict
     records = {
         split: [
             *caption_records(text_rng, video, event, TRAIN_CAPTIONS_PER_CLIP if split == "train" else 1),
-            {"video": video, "label": action.label},
+            {"video": video, "label": action.label, "probe": form_labels(scene)},
             *({"video": video, **q} for q in questions(text_rng, scene, config)),
         ]
     }

@@ -54,11 +54,14 @@ class PretrainPredictorConfig(CheckedConfig):
 
 @dataclass
 class EncoderPretrainConfig(CheckedConfig):
-    """`data`: manifests (their videos; every other field is ignored) and/or folders of videos.
+    """`data`: manifests (their videos; every other field is ignored) and/or folders of videos; `world_clips`
+    adds that many distinct clips of the built-in world (seed `world_seed`), rendered straight into memory.
     `x_encoder`: the architecture and starting weights (seeded random, or `path` to continue from a
     VJEPA2 checkpoint). `ema`: target momentum, linear from the first to the second value."""
 
     data: list[str] = field(default_factory=lambda: ["world/train.jsonl"])
+    world_clips: NonNegativeInt = 0  # clips rendered from the built-in world in memory, besides `data`
+    world_seed: NonNegativeInt = 1  # their world's seed: not the demo world's 0, so no clip is one it evaluates on
     out_dir: str = "runs/encoder-pretrain"
     seed: NonNegativeInt = 0
     steps: PositiveInt = 600  # measured: longer runs degrade the features on the world (BENCHMARKS.md)
@@ -85,8 +88,8 @@ class EncoderPretrainConfig(CheckedConfig):
 
     def check(self) -> None:
         _check_ordered("ema", self.ema)
-        if not self.data:
-            raise ConfigError("data: at least one manifest or video folder is needed")
+        if not self.data and not self.world_clips:
+            raise ConfigError("data: at least one manifest or video folder is needed (or world_clips > 0)")
         if not self.masks:
             raise ConfigError("masks: at least one mask generator is needed")
 

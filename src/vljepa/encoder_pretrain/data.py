@@ -4,13 +4,19 @@ V-JEPA: a video loader draws random clips (with random-resized crops) from Video
 Ours: every source (a manifest, whose records' videos are used and every other field ignored, or a
 folder of videos/images) is decoded once with the same `read_clip` + `preprocess_clip` as the frozen
 feature cache, into one float16 tensor held in memory (a 2000-clip world at 32 px is ~100 MB), so a
-step costs only the networks. No augmentation: on 32-px clips of small shapes a crop removes the
+step costs only the networks. Unlabelled video of the built-in world costs nothing to make, so
+`world_clips` renders as many distinct clips as a run needs (of a world seeded apart from the one
+the demo evaluates on) straight into the same tensor, by one process per CPU, without writing files:
+a run then sees each clip about once instead of repeating a few thousand for many epochs. No augmentation: on 32-px clips of small shapes a crop removes the
 objects, and the masks already make the task hard. The sampler walks seeded epoch permutations;
 its position is one counter, saved with the checkpoint.
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +25,8 @@ import torch
 from ..config import XEncoderConfig
 from ..data.manifest import ClipRef, load_manifest
 from ..data.shards import is_shard_source
-from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip
+from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip, sample_indices
+from ..data.world import WorldConfig, clip_scene
 from ..progress import console, progress_bar
 from ..x_encoder import preprocess_clip
 
@@ -57,6 +64,43 @@ def load_clips(sources: list[str], config: XEncoderConfig, progress: bool = True
     if not videos:
         raise RuntimeError(f"{sources}: no readable video")
     return torch.stack(videos)
+
+
+RENDER_CHUNK = 256  # world clips per worker task
+
+
+def _render_world_chunk(world: WorldConfig, num_frames: int, start: int, stop: int) -> np.ndarray:
+    """uint8 frames (stop - start, T, S, S, 3) of training clips start..stop-1, sampled as `read_clip` samples
+    a file. NumPy only: a forked worker must not run torch's thread pool, which the parent has started."""
+    kept = sample_indices(list(range(world.num_frames)), num_frames, None, None)
+    return np.stack([clip_scene(world, "train", index)[1][kept] for index in range(start, stop)])
+
+
+def render_world_clips(count: int, seed: int, config: XEncoderConfig, progress: bool = True) -> torch.Tensor:
+    """`count` preprocessed clips (N, T, C, S, S) float16 of the default world with `seed` (its training
+    split's first `count`), sampled to the encoder's frames as `read_clip` samples a file."""
+    world = WorldConfig(seed=seed)
+    bounds = [(start, min(count, start + RENDER_CHUNK)) for start in range(0, count, RENDER_CHUNK)]
+    chunks = []
+    with (
+        progress_bar(f"rendering {count} world clips", count, enabled=progress) as advance,
+        ProcessPoolExecutor(max(1, min(os.cpu_count() or 1, len(bounds)))) as pool,
+    ):
+        frames = pool.map(partial(_render_world_chunk, world, config.num_frames), *zip(*bounds))
+        for (start, stop), chunk in zip(bounds, frames):
+            chunks.extend(preprocess_clip(torch.from_numpy(clip), config).to(torch.float16) for clip in chunk)
+            advance(stop - start)
+    return torch.stack(chunks)
+
+
+def pretraining_clips(
+    sources: list[str], world_clips: int, world_seed: int, config: XEncoderConfig, progress: bool = True
+) -> torch.Tensor:
+    """The clips of every source, then `world_clips` rendered world clips."""
+    parts = [load_clips(sources, config, progress)] if sources else []
+    if world_clips:
+        parts.append(render_world_clips(world_clips, world_seed, config, progress))
+    return torch.cat(parts)
 
 
 class ClipSampler:

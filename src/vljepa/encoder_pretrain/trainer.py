@@ -32,7 +32,7 @@ from ..train.optim import apply_gradients, build_adamw, build_schedule, decay_gr
 from ..train.run_dir import RunDirectory
 from ..train.state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 from .config import EncoderPretrainConfig
-from .data import ClipSampler, load_clips
+from .data import ClipSampler, pretraining_clips
 from .export import save_encoder
 from .health import CollapseWatch, check_finite, plot_curves
 from .masking import step_masks, token_grid
@@ -53,7 +53,7 @@ class EncoderPretrainer:
         announce_precision(self.precision)
         torch.manual_seed(config.seed)
         self.objective = VJepaObjective(config).to(self.device)
-        self.clips = load_clips(config.data, config.x_encoder, progress)
+        self.clips = pretraining_clips(config.data, config.world_clips, config.world_seed, config.x_encoder, progress)
         self.grid = token_grid(config.x_encoder)
         self.sampler = ClipSampler(len(self.clips), config.seed)
         self.optimizer = build_adamw(

@@ -3,54 +3,83 @@
 V-JEPA: the encoder is frozen and an attentive probe (a learnable query cross-attending to all
 tokens, one transformer block, a linear classifier) is trained on its features per task; linear
 probes on pooled features are the weaker, classic alternative.
-Ours: both, on the frozen tokens from the feature cache, trained on a manifest's `label` records and
-scored on another's: `attentive` (one query, multi-head cross-attention over layer-normed tokens, a
-residual MLP, a linear head; seeded AdamW + cosine) and `linear` (logistic regression on standardised
-mean-pooled tokens, solved to convergence by scikit-learn, so its number does not depend on an
-optimiser budget). Tasks come from the data, not from code: `action` classifies every class of the
-training manifest (`class_names`: its labels, or `classes.txt` beside it), and a `probe_tasks.json`
-beside it may add named subsets of those classes, each a task over the clips labelled with one of them
-(the built-in world adds `direction`: its four move actions, 4-way: can the features tell which way
-something moves?). Chance = the
-test set's most frequent class. The same numbers for a seeded random encoder of the same
+Ours: both, on the frozen tokens from the feature cache, trained on one manifest and scored on another:
+`attentive` (one query, multi-head cross-attention over layer-normed tokens, a residual MLP, a linear
+head; AdamW + cosine, stopped early on a held-out part of the training clips) and `linear` (logistic
+regression on standardised mean-pooled tokens, solved to convergence by scikit-learn, its L2 strength
+chosen on the same held-out part). Every probe is fitted `num_seeds` times (each seed draws its own
+held-out part and initialisation) and reported as the mean beside the seeds' spread, so a figure
+carries its noise. Tasks come from the data, not from code:
+- `action` classifies every class of the training manifest (`class_names`: its labels, or `classes.txt`
+  beside it), and a `probe_tasks.json` beside it may add named subsets of those classes (the built-in
+  world adds `direction`, its four moves);
+- a record's `probe` field (`{"task": "class", ...}`) labels its clip for named tasks; the built-in
+  world gives the acting shape's `shape` and `colour`, the `count` of shapes and, per form, the `colour
+  of the circle` etc. (binding a colour to a form among several shapes; reported together as
+  `binding`, the test-weighted mean of those tasks).
+Chance = the test set's most frequent class. The same numbers for a seeded random encoder of the same
 architecture tell what pretraining added.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..config import XEncoderConfig
+from ..config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from ..data.feature_cache import FeatureCache
-from ..data.manifest import ClipRef, ManifestError, class_names, load_manifest
+from ..data.manifest import ClipRef, ManifestError, Record, class_names, load_manifest
+from ..errors import ConfigError
 from ..progress import console
 from ..train.optim import build_schedule
 from ..x_encoder import XEncoder
 
 TASKS_FILE = "probe_tasks.json"  # beside the training manifest: {"task": [class, ...], ...}
+PROBE_FIELD = "probe"  # a record's per-clip labels of named tasks: {"task": "class", ...}
+BINDING_PREFIX = "colour of the "  # the world's per-form colour tasks, summed up as `binding`
 
 
 @dataclass
-class ProbeConfig:
-    epochs: int = 40
-    batch_size: int = 64
-    lr: float = 1e-3
-    weight_decay: float = 0.01
-    linear_c: float = 1.0  # inverse L2 strength of the logistic regression
-    seed: int = 0
+class ProbeConfig(CheckedConfig):
+    max_epochs: PositiveInt = 60
+    patience: PositiveInt = 8  # epochs without a better held-out accuracy before the attentive probe stops
+    batch_size: PositiveInt = 64
+    lr: PositiveFloat = 1e-3
+    weight_decay: NonNegativeFloat = 0.01
+    val_fraction: Fraction = 0.1  # of the training clips, held out to stop early and to choose `linear_c`
+    linear_c: tuple[PositiveFloat, ...] = (0.01, 0.1, 1.0)  # inverse L2 strengths tried by the linear probe
+    num_seeds: PositiveInt = 3
+    seed: NonNegativeInt = 0
+
+    def check(self) -> None:
+        if not 0 < self.val_fraction < 1:
+            raise ConfigError(f"val_fraction: must lie strictly between 0 and 1, got {self.val_fraction}")
+        if not self.linear_c:
+            raise ConfigError("linear_c: at least one value is needed")
 
 
 @dataclass
 class LabelledTokens:
     tokens: torch.Tensor  # (N, T, D) float32
     labels: torch.Tensor  # (N,) long, indices into the task's classes
+
+    def __getitem__(self, rows: torch.Tensor) -> LabelledTokens:
+        return LabelledTokens(self.tokens[rows], self.labels[rows])
+
+    def split(self, fraction: float, seed: int) -> tuple[LabelledTokens, LabelledTokens]:
+        """(fit, held-out): a seeded random `fraction` of the rows held out (at least one)."""
+        order = torch.randperm(len(self.labels), generator=torch.Generator().manual_seed(seed))
+        held = max(1, round(fraction * len(order)))
+        return self[order[held:]], self[order[:held]]
 
 
 class AttentiveProbe(nn.Module):
@@ -73,20 +102,32 @@ class AttentiveProbe(nn.Module):
         return self.head(pooled[:, 0])
 
 
-def fit_probe(probe: nn.Module, train: LabelledTokens, config: ProbeConfig) -> nn.Module:
-    """Cross-entropy, AdamW, cosine LR over `epochs` seeded shuffles of the training set."""
+def fit_probe(
+    probe: nn.Module, train: LabelledTokens, held_out: LabelledTokens, config: ProbeConfig, seed: int
+) -> nn.Module:
+    """Cross-entropy, AdamW, cosine LR over at most `max_epochs` seeded shuffles; returns the probe at its best
+    held-out accuracy, stopping after `patience` epochs without a better one."""
     steps_per_epoch = math.ceil(len(train.labels) / config.batch_size)
     optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = build_schedule(optimizer, "cosine", 0, config.epochs * steps_per_epoch)
-    generator = torch.Generator().manual_seed(config.seed)
-    probe.train()
-    for _ in range(config.epochs):
+    scheduler = build_schedule(optimizer, "cosine", 0, config.max_epochs * steps_per_epoch)
+    generator = torch.Generator().manual_seed(seed)
+    best, best_state, waited = -1.0, None, 0
+    for _ in range(config.max_epochs):
+        probe.train()
         for rows in torch.randperm(len(train.labels), generator=generator).split(config.batch_size):
             loss = F.cross_entropy(probe(train.tokens[rows]), train.labels[rows])
             loss.backward()
             optimizer.step()
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
+        score = accuracy(probe.eval(), held_out)
+        if score > best:
+            best, best_state, waited = score, copy.deepcopy(probe.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    probe.load_state_dict(best_state)
     return probe.eval()
 
 
@@ -96,10 +137,88 @@ def accuracy(probe: nn.Module, data: LabelledTokens, batch_size: int = 256) -> f
     return float((predicted == data.labels).float().mean())
 
 
-def probe_tasks(train_manifest: str) -> dict[str, list[str]]:
-    """Each task's classes: `action` (every class of the training manifest) and the subsets that a
-    `probe_tasks.json` beside it names."""
-    tasks = {"action": class_names(load_manifest(train_manifest), train_manifest)}
+def attentive_scores(
+    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig, seed: int
+) -> tuple[float, float]:
+    """(test, train) accuracy of an attentive probe stopped early on a seeded held-out part of `train`."""
+    fit, held_out = train.split(config.val_fraction, seed)
+    torch.manual_seed(seed)
+    dim = train.tokens.shape[-1]
+    probe = AttentiveProbe(dim, num_classes, num_heads=dim // 64 if dim % 64 == 0 else 1)
+    probe = fit_probe(probe, fit, held_out, config, seed)
+    return accuracy(probe, test), accuracy(probe, fit)
+
+
+def linear_scores(
+    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig, seed: int
+) -> tuple[float, float]:
+    """(test, train) accuracy of L2-regularised logistic regression on standardised mean-pooled tokens, its
+    strength chosen on a seeded held-out part of `train`, then refitted on all of it."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def features(data: LabelledTokens) -> tuple[np.ndarray, np.ndarray]:
+        return data.tokens.mean(1).numpy(), data.labels.numpy()
+
+    def model(c: float):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000))
+
+    fit, held_out = (features(d) for d in train.split(config.val_fraction, seed))
+    best_c = max(config.linear_c, key=lambda c: model(c).fit(*fit).score(*held_out))
+    final = model(best_c).fit(*features(train))
+    return float(final.score(*features(test))), float(final.score(*features(train)))
+
+
+PROBES = {"attentive": attentive_scores, "linear": linear_scores}
+
+
+def summary(per_seed: list[float]) -> dict:
+    return {"accuracy": float(np.mean(per_seed)), "std": float(np.std(per_seed)), "per_seed": per_seed}
+
+
+def run_task(train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig) -> dict[str, dict]:
+    """Every probe on one task, over `num_seeds` seeds: the mean test accuracy, its spread and every seed's,
+    the mean training accuracy, beside chance."""
+    chance = float(torch.bincount(test.labels, minlength=num_classes).max()) / len(test.labels)
+    seeds = range(config.seed, config.seed + config.num_seeds)
+    results = {}
+    for kind, scores in PROBES.items():
+        test_scores, train_scores = zip(*(scores(train, test, num_classes, config, seed) for seed in seeds))
+        results[kind] = {
+            **summary(list(test_scores)),
+            "train_accuracy": float(np.mean(train_scores)),
+            "chance": chance,
+            "num_classes": num_classes,
+            "num_train": len(train.labels),
+            "num_test": len(test.labels),
+        }
+    return results
+
+
+def binding_summary(by_task: dict[str, dict]) -> dict | None:
+    """The per-form colour tasks as one figure: each seed's test-weighted mean accuracy (and chance)."""
+    parts = [r for task, r in by_task.items() if task.startswith(BINDING_PREFIX)]
+    if not parts:
+        return None
+    weights = np.array([r["num_test"] for r in parts], dtype=float) / sum(r["num_test"] for r in parts)
+    per_seed = [float(x) for x in np.array([r["per_seed"] for r in parts]).T @ weights]
+    return {
+        **summary(per_seed),
+        "train_accuracy": float(np.dot([r["train_accuracy"] for r in parts], weights)),
+        "chance": float(np.dot([r["chance"] for r in parts], weights)),
+        "num_classes": max(r["num_classes"] for r in parts),
+        "num_train": sum(r["num_train"] for r in parts),
+        "num_test": sum(r["num_test"] for r in parts),
+    }
+
+
+# --- tasks from the data --------------------------------------------------------------------------
+
+
+def class_tasks(train_manifest: str, records: list[Record]) -> dict[str, list[str]]:
+    """`action` (every class of the training manifest) and the subsets a `probe_tasks.json` beside it names."""
+    tasks = {"action": class_names(records, train_manifest)}
     tasks_file = Path(train_manifest).parent / TASKS_FILE
     if tasks_file.is_file():
         extra = json.loads(tasks_file.read_text())
@@ -111,13 +230,29 @@ def probe_tasks(train_manifest: str) -> dict[str, list[str]]:
     return tasks
 
 
-def labelled_clips(manifest: str, classes: list[str]) -> dict[ClipRef, str]:
-    """Each clip's first `label` among `classes`."""
-    clips: dict[ClipRef, str] = {}
-    for record in load_manifest(manifest):
-        if record.label in classes:
-            clips.setdefault(record.clip, record.label)
-    return clips
+def record_labels(record: Record, manifest: str) -> dict[str, str]:
+    """A record's `probe` labels, checked: an object of task name -> non-empty class name."""
+    labels = record.extra.get(PROBE_FIELD, {})
+    if not isinstance(labels, dict) or not all(isinstance(v, str) and v for v in labels.values()):
+        raise ManifestError(f"{manifest}: a `{PROBE_FIELD}` field must map task names to class names, got {labels!r}")
+    return labels
+
+
+def task_labels(manifest: str, train_manifest: str | None = None) -> dict[str, dict[ClipRef, str]]:
+    """Each task's clip -> class: the class tasks of `train_manifest` (default: this one) from `label`
+    records, and the named tasks of `probe` fields. A clip keeps its first label per task."""
+    records = load_manifest(manifest)
+    classes = class_tasks(
+        train_manifest or manifest, records if train_manifest is None else load_manifest(train_manifest)
+    )
+    labels: dict[str, dict[ClipRef, str]] = {task: {} for task in classes}
+    for record in records:
+        for task, names in classes.items():
+            if record.label in names:
+                labels[task].setdefault(record.clip, record.label)
+        for task, name in record_labels(record, manifest).items():
+            labels.setdefault(task, {}).setdefault(record.clip, name)
+    return labels
 
 
 def gather(clips: dict[ClipRef, str], tokens: dict[ClipRef, torch.Tensor], classes: list[str]) -> LabelledTokens | None:
@@ -131,52 +266,6 @@ def gather(clips: dict[ClipRef, str], tokens: dict[ClipRef, torch.Tensor], class
     )
 
 
-def attentive_scores(
-    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig
-) -> tuple[float, float]:
-    """(test, train) accuracy of a seeded attentive probe."""
-    torch.manual_seed(config.seed)
-    dim = train.tokens.shape[-1]
-    probe = fit_probe(AttentiveProbe(dim, num_classes, num_heads=dim // 64 if dim % 64 == 0 else 1), train, config)
-    return accuracy(probe, test), accuracy(probe, train)
-
-
-def linear_scores(
-    train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig
-) -> tuple[float, float]:
-    """(test, train) accuracy of L2-regularised logistic regression on standardised mean-pooled tokens."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=config.linear_c, max_iter=5000))
-    model.fit(train.tokens.mean(1).numpy(), train.labels.numpy())
-    test_accuracy, train_accuracy = (
-        float(model.score(d.tokens.mean(1).numpy(), d.labels.numpy())) for d in (test, train)
-    )
-    return test_accuracy, train_accuracy
-
-
-PROBES = {"attentive": attentive_scores, "linear": linear_scores}
-
-
-def run_task(train: LabelledTokens, test: LabelledTokens, num_classes: int, config: ProbeConfig) -> dict[str, dict]:
-    """Every probe on one task: test and train accuracy beside chance."""
-    chance = float(torch.bincount(test.labels, minlength=num_classes).max()) / len(test.labels)
-    results = {}
-    for kind, scores in PROBES.items():
-        test_accuracy, train_accuracy = scores(train, test, num_classes, config)
-        results[kind] = {
-            "accuracy": test_accuracy,
-            "train_accuracy": train_accuracy,
-            "chance": chance,
-            "num_classes": num_classes,
-            "num_train": len(train.labels),
-            "num_test": len(test.labels),
-        }
-    return results
-
-
 def probe_encoder(
     x_encoder: XEncoderConfig,
     train_manifest: str,
@@ -184,47 +273,56 @@ def probe_encoder(
     cache_dir: str,
     config: ProbeConfig | None = None,
     progress: bool = True,
+    tasks: list[str] | None = None,
 ) -> dict[str, dict[str, dict]]:
-    """results[probe][task] for one frozen encoder; a task is skipped when its training clips have fewer
-    than 2 classes or no test clip has one of them."""
+    """results[probe][task] for one frozen encoder (`tasks`: only these, plus `binding` when its parts run);
+    a task is skipped when its training clips have fewer than 2 classes or no test clip has one of them."""
     config = config or ProbeConfig()
+    train_labels, test_labels = task_labels(train_manifest), task_labels(test_manifest, train_manifest)
+    names = [
+        t for t in train_labels if tasks is None or t in tasks or (t.startswith(BINDING_PREFIX) and "binding" in tasks)
+    ]
     cache = FeatureCache(cache_dir, XEncoder(x_encoder))
-    per_task = {
-        name: (labelled_clips(train_manifest, classes), labelled_clips(test_manifest, classes))
-        for name, classes in probe_tasks(train_manifest).items()
-    }
-    tokens = cache.tokens([c for train, test in per_task.values() for c in (*train, *test)], progress=progress)
+    wanted = [c for t in names for split in (train_labels, test_labels) for c in split.get(t, {})]
+    tokens = cache.tokens(list(dict.fromkeys(wanted)), progress=progress)
     if cache.failed:
         console.print(
             f"[yellow]warning:[/] skipped {len(cache.failed)} unreadable clips, "
             f"e.g. {next(iter(cache.failed.values()))}"
         )
     results: dict[str, dict[str, dict]] = {kind: {} for kind in PROBES}
-    for name, (train_clips, test_clips) in per_task.items():
-        classes = sorted(set(train_clips.values()))
-        train, test = gather(train_clips, tokens, classes), gather(test_clips, tokens, classes)
+    for name in names:
+        classes = sorted(set(train_labels[name].values()))
+        train = gather(train_labels[name], tokens, classes)
+        test = gather(test_labels.get(name, {}), tokens, classes)
         if len(classes) < 2 or train is None or test is None:
             continue
         for kind, scores in run_task(train, test, len(classes), config).items():
             results[kind][name] = scores
+    for by_task in results.values():
+        binding = binding_summary(by_task)
+        if binding is not None:
+            by_task["binding"] = binding
     return results
 
 
 def results_table(results: dict[str, dict[str, dict[str, dict]]]):
-    """A rich table: one row per (encoder, probe), one column per task, test accuracy beside chance."""
+    """A rich table: one row per task (the per-form colour tasks summed up as `binding`) with its chance, one
+    column per (encoder, probe): mean test accuracy +- the seeds' std, in %."""
     from rich.table import Table
 
-    tasks = list(dict.fromkeys(t for by_probe in results.values() for by_task in by_probe.values() for t in by_task))
-    table = Table(title="frozen-feature probes (test accuracy; chance = most frequent class)")
-    for column in ("encoder", "probe", *tasks):
-        table.add_column(column)
-    for encoder, by_probe in results.items():
-        for kind, by_task in by_probe.items():
-            cells = [
-                f"{100 * by_task[t]['accuracy']:.1f}% (chance {100 * by_task[t]['chance']:.1f}%)"
-                if t in by_task
-                else "n/a"
-                for t in tasks
-            ]
-            table.add_row(encoder, kind, *cells)
+    columns = [(encoder, kind) for encoder, by_probe in results.items() for kind in by_probe]
+    tasks = list(dict.fromkeys(t for e, k in columns for t in results[e][k] if not t.startswith(BINDING_PREFIX)))
+    table = Table(title="frozen-feature probes: test accuracy %, mean +- std over seeds")
+    table.add_column("task")
+    table.add_column("chance")
+    for encoder, kind in columns:
+        table.add_column(f"{encoder}\n{kind}", justify="right")
+    for task in tasks:
+        found = [results[e][k][task] for e, k in columns if task in results[e][k]]
+        cells = [
+            f"{100 * r['accuracy']:.1f} +- {100 * r['std']:.1f}" if (r := results[e][k].get(task)) else "n/a"
+            for e, k in columns
+        ]
+        table.add_row(task, f"{100 * found[0]['chance']:.1f}", *cells)
     return table
