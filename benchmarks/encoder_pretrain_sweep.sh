@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# V-JEPA pretraining of the tiny X-encoder, short variants, each scored by frozen probes (action and
-# direction; attentive and linear) against the seeded random encoder it starts from.
-# Usage: bash benchmarks/encoder_pretrain_sweep.sh WORLD_DIR OUT_DIR  (WORLD_DIR from `vljepa world` or the demo)
+# V-JEPA pretraining of the demo's X-encoder (4 frames, 32 px, patch 8, tubelet 2: a 2 x 4 x 4 token grid)
+# on distinct clips rendered from a world seeded apart from the evaluation world, one variant per mask
+# geometry, each scored by frozen probes of form and motion against the seeded random encoder it starts from.
+# Usage: bash benchmarks/encoder_pretrain_sweep.sh WORLD_DIR OUT_DIR [VARIANT ...]
+#   PROBE_SEEDS=N fits each probe N times (default 3); PROBE_TASKS="shape colour ..." (default: shape colour
+#   binding direction; count and action too cost about a minute more per probe and seed).
+# Then: python benchmarks/encoder_probe_table.py collect OUT_DIR benchmarks/results/encoder_probes.json
+#   WORLD_DIR: `vljepa world --out WORLD_DIR num_test=1000 num_streams=0` (1,000 test clips: a tighter probe)
 set -euo pipefail
-world=${1:-runs/demo/world}; out=${2:-runs/encoder-sweep}
+world=${1:-runs/world}; out=${2:-runs/encoder-sweep}; shift 2 || true
 config=src/vljepa/configs/encoder-pretrain-world.yaml
-# The config's masks are 4 x 15% + 1 x 40%; steps600 and the slow-EMA row use V-JEPA's 8 x 15% + 2 x 70%
-# (on this encoder's 4 x 4 x 4 grid, V-JEPA's masks leave 4-16 of the 64 tokens as context, the config's 12-40).
-paper_masks="masks.0.num_blocks=8 masks.1.num_blocks=2 masks.1.spatial_scale=[0.7,0.7]"
+common="data=[] world_clips=40000 x_encoder.num_frames=4 steps=800 batch_size=128 log_every=20 save_every=200"
+temporal="masks.0.temporal_scale=[0.5,0.5] masks.1.temporal_scale=[0.5,0.5] masks.1.spatial_scale=[0.5,0.5]"
 declare -A variants=(
-  [steps600]="steps=600 $paper_masks"
-  [steps600_slow_ema_lr1e-4]="steps=600 lr=0.0001 ema=[0.9995,1.0] $paper_masks"
-  [small300]="steps=300"
-  [small600]="steps=600"
-  [small1500]="steps=1500"
+  # 4 blocks of 15% and one of 50% of the 4 x 4 grid, each hidden in one of the two time steps only (V-JEPA's
+  # blocks span the whole clip): what is hidden is seen at the other step, so it can be predicted
+  [temporal]="$temporal"
+  # the same at the world's own 64 px in 16-px patches: the same token grid, four times the pixels per token
+  [temporal_64p16]="$temporal x_encoder.image_size=64 x_encoder.patch_size=16"
 )
-for name in $(printf '%s\n' "${!variants[@]}" | sort); do
-  # shellcheck disable=SC2086
-  vljepa pretrain-encoder -c "$config" "data=[$world/train.jsonl]" "out_dir=$out/$name" ${variants[$name]}
-  vljepa probe --train-manifest "$world/train.jsonl" --test-manifest "$world/test.jsonl" \
-    --encoder "$out/$name/encoder" --cache-dir "$out/feature_cache" --out "$out/$name/probe.json"
+names=("$@"); [ ${#names[@]} -gt 0 ] || names=(random $(printf '%s\n' "${!variants[@]}" | sort))
+tasks=$(printf -- '--task %s ' ${PROBE_TASKS:-shape colour binding direction})
+probe="vljepa probe --seeds ${PROBE_SEEDS:-3} $tasks --train-manifest $world/train.jsonl --test-manifest $world/test.jsonl --frames 4 --cache-dir $out/feature_cache"
+for name in "${names[@]}"; do
+  mkdir -p "$out/$name"
+  if [ "$name" = random ]; then
+    $probe --out "$out/random/probe.json"
+  else
+    # shellcheck disable=SC2086
+    vljepa pretrain-encoder -c "$config" $common "out_dir=$out/$name" ${variants[$name]}
+    $probe --encoder "$out/$name/encoder" --out "$out/$name/probe.json"
+  fi
 done

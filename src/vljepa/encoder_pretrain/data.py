@@ -81,16 +81,17 @@ def render_world_clips(count: int, seed: int, config: XEncoderConfig, progress: 
     split's first `count`), sampled to the encoder's frames as `read_clip` samples a file."""
     world = WorldConfig(seed=seed)
     bounds = [(start, min(count, start + RENDER_CHUNK)) for start in range(0, count, RENDER_CHUNK)]
-    chunks = []
+    clips = torch.empty(count, config.num_frames, 3, config.image_size, config.image_size, dtype=torch.float16)
     with (
         progress_bar(f"rendering {count} world clips", count, enabled=progress) as advance,
         ProcessPoolExecutor(max(1, min(os.cpu_count() or 1, len(bounds)))) as pool,
     ):
         frames = pool.map(partial(_render_world_chunk, world, config.num_frames), *zip(*bounds))
         for (start, stop), chunk in zip(bounds, frames):
-            chunks.extend(preprocess_clip(torch.from_numpy(clip), config).to(torch.float16) for clip in chunk)
+            for row, clip in enumerate(chunk, start):
+                clips[row] = preprocess_clip(torch.from_numpy(clip), config)
             advance(stop - start)
-    return torch.stack(chunks)
+    return clips
 
 
 def pretraining_clips(
@@ -100,7 +101,7 @@ def pretraining_clips(
     parts = [load_clips(sources, config, progress)] if sources else []
     if world_clips:
         parts.append(render_world_clips(world_clips, world_seed, config, progress))
-    return torch.cat(parts)
+    return parts[0] if len(parts) == 1 else torch.cat(parts)
 
 
 class ClipSampler:
