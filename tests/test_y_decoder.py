@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 from conftest import assert_same_weights
+from torch import nn
 
 from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import YEncoderConfig
@@ -96,3 +97,30 @@ def test_eager_attention_matches_sdpa(trained):
     with torch.no_grad():  # texts of different lengths: the padding mask matters
         assert torch.allclose(decoder.loss(embeddings, TEXTS), eager.loss(embeddings, TEXTS), atol=1e-5)
     assert eager.decode(embeddings, beam_size=2) == decoder.decode(embeddings, beam_size=2)
+
+
+def test_decoding_never_writes_a_token_pair_twice():
+    """A decoder whose output layer always ranks the same few tokens first loops without the n-gram guard
+    and never writes a token pair twice with it (the default)."""
+
+    class FixedRanking(nn.Module):  # logits: row r scores -r, except that EOS is last
+        def __init__(self, rows: int, eos: int):
+            super().__init__()
+            self.scores = -torch.arange(rows, dtype=torch.float32)
+            self.scores[eos] = -1e4
+
+        def forward(self, hidden: torch.Tensor) -> torch.Tensor:
+            return self.scores.expand(*hidden.shape[:-1], -1)
+
+    def pairs_repeat(rows: list[int]) -> bool:
+        pairs = list(zip(rows, rows[1:]))
+        return len(pairs) != len(set(pairs))
+
+    embeddings = torch.randn(2, TINY.shared_dim, generator=torch.Generator().manual_seed(1))
+    for limit, loops in ((0, True), (TINY.no_repeat_ngram_size, False)):
+        decoder = YDecoder(YDecoderConfig(**{**TINY.__dict__, "no_repeat_ngram_size": limit}))
+        decoder.lm.lm_head = FixedRanking(decoder.lm.config.vocab_size, decoder.eos_row)
+        seen = []
+        decoder.vocabulary.decode = lambda generated, seen=seen: seen.extend(generated.tolist()) or []
+        decoder.decode(embeddings, max_new_tokens=8)
+        assert len(seen) == 2 and all(pairs_repeat(rows) == loops for rows in seen), (limit, seen)

@@ -20,6 +20,7 @@ from .data.world import WorldConfig, generate_world
 from .demo_budget import Part, TimeBudget, scaled_steps
 from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 from .eval.report import write_report
+from .eval.stream_naming import stream_naming
 from .eval.stream_plot import plot_stream_timeline
 from .eval.suite import evaluate_manifest
 from .model import DECODER_DIR, VLJepa
@@ -274,6 +275,7 @@ def caption_demo_stream(model: VLJepa, world_dir: Path, plot: Path) -> dict:
         "x_real_time": result.duration / wall,
         "captions": [asdict(c) for c in result.captions],
         "reference": record["segments"],
+        "naming": stream_naming([asdict(c) for c in result.captions], record["segments"]),
     }
 
 

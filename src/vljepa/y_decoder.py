@@ -15,7 +15,10 @@ The tiny default is randomly initialised and borrows the packaged MiniLM WordPie
 ([CLS] = BOS, [SEP] = EOS), like the predictor. Its output layer covers only `vocabulary`, the
 tokenizer ids found in the training corpus (plus the special tokens; see `causal_lm.py`, shared
 with the token VLM baseline). Decoding (greedy or beam, batched) is transformers'
-`generate` on `inputs_embeds`, with `length_penalty=0` so beams are ranked by total log-likelihood.
+`generate` on `inputs_embeds`, with `length_penalty=0` so beams are ranked by total log-likelihood,
+and no pair of tokens written twice (`no_repeat_ngram_size`, default 2): an embedding far from every
+training text could otherwise make the decoder loop ("a a a a red triangle triangle"), while captions
+rarely repeat a pair (none of the built-in world's 49,846 training captions and answers does).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ class YDecoderConfig:
     noise_std: float = 0.1  # norm of the training noise relative to the unit input embedding
     seed: int = 0
     attention: str = "sdpa"  # transformers attention implementation: "sdpa" or "eager" (faster for the tiny CPU model)
+    no_repeat_ngram_size: int = 2  # decoding never writes a token pair twice (0: no limit)
 
 
 class YDecoder(DirectoryCheckpoint, nn.Module):
@@ -127,6 +131,7 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
                 eos_token_id=self.eos_row,
                 pad_token_id=self.pad_row,
                 bos_token_id=self.bos_row,
+                no_repeat_ngram_size=self.config.no_repeat_ngram_size,
                 **beam,
             )
         return self.vocabulary.decode(generated)

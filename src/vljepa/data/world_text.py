@@ -9,6 +9,7 @@ meanings or memorised strings.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -205,3 +206,28 @@ def heldout_phrases() -> list[str]:
     predicates = [p.split(" {")[0] for a in ACTIONS for p in a.heldout]
     templates = [t.split(" {")[0] for t in HELDOUT_TEMPLATES]
     return predicates + templates + [a.heldout_label for a in ACTIONS]
+
+
+def _predicate_patterns() -> list[tuple[re.Pattern, str]]:
+    colour, shape = "|".join(COLOURS), "|".join(SHAPES)
+    patterns = []
+    for action in ACTIONS:
+        for predicate in (*action.seen, *action.heldout):
+            body = re.escape(predicate).replace(r"\{c2\}", f"(?P<c2>{colour})").replace(r"\{s2\}", f"(?P<s2>{shape})")
+            patterns.append((re.compile(rf"\b(?P<colour>{colour}) (?P<shape>{shape}) {body}$"), action.key))
+    return patterns
+
+
+PREDICATE_PATTERNS = _predicate_patterns()
+
+
+def caption_event(caption: str) -> Event | None:
+    """The event a caption in the world's language states ("... the red circle slides to the left" -> red
+    circle, move_left), read from its subject and predicate; None when it states none (a broken decode)."""
+    text = " ".join(caption.lower().split()).rstrip(".")
+    for pattern, action in PREDICATE_PATTERNS:
+        found = pattern.search(text)
+        if found:
+            groups = found.groupdict()
+            return Event(groups["colour"], groups["shape"], action, groups.get("c2"), groups.get("s2"))
+    return None

@@ -26,6 +26,7 @@ DEMO_FLOORS = {
     "VQA colour": 0.90,
     "VQA shape": 0.55,
 }
+STREAM_NAMING_FLOOR = 0.70  # reference segments of the stream whose nearest caption names the right form and colour
 
 
 def machine_description() -> str:
@@ -124,6 +125,18 @@ def _reference_at(segments: list[dict], time: float) -> str:
     return next((s["caption"] for s in segments if s["start"] <= time < s["end"]), segments[-1]["caption"])
 
 
+def _naming_lines(naming: dict | None) -> list[str]:
+    if naming is None:
+        return []
+    right = naming["form_and_colour"]
+    return [
+        "",
+        f"Of its {naming['reference_segments']} reference segments, the caption nearest each in time names the right "
+        f"form and colour for {_pct(right)} (floor {_pct(STREAM_NAMING_FLOOR)}: "
+        f"{'met' if right >= STREAM_NAMING_FLOOR else '**missed**'}) and states its event for {_pct(naming['meaning'])}.",
+    ]
+
+
 def decoding_section(results: dict) -> list[str]:
     """Captioning, open-ended VQA and the stream, when the run trained a Y-decoder."""
     test, heldout = results["test"].get("generation"), results["test_heldout"].get("generation")
@@ -176,6 +189,7 @@ def decoding_section(results: dict) -> list[str]:
             f"{stream['decodes']} decodes for {stream['seconds_of_video']:.0f} s of video ({stream['windows']} windows "
             f"of 2 s every 0.5 s; Ward segmentation at 0.35 Hz), {stream['x_real_time']:.0f}x real time "
             "including video decoding.",
+            *_naming_lines(stream.get("naming")),
             "",
             "![stream timeline](stream_timeline.png)",
             "",
