@@ -144,13 +144,28 @@ def test_pad_rows_pads_either_side_and_masks_the_real_positions():
 
 
 def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
-    from vljepa.eval.probe import probe_tasks
+    from vljepa.eval.probe import task_labels
 
-    assert probe_tasks(str(clip_manifest)) == {"action": ["moving right", "moving left"]}
+    labels = task_labels(str(clip_manifest))
+    assert list(labels) == ["action"] and len(labels["action"]) == 16
+    assert sorted(set(labels["action"].values())) == ["moving left", "moving right"]
+    records = [json.loads(line) for line in clip_manifest.read_text().splitlines()]
+    for record in records:
+        record["video"] = f"{clip_manifest.parent}/{record['video']}"
+        if "label" in record:  # a named task: is the clip's number even?
+            record["probe"] = {"even": "yes" if int(record["video"][-6:-4]) % 2 == 0 else "no"}
     manifest = tmp_path / "train.jsonl"
-    manifest.write_text(clip_manifest.read_text().replace('"clips/', f'"{clip_manifest.parent}/clips/'))
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
     (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": ["moving left"]}))
-    assert probe_tasks(str(manifest)) == {"action": ["moving right", "moving left"], "leftward": ["moving left"]}
+    labels = task_labels(str(manifest))
+    assert list(labels) == ["action", "leftward", "even"]
+    assert set(labels["leftward"].values()) == {"moving left"} and len(labels["leftward"]) == 8
+    assert list(labels["even"].values()).count("yes") == 8
     (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": "moving left"}))
     with pytest.raises(ManifestError, match=r"probe_tasks.json: expected an object mapping task names to lists"):
-        probe_tasks(str(manifest))
+        task_labels(str(manifest))
+    (tmp_path / "probe_tasks.json").unlink()
+    records[1]["probe"] = {"even": 3}
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(ManifestError, match="`probe` field must map task names to class names"):
+        task_labels(str(manifest))

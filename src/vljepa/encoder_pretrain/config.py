@@ -64,7 +64,7 @@ class EncoderPretrainConfig(CheckedConfig):
     world_seed: NonNegativeInt = 1  # their world's seed: not the demo world's 0, so no clip is one it evaluates on
     out_dir: str = "runs/encoder-pretrain"
     seed: NonNegativeInt = 0
-    steps: PositiveInt = 600  # measured: longer runs degrade the features on the world (BENCHMARKS.md)
+    steps: PositiveInt = 600
     batch_size: PositiveInt = 32
     lr: PositiveFloat = 5e-4
     warmup_steps: NonNegativeInt = 100
