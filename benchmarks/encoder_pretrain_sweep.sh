@@ -13,9 +13,6 @@ config=src/vljepa/configs/encoder-pretrain-world.yaml
 common="data=[] world_clips=40000 x_encoder.num_frames=4 steps=800 batch_size=128 log_every=20 save_every=200"
 temporal="masks.0.temporal_scale=[0.5,0.5] masks.1.temporal_scale=[0.5,0.5] masks.1.spatial_scale=[0.5,0.5]"
 declare -A variants=(
-  # the config's blocks, 4 x 15% and 1 x 40% of the 4 x 4 grid, each spanning the whole clip in time (V-JEPA's
-  # geometry: what is hidden is never seen)
-  [spatial]=""
   # 4 blocks of 15% and one of 50% of the 4 x 4 grid, each hidden in one of the two time steps only (V-JEPA's
   # blocks span the whole clip): what is hidden is seen at the other step, so it can be predicted
   [temporal]="$temporal"

@@ -23,6 +23,7 @@ rarely repeat a pair (none of the built-in world's 49,846 training captions and 
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -123,15 +124,17 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
         with evaluating(self):
             prefix = self._prefix_embeds(embeddings)
             beam = {"num_beams": beam_size, "length_penalty": 0.0} if beam_size > 1 else {}
-            generated = self.lm.generate(
-                inputs_embeds=prefix,
-                attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
-                max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1,
-                do_sample=False,
-                eos_token_id=self.eos_row,
-                pad_token_id=self.pad_row,
-                bos_token_id=self.bos_row,
-                no_repeat_ngram_size=self.config.no_repeat_ngram_size,
-                **beam,
-            )
+            with warnings.catch_warnings():  # the prefix has no token ids: the n-gram guard covers the text alone
+                warnings.filterwarnings("ignore", message="Passing `no_repeat_ngram_size` with `inputs_embeds`")
+                generated = self.lm.generate(
+                    inputs_embeds=prefix,
+                    attention_mask=torch.ones(prefix.shape[:2], dtype=torch.long, device=self.device),
+                    max_new_tokens=max_new_tokens or self.config.max_text_tokens + 1,
+                    do_sample=False,
+                    eos_token_id=self.eos_row,
+                    pad_token_id=self.pad_row,
+                    bos_token_id=self.bos_row,
+                    no_repeat_ngram_size=self.config.no_repeat_ngram_size,
+                    **beam,
+                )
         return self.vocabulary.decode(generated)
