@@ -434,7 +434,9 @@ def pretrain_encoder_command(
 
 @app.command()
 def probe(
-    train_manifest: Annotated[str, typer.Option(help="Manifest whose `label` records and `probe` fields train the probes.")],
+    train_manifest: Annotated[
+        str, typer.Option(help="Manifest whose `label` records and `probe` fields train the probes.")
+    ],
     test_manifest: Annotated[str, typer.Option(help="Manifest whose `label` records and `probe` fields score them.")],
     encoder: Annotated[
         list[Path] | None, typer.Option(help="A VJEPA2 directory (e.g. <out_dir>/encoder); repeat to compare several.")
