@@ -5,10 +5,11 @@ Ours: every source (a manifest, whose records' videos are used and every other f
 folder of videos/images) is decoded once with the same `read_clip` + `preprocess_clip` as the frozen
 feature cache, into one float16 tensor held in memory (a 2000-clip world at 32 px is ~100 MB), so a
 step costs only the networks. Unlabelled video of the built-in world costs nothing to make, so
-`world_clips` renders as many distinct clips as a run needs (of a world seeded apart from the one
-the demo evaluates on) straight into the same tensor, by one process per CPU, without writing files:
-a run then sees each clip about once instead of repeating a few thousand for many epochs. No augmentation: on 32-px clips of small shapes a crop removes the
-objects, and the masks already make the task hard. The sampler walks seeded epoch permutations;
+`world_clips` renders as many distinct clips as a run needs (of a world seeded apart from the default
+one the demo evaluates on) straight into the same tensor, by one process per CPU, without writing
+files: a run then sees each clip a few times at most instead of repeating a few thousand for many
+epochs. No augmentation: on 32-px clips of small shapes a crop removes the objects, and the masks
+already make the task hard. The sampler walks seeded epoch permutations;
 its position is one counter, saved with the checkpoint.
 """
 
