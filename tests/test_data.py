@@ -144,9 +144,12 @@ def test_pad_rows_pads_either_side_and_masks_the_real_positions():
 
 
 def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
-    from vljepa.eval.probe import task_labels
+    from vljepa.eval.probe import class_tasks, task_labels
 
-    labels = task_labels(str(clip_manifest))
+    def labels_of(manifest):
+        return task_labels(str(manifest), class_tasks(str(manifest), load_manifest(manifest)))
+
+    labels = labels_of(clip_manifest)
     assert list(labels) == ["action"] and len(labels["action"]) == 16
     assert sorted(set(labels["action"].values())) == ["moving left", "moving right"]
     records = [json.loads(line) for line in clip_manifest.read_text().splitlines()]
@@ -157,15 +160,15 @@ def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
     manifest = tmp_path / "train.jsonl"
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
     (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": ["moving left"]}))
-    labels = task_labels(str(manifest))
+    labels = labels_of(manifest)
     assert list(labels) == ["action", "leftward", "even"]
     assert set(labels["leftward"].values()) == {"moving left"} and len(labels["leftward"]) == 8
     assert list(labels["even"].values()).count("yes") == 8
     (tmp_path / "probe_tasks.json").write_text(json.dumps({"leftward": "moving left"}))
     with pytest.raises(ManifestError, match=r"probe_tasks.json: expected an object mapping task names to lists"):
-        task_labels(str(manifest))
+        labels_of(manifest)
     (tmp_path / "probe_tasks.json").unlink()
     records[1]["probe"] = {"even": 3}
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
     with pytest.raises(ManifestError, match="`probe` field must map task names to class names"):
-        task_labels(str(manifest))
+        labels_of(manifest)

@@ -238,15 +238,11 @@ def record_labels(record: Record, manifest: str) -> dict[str, str]:
     return labels
 
 
-def task_labels(manifest: str, train_manifest: str | None = None) -> dict[str, dict[ClipRef, str]]:
-    """Each task's clip -> class: the class tasks of `train_manifest` (default: this one) from `label`
-    records, and the named tasks of `probe` fields. A clip keeps its first label per task."""
-    records = load_manifest(manifest)
-    classes = class_tasks(
-        train_manifest or manifest, records if train_manifest is None else load_manifest(train_manifest)
-    )
+def task_labels(manifest: str, classes: dict[str, list[str]]) -> dict[str, dict[ClipRef, str]]:
+    """Each task's clip -> class: the class tasks `classes` (see `class_tasks`) from `label` records, and the
+    named tasks of `probe` fields. A clip keeps its first label per task."""
     labels: dict[str, dict[ClipRef, str]] = {task: {} for task in classes}
-    for record in records:
+    for record in load_manifest(manifest):
         for task, names in classes.items():
             if record.label in names:
                 labels[task].setdefault(record.clip, record.label)
@@ -278,7 +274,8 @@ def probe_encoder(
     """results[probe][task] for one frozen encoder (`tasks`: only these, plus `binding` when its parts run);
     a task is skipped when its training clips have fewer than 2 classes or no test clip has one of them."""
     config = config or ProbeConfig()
-    train_labels, test_labels = task_labels(train_manifest), task_labels(test_manifest, train_manifest)
+    classes = class_tasks(train_manifest, load_manifest(train_manifest))
+    train_labels, test_labels = task_labels(train_manifest, classes), task_labels(test_manifest, classes)
     names = [
         t for t in train_labels if tasks is None or t in tasks or (t.startswith(BINDING_PREFIX) and "binding" in tasks)
     ]
