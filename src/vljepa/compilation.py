@@ -6,8 +6,9 @@ kernels; on a 2-core CPU the demo's fp32 step runs 1.1-1.3x faster after 20-40 s
 a working C++ toolchain, which many laptops lack. The VL-JEPA trainer's `compile` setting is therefore:
 - `false` (the default of `vljepa train`): eager, no compiling;
 - `auto` (the demo's): compiled when the device is a CPU or a CUDA GPU, the run is a single process, and
-  a probe (one tiny function compiled and differentiated, once per process) succeeds; otherwise eager,
-  with the reason printed;
+  a probe (one tiny function compiled and differentiated in a child process, once per process) succeeds;
+  otherwise eager, with the reason printed. A probe that crashes or hangs (a broken toolchain, an inductor
+  cache written under another CPU capability) fails in the child, never in the run;
 - `true`: compiled; a failing probe is an error that names its cause.
 Only gradient-enabled calls (training steps) go through the compiled transformer: evaluation, serving
 and the demo's report stay eager, so they never wait for a compile of their own shapes. Shapes are
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .child_probe import ProbeFailure, run_in_child
 from .config_loader import auto_or_bool
 from .progress import console
 
@@ -45,16 +47,30 @@ class Compilation:
         return {"compiled": self.enabled, "reason": self.reason}
 
 
-@functools.cache
-def probe_compiler() -> str | None:
-    """None when torch.compile works here (a tiny function compiled, run and differentiated); else why not."""
+COMPILE_PROBE_TIMEOUT_S = 240.0  # a cold inductor compiles the probe in 5-30 s; a hang gives up here
+
+
+def compile_tiny_function() -> str | None:
+    """None when a tiny function compiles, runs and differentiates in this process; else why not (the probe's body,
+    run in a child by `probe_compiler`)."""
     try:
         probe = torch.compile(lambda x: (x.sin() * 2.0).sum(), dynamic=False)
         probe(torch.randn(8, requires_grad=True)).backward()
     except Exception as error:  # a missing compiler, headers or backend surfaces as any of several types
         first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        return f"torch.compile does not work on this machine ({type(error).__name__}: {first_line[:200]})"
+        return f"{type(error).__name__}: {first_line[:200]}"
     return None
+
+
+@functools.cache
+def probe_compiler() -> str | None:
+    """None when torch.compile works here; else why not. The probe runs in a child process (once per process), so
+    a toolchain or cache that aborts or hangs means eager, not a dead run."""
+    try:
+        failure = run_in_child(__name__, compile_tiny_function.__name__, COMPILE_PROBE_TIMEOUT_S)
+    except ProbeFailure as error:
+        failure = str(error)
+    return None if failure is None else f"torch.compile does not work on this machine ({failure})"
 
 
 def resolve_compilation(setting: bool | str, device: torch.device | str, processes: int = 1) -> Compilation:

@@ -7,7 +7,8 @@ setting is therefore `auto` by default:
 - CUDA: bf16 when the GPU supports it natively;
 - CPU: bf16 only when the CPU reports AVX512-BF16 or AMX *and* a probe (a few matmuls, well under a
   second, once per process) finds bf16 not slower than fp32 there: a virtual machine can advertise an
-  instruction set and still be slow, and oneDNN can be capped below what the CPU has;
+  instruction set and still be slow, and oneDNN can be capped below what the CPU has. The probe runs in a
+  child process, so one that crashes or hangs means fp32 with the reason, not a dead run;
 - anything else: fp32.
 `true` and `false` force the choice; forcing bf16 where the probe finds it slower warns with the
 measured slowdown. The choice and its reason are printed once per process and recorded by each run.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .child_probe import ProbeFailure, run_in_child
 from .config_loader import auto_or_bool
 from .progress import console
 
@@ -74,10 +76,12 @@ def cpu_bf16_units() -> list[str]:
     return units
 
 
-@functools.cache
-def measure_bf16_slowdown(repeats: int = 5) -> float:
-    """Time of a bf16 matmul over an fp32 one on this CPU (< 1: bf16 is faster). Measured once per process,
-    fp32 and bf16 interleaved and the fastest of each kept, so a busy machine slows both alike."""
+BF16_PROBE_TIMEOUT_S = 60.0  # the probe takes well under a second after torch's import
+
+
+def bf16_matmul_slowdown(repeats: int = 5) -> float:
+    """Time of a bf16 matmul over an fp32 one in this process (< 1: bf16 is faster): fp32 and bf16 interleaved
+    and the fastest of each kept, so a busy machine slows both alike."""
     m, k, n = PROBE_SHAPE
     operands = {
         dtype: (torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)) for dtype in (torch.float32, torch.bfloat16)
@@ -94,13 +98,26 @@ def measure_bf16_slowdown(repeats: int = 5) -> float:
     return fastest[torch.bfloat16] / fastest[torch.float32]
 
 
+@functools.cache
+def measure_bf16_slowdown() -> float:
+    """`bf16_matmul_slowdown` measured in a child process, once per process: an emulation path that crashes or
+    hangs raises `ProbeFailure` instead of ending the run."""
+    return float(run_in_child(__name__, bf16_matmul_slowdown.__name__, BF16_PROBE_TIMEOUT_S))
+
+
 def _cpu_precision(setting: bool | str) -> Precision:
     units, capability = cpu_bf16_units(), cpu_capability()
     if setting is False:
         return Precision(False, "bf16=false")
     if not units and setting == "auto":
         return Precision(False, f"this CPU has no native bf16 ({capability})")
-    slowdown = measure_bf16_slowdown()
+    try:
+        slowdown = measure_bf16_slowdown()
+    except ProbeFailure as failure:
+        if setting == "auto":
+            return Precision(False, f"the bf16 probe failed on this CPU ({capability}): {failure}")
+        _announce(f"[yellow]warning:[/] bf16=true, but the bf16 probe failed ({capability}): {failure}")
+        return Precision(True, f"bf16=true ({capability}; the bf16 probe failed)")
     speed = (
         f"a bf16 matmul runs {1 / slowdown:.1f}x as fast as fp32"
         if slowdown <= 1
