@@ -1,7 +1,7 @@
 """The package's layers: every import points down (or sideways, within a layer), never up.
 
 This is the one place the layer order is defined. From the bottom:
-  foundation: errors, atomic writes, progress, precision, compilation, eval mode, ragged padding, losses
+  foundation: errors, atomic writes, progress, probes in a child process, precision, compilation, eval mode, ragged padding, losses
               (config validates loss names against them), the checked config loader, config and the model registry;
   data:       manifests, video I/O, clip sources, the built-in world, the feature cache (it needs an encoder, but
               only through the `ClipEncoder` protocol), the benchmarks' importers (files -> manifests);
@@ -28,6 +28,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
         "errors",
         "atomic",
         "progress",
+        "child_probe",
         "precision",
         "compilation",
         "eval_mode",
