@@ -1,4 +1,4 @@
-"""The README's picture of the serve page (docs/serve_page.png), taken in headless Chromium.
+"""The picture of the serve page in docs/serving.md (docs/serve_page.png), taken in headless Chromium.
 
     python benchmarks/serve_screenshot.py -m runs/demo/model/final --world runs/demo/world --out docs/serve_page.png
 

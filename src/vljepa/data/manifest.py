@@ -1,4 +1,4 @@
-"""JSONL manifests: the one record format every command reads (see the README's "Data format"); WebDataset
+"""JSONL manifests: the one record format every command reads (see docs/data.md); WebDataset
 shards of the same records (`shards.py`) are read through `load_manifest` too.
 
 One JSON object per line; `video` is a path (a video file, or an image as a one-frame video),
