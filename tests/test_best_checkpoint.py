@@ -9,6 +9,7 @@ from conftest import tiny_model_config
 
 from vljepa.config import StageConfig, TrainConfig
 from vljepa.errors import ConfigError
+from vljepa.eval.suite import validation_figures
 from vljepa.model import VLJepa
 from vljepa.train.best import BEST_DIR, BEST_FILE, BestCheckpoint, metric_value
 from vljepa.train.metrics import METRICS_FILE
@@ -62,7 +63,9 @@ def test_training_keeps_the_model_with_the_best_val_retrieval(tmp_path, clip_man
         best_metric=metric,
         stages=[StageConfig(name="pretrain", steps=8, batch_size=8, lr=3e-3)],
     )
-    Trainer(config, progress=False).run()
+    with pytest.raises(ConfigError, match="evaluation figure.*no evaluation"):
+        Trainer(config, progress=False)
+    Trainer(config, progress=False, score=validation_figures).run()
     log = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     scores = [(entry[metric], entry["global_step"]) for entry in log if metric in entry]
     assert len(scores) == 4

@@ -7,7 +7,8 @@ This is the one place the layer order is defined. From the bottom:
               only through the `ClipEncoder` protocol), the benchmarks' importers (files -> manifests);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
   tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
-  training and evaluation: train, eval, encoder pretraining;
+  training:   the shared substrate and the VL-JEPA and Y-decoder loops (train), which never import evaluation;
+  evaluation and encoder pretraining: eval (its probes train on the substrate), encoder_pretrain;
   application: the demo, the command line (with the index commands), the HTTP server (serve), model info, checkpoint conversion, the package root.
 The check parses every module with `ast` (imports inside functions count too), resolves relative
 imports, and reports each import of a higher layer; a module with no layer is reported as well, so a
@@ -41,7 +42,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data", "benchmarks"),
     ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
     ("tasks",),
-    ("train", "eval", "encoder_pretrain"),
+    ("train",),
+    ("eval", "encoder_pretrain"),
     # "": the package's __init__
     (
         "demo",

@@ -129,6 +129,8 @@ def test_a_run_prints_its_precision_once_and_records_it(cpu, tmp_path, clip_mani
     assert printed(capsys).count("precision: fp32 - this CPU has no native bf16 (AVX2)") == 1
     saved = json.loads((tmp_path / "run" / RUN_CONFIG_FILE).read_text())
     assert saved["bf16"] == "auto" and saved["resolved"]["precision"] == "fp32"
+    assert saved["resolved"]["reason"] == "this CPU has no native bf16 (AVX2)"  # not the compile reason
+    assert saved["resolved"]["compile_reason"].startswith("compile=")
     entries = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     assert entries and all(e["precision"] == "fp32" for e in entries)
 

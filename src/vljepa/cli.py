@@ -105,10 +105,11 @@ def train(
     from .config import load_train_config
 
     settings = load_train_config(config, overrides or [])
+    from .eval.suite import validation_figures
     from .train.trainer import Trainer
 
     quiet_loading()
-    final = Trainer(settings).run()
+    final = Trainer(settings, score=validation_figures).run()
     typer.echo(f"model: {final}")
 
 

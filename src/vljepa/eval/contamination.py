@@ -40,10 +40,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..config import RUN_CONFIG_FILE
 from ..data.manifest import ManifestError, Record, load_manifest
 from ..data.video import VideoError, read_leading_frames
 from ..progress import progress_bar
-from ..train.trainer import RUN_CONFIG_FILE
 
 HASH_CANDIDATE_BITS = 16  # of 64: hash distance up to which a training file is a candidate
 MIN_CORRELATION = 0.98  # of two frames' 8x8 RGB thumbnails: the same picture

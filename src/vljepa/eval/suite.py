@@ -140,3 +140,8 @@ def evaluate_manifest(
     if generation and model.y_decoder is not None and any(r.caption or r.question for r in usable):
         results["generation"] = evaluate_generation(model, usable, tokens)
     return results
+
+
+def validation_figures(model: VLJepa, manifest: str | Path, cache: FeatureCache) -> dict:
+    """`evaluate_manifest` as training scores a `best_metric` of `eval.<figure>`: quiet and without decoding."""
+    return evaluate_manifest(model, manifest, cache, progress=False, generation=False)

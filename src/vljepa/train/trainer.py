@@ -39,10 +39,9 @@ from transformers import PreTrainedModel
 
 from ..atomic import atomic_directory, writable_folder
 from ..compilation import Compilation, announce_compilation, resolve_compilation
-from ..config import StageConfig, TrainConfig, to_dict
+from ..config import RUN_CONFIG_FILE, StageConfig, TrainConfig, to_dict
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..errors import ConfigError
-from ..eval.suite import evaluate_manifest
 from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
 from ..precision import Precision, announce_precision, resolve_precision
 from ..progress import console, progress_bar
@@ -65,13 +64,15 @@ from .sharding import (
 from .state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 
 FINAL_DIR = "final"
-RUN_CONFIG_FILE = "train_config.json"
+ManifestScorer = Callable[[VLJepa, str, FeatureCache], dict]  # (model, manifest, cache) -> nested figures
 COLLAPSE_GRACE_STEPS = 20  # a randomly initialised predictor starts collapsed: no verdict before this many steps
 
 
 def save_run_config(config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path) -> None:
-    """`train_config.json`: the config as given (`bf16` and `compile` may say auto) and what they resolved to."""
+    """`train_config.json`: the config as given (`bf16` and `compile` may say auto) and what they resolved to, each
+    with its own reason."""
     resolved = {**precision.as_dict(), **compilation.as_dict()}
+    resolved["reason"], resolved["compile_reason"] = precision.reason, compilation.reason
     (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": resolved}, indent=2))
 
 
@@ -142,8 +143,15 @@ def batch_backward(
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, progress: bool = True):
-        self.config = config
+    def __init__(self, config: TrainConfig, progress: bool = True, score: ManifestScorer | None = None):
+        """`score(model, manifest, cache)`: the figures a `best_metric` of `eval.<figure>` is read from (the command
+        line wires in the evaluation suite); needed only for such a metric."""
+        if config.best_metric and config.best_metric.startswith(EVAL_PREFIX) and score is None:
+            raise ConfigError(
+                f"best_metric: {config.best_metric!r} is an evaluation figure, and this trainer was given no "
+                f"evaluation to read it from (Trainer(..., score=...); `vljepa train` gives it)"
+            )
+        self.config, self.score = config, score
         self.world, self.device = init_distributed(resolve_device(config.device))
         self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
@@ -254,9 +262,7 @@ class Trainer:
             return
         metric = self.best.metric
         if metric.startswith(EVAL_PREFIX):
-            results = evaluate_manifest(
-                self.model, self.config.val_manifest, self.cache, progress=False, generation=False
-            )
+            results = self.score(self.model, self.config.val_manifest, self.cache)
             evaluation[metric] = metric_value(results, metric.removeprefix(EVAL_PREFIX))
         elif metric not in evaluation:
             raise ConfigError(
