@@ -18,12 +18,13 @@ from typer.testing import CliRunner
 
 from vljepa.cli import app
 from vljepa.data.clip_source import resolve_clip_source
-from vljepa.data.manifest import load_manifest
+from vljepa.data.manifest import ManifestError, load_manifest
 from vljepa.data.shards import (
     RECORDS_KEY,
     ShardError,
     extracted_records,
     is_shard_source,
+    load_records,
     parse_size,
     read_shard,
     record_fields,
@@ -54,7 +55,7 @@ def mixed_manifest(tmp_path_factory) -> Path:
 
 
 def test_shards_round_trip_to_the_same_records_and_frames(mixed_manifest, tmp_path, monkeypatch):
-    monkeypatch.setenv("VLJEPA_CACHE_DIR", str(tmp_path / "cache"))  # where load_manifest extracts shards' videos
+    monkeypatch.setenv("VLJEPA_CACHE_DIR", str(tmp_path / "cache"))  # where load_records extracts shards' videos
     shards = write_shards(mixed_manifest, tmp_path / "shards", max_size=1, progress=False)  # one video per shard
     assert [p.name for p in shards] == ["00000.tar", "00001.tar", "00002.tar"]
     entries = list(source_entries(tmp_path / "shards"))
@@ -72,8 +73,12 @@ def test_shards_round_trip_to_the_same_records_and_frames(mixed_manifest, tmp_pa
     assert record_fields(entries[0].records[0]) == {"caption": "a red square moves right", "meaning": "red right"}
     again = write_shards(mixed_manifest, tmp_path / "again", max_size=1, progress=False)
     assert [p.read_bytes() for p in again] == [p.read_bytes() for p in shards]  # reproducible tar files
+    # reading a manifest writes nothing: shards given to it are refused by name
+    with pytest.raises(ManifestError, match="WebDataset shards, not a JSONL manifest"):
+        load_manifest(tmp_path / "shards")
+    assert not (tmp_path / "cache").exists()
     # commands that read videos by path get the shards' records with the videos extracted
-    extracted = load_manifest(str(tmp_path / "shards" / "{00000..00002}.tar"))
+    extracted = load_records(str(tmp_path / "shards" / "{00000..00002}.tar"))
     assert [record_fields(r) for r in extracted] == [record_fields(r) for rs in by_video.values() for r in rs]
     assert torch.equal(read_clip(extracted[0].clip.path, 4), read_clip(original[0].clip.path, 4))
     library = resolve_clip_source(tmp_path / "shards", num_frames=4)  # vljepa index build --videos SHARDS

@@ -33,6 +33,7 @@ from .config import (
 )
 from .data.feature_cache import FeatureCache
 from .data.manifest import ClipRef, Record, load_manifest
+from .data.shards import load_records
 from .data.video import VideoError, read_clip
 from .encoder_pretrain import EncoderPretrainConfig, EncoderPretrainer, load_encoder_pretrain_config, pretrain_encoder
 from .eval.probe import probe_encoder
@@ -75,6 +76,7 @@ __all__ = [
     "list_models",
     "load_encoder_pretrain_config",
     "load_manifest",
+    "load_records",
     "load_train_config",
     "pretrain_encoder",
     "probe_encoder",

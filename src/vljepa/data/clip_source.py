@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from ..errors import VljepaError
-from .manifest import ClipRef, load_manifest
-from .shards import is_shard_source
+from .manifest import ClipRef
+from .shards import is_shard_source, load_records
 from .video import IMAGE_SUFFIXES, VideoError, iter_windows, read_clip
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
@@ -103,7 +103,7 @@ def resolve_clip_source(
             raise ClipSourceError(f"{videos}: not a folder of videos, a JSONL manifest (*.jsonl) or shards (*.tar)")
         if window is not None:
             raise ClipSourceError(f"{source}: a manifest names its clips' windows itself; --window is for folders")
-        clips = [clip for clip in dict.fromkeys(r.clip for r in load_manifest(source)) if clip not in indexed]
+        clips = [clip for clip in dict.fromkeys(r.clip for r in load_records(source)) if clip not in indexed]
         return ClipSource(read_clips(clips, num_frames), len(clips))
     if not videos.is_dir():
         raise ClipSourceError(f"{videos}: no such folder or manifest")

@@ -122,16 +122,11 @@ def parse_record(item: Any, manifest: Path, where: str) -> Record:
 
 
 def load_manifest(path: str | Path) -> list[Record]:
-    """Every record of a manifest, checked; the first fault raises `ManifestError` naming file and line. A
-    shard source (`shards.py`: a `.tar`, a folder of them, a brace pattern) gives its records with each video
-    extracted once to a file under the feature cache's folder (`<cache>/shard-videos/`)."""
-    from .shards import extracted_records, is_shard_source  # shards.py reads manifests too
-
-    if is_shard_source(path):
-        from .feature_cache import default_cache_dir
-
-        return extracted_records(path, default_cache_dir() / "shard-videos")
+    """Every record of a JSONL manifest, checked; the first fault raises `ManifestError` naming file and line.
+    It only reads the file (`shards.load_records` also takes WebDataset shards)."""
     path = Path(path)
+    if path.suffix == ".tar" or (path.is_dir() and any(path.glob("*.tar"))):
+        raise ManifestError(f"{path}: WebDataset shards, not a JSONL manifest (read them with load_records)")
     if not path.is_file():
         raise ManifestError(f"{path}: manifest not found")
     records = []

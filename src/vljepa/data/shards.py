@@ -29,7 +29,7 @@ source (`https://host/data/{00000..00099}.tar`, `pipe:curl -s https://host/data/
 any other source ending in `.jsonl` is a manifest. A missing local shard or a malformed sample is a
 `ShardError` naming it (a missing remote shard, once it is read).
 Commands that read records by file path (eval, probe, the feature cache) get them through
-`load_manifest`, which extracts a shard source's videos once into `<feature cache>/shard-videos/`, keyed by
+`load_records`, which extracts a shard source's videos once into `<feature cache>/shard-videos/`, keyed by
 the shards' paths, sizes and modification times, or by a streamed source's URLs (a remote shard changed
 under the same URL is not noticed).
 """
@@ -55,6 +55,7 @@ from webdataset.tariterators import base_plus_ext, tar_file_iterator
 from ..atomic import atomic_write
 from ..errors import VljepaError
 from ..progress import progress_bar
+from .feature_cache import default_cache_dir
 from .manifest import ClipRef, ManifestError, Record, load_manifest, parse_record
 from .video_bytes import VideoBytes
 
@@ -91,6 +92,9 @@ def parse_size(text: str) -> int:
 def is_streamed(source: str | Path) -> bool:
     """A `pipe:` command or a `scheme://` URL: shards read as streams through webdataset."""
     return STREAM_PATTERN.match(str(source)) is not None
+
+
+SHARD_VIDEOS_DIR = "shard-videos"  # under the feature cache folder: videos extracted from shards
 
 
 def is_shard_source(source: str | Path) -> bool:
@@ -318,6 +322,15 @@ def _identity(shard: Path | str) -> str | list:
     if isinstance(shard, str):
         return shard
     return [str(shard.resolve()), shard.stat().st_size, shard.stat().st_mtime_ns]
+
+
+def load_records(source: str | Path) -> list[Record]:
+    """The records of a JSONL manifest (`load_manifest`) or of a shard source; a shard source's videos are
+    extracted once to files under the feature cache's folder (`<cache>/shard-videos/`, see `extracted_records`),
+    for code that reads videos by path."""
+    if is_shard_source(source):
+        return extracted_records(source, default_cache_dir() / SHARD_VIDEOS_DIR)
+    return load_manifest(source)
 
 
 def extracted_records(source: str | Path, root: Path) -> list[Record]:

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 
 from ..config import XEncoderConfig
-from ..data.manifest import ClipRef, load_manifest
-from ..data.shards import is_shard_source
+from ..data.manifest import ClipRef
+from ..data.shards import is_shard_source, load_records
 from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip, sample_indices
 from ..data.world import WorldConfig, clip_scene
 from ..progress import console, progress_bar
@@ -41,7 +41,7 @@ def source_clips(source: str | Path) -> list[ClipRef]:
     if path.is_dir() and not is_shard_source(path):
         suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
         return [ClipRef(str(p.resolve())) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffixes]
-    return list(dict.fromkeys(record.clip for record in load_manifest(source)))
+    return list(dict.fromkeys(record.clip for record in load_records(source)))
 
 
 def load_clips(sources: list[str], config: XEncoderConfig, progress: bool = True) -> torch.Tensor:

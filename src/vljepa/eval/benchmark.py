@@ -22,7 +22,7 @@ from pathlib import Path
 
 from ..benchmarks import BENCHMARK_INFO_FILE, IMPORTERS, BenchmarkDataError, load_benchmark, write_import
 from ..data.feature_cache import FeatureCache
-from ..data.manifest import load_manifest
+from ..data.shards import load_records
 from ..model import VLJepa
 from .suite import evaluate_manifest
 
@@ -45,7 +45,7 @@ def _world(root: Path) -> PreparedBenchmark:
     manifest = root / "test.jsonl"
     if not manifest.is_file():
         raise BenchmarkDataError(f"{manifest}: file not found (the world's test split: `vljepa world --out {root}`)")
-    questions = [r for r in load_manifest(manifest) if r.question]
+    questions = [r for r in load_records(manifest) if r.question]
     vocabulary = None
     if questions:
         vocabulary = (

@@ -41,7 +41,8 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RUN_CONFIG_FILE
-from ..data.manifest import ManifestError, Record, load_manifest
+from ..data.manifest import ManifestError, Record
+from ..data.shards import load_records
 from ..data.video import VideoError, read_leading_frames
 from ..progress import progress_bar
 
@@ -164,12 +165,12 @@ def check_contamination(
     """Overlap of a test manifest with training manifests: identical files, near-duplicate first frames,
     identical captions and questions (see the module docstring)."""
     problems = list(problems)
-    test = load_manifest(test_manifest)
+    test = load_records(test_manifest)
     train: list[Record] = []
     read = []
     for manifest in training_manifests:
         try:
-            train += load_manifest(manifest)
+            train += load_records(manifest)
             read.append(str(manifest))
         except ManifestError as error:
             problems.append(str(error))

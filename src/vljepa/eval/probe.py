@@ -37,7 +37,8 @@ from torch import nn
 from ..config import XEncoderConfig
 from ..config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from ..data.feature_cache import FeatureCache
-from ..data.manifest import ClipRef, ManifestError, Record, class_names, load_manifest
+from ..data.manifest import ClipRef, ManifestError, Record, class_names
+from ..data.shards import load_records
 from ..errors import ConfigError
 from ..progress import console
 from ..train.optim import build_schedule
@@ -242,7 +243,7 @@ def task_labels(manifest: str, classes: dict[str, list[str]]) -> dict[str, dict[
     """Each task's clip -> class: the class tasks `classes` (see `class_tasks`) from `label` records, and the
     named tasks of `probe` fields. A clip keeps its first label per task."""
     labels: dict[str, dict[ClipRef, str]] = {task: {} for task in classes}
-    for record in load_manifest(manifest):
+    for record in load_records(manifest):
         for task, names in classes.items():
             if record.label in names:
                 labels[task].setdefault(record.clip, record.label)
@@ -274,7 +275,7 @@ def probe_encoder(
     """results[probe][task] for one frozen encoder (`tasks`: only these, plus `binding` when its parts run);
     a task is skipped when its training clips have fewer than 2 classes or no test clip has one of them."""
     config = config or ProbeConfig()
-    classes = class_tasks(train_manifest, load_manifest(train_manifest))
+    classes = class_tasks(train_manifest, load_records(train_manifest))
     train_labels, test_labels = task_labels(train_manifest, classes), task_labels(test_manifest, classes)
     names = [
         t for t in train_labels if tasks is None or t in tasks or (t.startswith(BINDING_PREFIX) and "binding" in tasks)

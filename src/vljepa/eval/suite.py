@@ -20,7 +20,8 @@ from pathlib import Path
 import torch
 
 from ..data.feature_cache import FeatureCache
-from ..data.manifest import Record, class_names, load_manifest
+from ..data.manifest import Record, class_names
+from ..data.shards import load_records
 from ..model import VLJepa
 from ..tasks.classify import classification_accuracy
 from ..tasks.embed import embed_texts, predict_tokens
@@ -118,7 +119,7 @@ def evaluate_manifest(
 ) -> dict:
     """All the tasks this manifest's records support; the cache's view (clip / single_frame) applies.
     `generation=False` skips the decoder-based metrics even when the model has a Y-decoder."""
-    records = load_manifest(manifest)
+    records = load_records(manifest)
     tokens = cache.tokens([r.clip for r in records], progress=progress)
     usable = [r for r in records if r.clip in tokens]
     results: dict = {
@@ -134,7 +135,7 @@ def evaluate_manifest(
     if any(r.question for r in usable):
         prior = None
         if prior_manifest is not None:
-            train = [r for r in load_manifest(prior_manifest) if r.question]
+            train = [r for r in load_records(prior_manifest) if r.question]
             prior = QuestionPrior([r.question for r in train], [r.answer for r in train])
         results["vqa"] = _vqa(model, usable, tokens, prior)
     if generation and model.y_decoder is not None and any(r.caption or r.question for r in usable):

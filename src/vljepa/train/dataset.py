@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import torch
 
 from ..data.feature_cache import FeatureCache, Location, ShardReader
-from ..data.manifest import ClipRef, load_manifest
+from ..data.manifest import ClipRef
+from ..data.shards import load_records
 from ..errors import ConfigError
 from ..progress import console
 from .distributed import World
@@ -71,7 +72,7 @@ def load_samples(
     of the missing clips; rank 0 reads the manifest first, so that it alone extracts a shard source's videos
     (a file that two ranks wrote would have two modification times, so two cache keys)."""
     with world.main_first():
-        records = load_manifest(manifest)
+        records = load_records(manifest)
     locations = locate_on_every_rank(cache, [r.clip for r in records], world, progress)
     usable = [r for r in records if r.clip in locations]
     if len(usable) < len(records) and world.is_main:
