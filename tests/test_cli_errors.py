@@ -77,3 +77,9 @@ def test_a_bug_keeps_its_exception(monkeypatch, tmp_path):
     monkeypatch.setattr("vljepa.data.world.generate_world", broken)
     result = runner.invoke(app, ["world", "--out", str(tmp_path)])
     assert result.exit_code == 1 and isinstance(result.exception, ZeroDivisionError)
+
+
+def test_an_empty_server_token_is_refused_rather_than_serving_without_one(tmp_path):
+    result = vljepa("serve", "-m", str(tmp_path), "--token", "")  # as from --token "$UNSET"
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: token: empty (an unset variable?)")

@@ -26,33 +26,36 @@ Saved as `config.json` + `model.safetensors`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from vljepa.causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from vljepa.config import ATTENTIONS
+from vljepa.config_loader import CheckedConfig, NonNegativeInt, OneOf, PositiveInt
 from vljepa.ragged import pad_rows
 
 IGNORE = -100
 
 
 @dataclass
-class TokenVLMConfig:
+class TokenVLMConfig(CheckedConfig):
     """Causal Llama over [Linear(visual) ; query ; BOS ; target]. `tokenizer` None = the packaged MiniLM."""
 
-    visual_dim: int = 192  # the X-encoder's token width
+    visual_dim: PositiveInt = 192  # the X-encoder's token width
     tokenizer: str | None = None
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    intermediate_size: int = 512
-    max_query_tokens: int = 64
-    max_text_tokens: int = 32
-    max_positions: int = 4096
-    attention: str = "eager"  # transformers attn_implementation; on this CPU eager trained 1.5x faster than sdpa
-    vocabulary: list[int] | None = None  # tokenizer ids of the token table; None = the whole tokenizer
-    seed: int = 0
+    hidden_size: PositiveInt = 128
+    num_layers: PositiveInt = 4
+    num_heads: PositiveInt = 4
+    intermediate_size: PositiveInt = 512
+    max_query_tokens: PositiveInt = 64
+    max_text_tokens: PositiveInt = 32
+    max_positions: PositiveInt = 4096
+    attention: Annotated[str, OneOf(ATTENTIONS)] = "eager"  # on this CPU eager trained 1.5x faster than sdpa
+    vocabulary: list[NonNegativeInt] | None = None  # tokenizer ids of the token table; None = the whole tokenizer
+    seed: NonNegativeInt = 0
 
 
 class TokenVLM(DirectoryCheckpoint, nn.Module):

@@ -62,6 +62,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (precision.py)
 CompileSetting = Annotated[bool | str, Normalise(check_compile_setting)]  # True, False or "auto" (compilation.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
+ATTENTIONS = ("sdpa", "eager")  # transformers attention implementations the tiny models take
 RUN_CONFIG_FILE = "train_config.json"  # a run's config as given and as resolved, in out_dir and each saved model
 FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder tokens (TrainConfig.features)
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
@@ -101,7 +102,9 @@ class PredictorConfig(CheckedConfig):
     intermediate_size: PositiveInt = 512
     max_query_tokens: PositiveInt = 64
     bidirectional: bool = True
-    attention: str = "sdpa"  # transformers attention implementation: "sdpa" or "eager" (faster for the tiny CPU model)
+    attention: Annotated[str, OneOf(ATTENTIONS)] = (
+        "sdpa"  # transformers attention: "eager" is faster for tiny CPU models
+    )
 
 
 @dataclass

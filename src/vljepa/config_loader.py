@@ -3,7 +3,7 @@
 The rules, applied recursively with the key path in every message (`stages.0.lr: expected float, got 'abc'`):
 - float: an int, a float or a str that parses as one (`"1e-3"`); NaN and infinities are refused;
 - int: an int, or an integral float or numeric str (`1e3` -> 1000; `1.5` is refused);
-- bool: only true or false; str: only a str (a number is not a path or a name);
+- bool: only true or false; str: only a str (a number is not a path or a name); Path: a str or a Path;
 - `X | None`, other unions (the first member that accepts the value), `list[X]`, `tuple[X, Y]` and
   `tuple[X, ...]` (from YAML or JSON lists), `dict[K, V]`, nested dataclasses (from mappings; unknown keys
   are refused, listing the known ones);
@@ -237,6 +237,10 @@ def convert(hint, value, key: str):
         if not isinstance(value, hint):
             raise _refuse(hint, value, key)
         return value
+    if hint is Path:
+        if not isinstance(value, str | Path):
+            raise _refuse(hint, value, key)
+        return Path(value)
     if origin in (list, tuple) or hint in (list, tuple):
         return _convert_sequence(hint, value, key)
     if origin is dict or hint is dict:
@@ -280,8 +284,8 @@ class CheckedConfig:
 
     def __post_init__(self) -> None:
         hints = field_hints(type(self))
-        for f in dataclasses.fields(self):
-            setattr(self, f.name, convert(hints[f.name], getattr(self, f.name), f.name))
+        for f in dataclasses.fields(self):  # object.__setattr__: frozen configs are converted too
+            object.__setattr__(self, f.name, convert(hints[f.name], getattr(self, f.name), f.name))
         self.check()
 
     def check(self) -> None:

@@ -25,33 +25,38 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
+from .config import ATTENTIONS
+from .config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, OneOf, PositiveInt
 from .eval_mode import evaluating
 from .ragged import pad_rows
 
 
 @dataclass
-class YDecoderConfig:
+class YDecoderConfig(CheckedConfig):
     """Prefix-conditioned causal LM. `tokenizer` None = the packaged MiniLM tokenizer."""
 
-    shared_dim: int = 256
+    shared_dim: PositiveInt = 256
     tokenizer: str | None = None
-    prefix_tokens: int = 4
-    hidden_size: int = 128
-    num_layers: int = 2
-    num_heads: int = 4
-    intermediate_size: int = 512
-    max_text_tokens: int = 32
-    vocabulary: list[int] | None = None  # tokenizer ids the decoder can write; None = the whole tokenizer
-    noise_std: float = 0.1  # norm of the training noise relative to the unit input embedding
-    seed: int = 0
-    attention: str = "sdpa"  # transformers attention implementation: "sdpa" or "eager" (faster for the tiny CPU model)
-    no_repeat_ngram_size: int = 2  # decoding never writes a token pair twice (0: no limit)
+    prefix_tokens: PositiveInt = 4
+    hidden_size: PositiveInt = 128
+    num_layers: PositiveInt = 2
+    num_heads: PositiveInt = 4
+    intermediate_size: PositiveInt = 512
+    max_text_tokens: PositiveInt = 32
+    vocabulary: list[NonNegativeInt] | None = None  # tokenizer ids the decoder can write; None = the whole tokenizer
+    noise_std: NonNegativeFloat = 0.1  # norm of the training noise relative to the unit input embedding
+    seed: NonNegativeInt = 0
+    attention: Annotated[str, OneOf(ATTENTIONS)] = (
+        "sdpa"  # transformers attention: "eager" is faster for tiny CPU models
+    )
+    no_repeat_ngram_size: NonNegativeInt = 2  # decoding never writes a token pair twice (0: no limit)
 
 
 class YDecoder(DirectoryCheckpoint, nn.Module):

@@ -65,7 +65,7 @@ def serve_command(
         existing_folder(index)
     settings = ServeSettings(
         roots=tuple(existing_folder(folder) for folder in root or []),
-        token=token or None,
+        token=token,
         limits=Limits(
             max_upload_mb=max_upload_mb,
             max_duration_s=max_duration_s,

@@ -11,26 +11,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..config_loader import CheckedConfig, NonNegativeFloat, PositiveFloat, PositiveInt
 from ..errors import ConfigError
 
 MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
-class Limits:
-    max_upload_mb: float = 100.0  # request body, and each stored upload
-    max_duration_s: float = 600.0  # of any video a request names
-    max_clip_decoded_mb: float = 1024.0  # whole-clip requests: frames x height x width x 3 bytes
-    request_timeout_s: float = 60.0  # waiting for the model (queue + compute)
-    max_queue: int = 64  # model requests waiting; more -> 503
-    max_stream_jobs: int = 4  # stream jobs queued or running; more -> 429
-    max_uploads: int = 32  # stored uploads; the oldest is dropped beyond this
-    max_labels: int = 1000  # labels or options in one request
-
-    def __post_init__(self):
-        for name, value in vars(self).items():
-            if value <= 0:
-                raise ConfigError(f"{name}: must be positive, got {value}")
+class Limits(CheckedConfig):
+    max_upload_mb: PositiveFloat = 100.0  # request body, and each stored upload
+    max_duration_s: PositiveFloat = 600.0  # of any video a request names
+    max_clip_decoded_mb: PositiveFloat = 1024.0  # whole-clip requests: frames x height x width x 3 bytes
+    request_timeout_s: PositiveFloat = 60.0  # waiting for the model (queue + compute)
+    max_queue: PositiveInt = 64  # model requests waiting; more -> 503
+    max_stream_jobs: PositiveInt = 4  # stream jobs queued or running; more -> 429
+    max_uploads: PositiveInt = 32  # stored uploads; the oldest is dropped beyond this
+    max_labels: PositiveInt = 1000  # labels or options in one request
 
     @property
     def max_upload_bytes(self) -> int:
@@ -38,24 +34,28 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Batching:
+class Batching(CheckedConfig):
     enabled: bool = True
-    max_batch: int = 16  # predictions in one forward pass
-    max_wait_ms: float = 5.0  # how long the first request of a batch waits for others
+    max_batch: PositiveInt = 16  # predictions in one forward pass
+    max_wait_ms: NonNegativeFloat = 5.0  # how long the first request of a batch waits for others
 
 
 @dataclass(frozen=True)
-class LiveStream:
-    window_seconds: float = 2.0  # the clip length the model was trained on (world clips: 2 s)
-    stride_seconds: float = 0.5
-    threshold: float = 0.2  # cosine distance from the segment mean that closes a segment
+class LiveStream(CheckedConfig):
+    window_seconds: PositiveFloat = 2.0  # the clip length the model was trained on (world clips: 2 s)
+    stride_seconds: PositiveFloat = 0.5
+    threshold: PositiveFloat = 0.2  # cosine distance from the segment mean that closes a segment
 
 
 @dataclass(frozen=True)
-class ServeSettings:
+class ServeSettings(CheckedConfig):
     roots: tuple[Path, ...] = ()  # folders whose videos requests may name by path
     token: str | None = None  # bearer token every API request must carry (None: open)
     limits: Limits = field(default_factory=Limits)
     batching: Batching = field(default_factory=Batching)
     stream: LiveStream = field(default_factory=LiveStream)
     upload_dir: Path | None = None  # None: a temporary folder removed at shutdown
+
+    def check(self) -> None:
+        if self.token is not None and not self.token.strip():
+            raise ConfigError("token: empty (an unset variable?); give a token, or leave it out to serve without one")

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
 
+from ..config_loader import Bound, CheckedConfig, OneOf, PositiveFloat, PositiveInt
 from ..data.video import iter_windows
 from ..model import VLJepa
 from .stream import OnlineSegmenter, Segment, decode_points, segment_count, uniform, ward, with_edges
@@ -26,22 +28,16 @@ SEGMENTERS = ("ward", "uniform", "online")
 
 
 @dataclass
-class StreamConfig:
-    window_seconds: float = 2.0  # match the clip length the model was trained on (world clips: 2 s)
-    stride_seconds: float = 0.5
-    segmenter: str = "ward"  # ward (offline, adaptive) | uniform (offline, fixed rate) | online
-    hz: float = 0.35  # ward and uniform: segments (decodes) per second of video
-    threshold: float = 0.2  # online: cosine distance from the segment mean that closes it
-    smoothing: float = 0.5  # online: EMA weight of the past
-    min_length: int = 3  # online: windows per segment at least
-    batch_size: int = 32  # windows per predictor call
-    beam_size: int = 1
-
-    def __post_init__(self):
-        if self.segmenter not in SEGMENTERS:
-            raise ValueError(f"unknown segmenter {self.segmenter!r}; choose one of {SEGMENTERS}")
-        if self.hz <= 0:
-            raise ValueError(f"hz must be positive, got {self.hz}")
+class StreamConfig(CheckedConfig):
+    window_seconds: PositiveFloat = 2.0  # match the clip length the model was trained on (world clips: 2 s)
+    stride_seconds: PositiveFloat = 0.5
+    segmenter: Annotated[str, OneOf(SEGMENTERS)] = "ward"  # ward (offline, adaptive) | uniform (fixed rate) | online
+    hz: PositiveFloat = 0.35  # ward and uniform: segments (decodes) per second of video
+    threshold: PositiveFloat = 0.2  # online: cosine distance from the segment mean that closes it
+    smoothing: Annotated[float, Bound(">=", 0), Bound("<", 1)] = 0.5  # online: EMA weight of the past
+    min_length: PositiveInt = 3  # online: windows per segment at least
+    batch_size: PositiveInt = 32  # windows per predictor call
+    beam_size: PositiveInt = 1
 
 
 @dataclass
