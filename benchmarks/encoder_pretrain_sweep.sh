@@ -6,6 +6,7 @@
 #   PROBE_SEEDS=N fits each probe N times (default 3); PROBE_TASKS="shape colour ..." (default: shape colour
 #   binding direction; count and action too cost about a minute more per probe and seed).
 # Then: python benchmarks/encoder_probe_table.py collect OUT_DIR benchmarks/results/encoder_probes.json
+#   and python benchmarks/render_docs.py (BENCHMARKS.md's probe table)
 #   WORLD_DIR: `vljepa world --out WORLD_DIR num_test=1000 num_streams=0` (1,000 test clips: a tighter probe)
 set -euo pipefail
 world=${1:-runs/world}; out=${2:-runs/encoder-sweep}; shift 2 || true
