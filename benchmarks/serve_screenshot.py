@@ -11,7 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import socket
 import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,6 +37,34 @@ def launch_chromium(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as probe:
+        probe.bind((host, 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def serving_in_thread(app, host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+    """Serve a FastAPI `app` on uvicorn in a background thread of this process (the browser test drives it too):
+    yields the base URL once it accepts connections; shuts it down (lifespan included) on exit."""
+    import uvicorn
+
+    port = port or free_port(host)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"uvicorn did not start on {host}:{port}")
+        time.sleep(0.02)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-m", "--model", type=Path, required=True)
@@ -44,7 +77,6 @@ def main() -> None:
 
     from vljepa.model import VLJepa
     from vljepa.serve.app import create_app
-    from vljepa.serve.background import serving_in_thread
     from vljepa.serve.server import Server
     from vljepa.serve.settings import ServeSettings
     from vljepa.tasks.index import VideoIndex

@@ -6,11 +6,10 @@ Skipped only when /usr/bin/chromium is absent (no browser is ever downloaded).
 from __future__ import annotations
 
 import pytest
-from serve_screenshot import CHROMIUM, launch_chromium
+from serve_screenshot import CHROMIUM, launch_chromium, serving_in_thread
 from test_serve import clips, library, model  # noqa: F401  (fixtures: the model and the index the page searches)
 
 from vljepa.serve.app import create_app
-from vljepa.serve.background import serving_in_thread
 from vljepa.serve.server import Server
 from vljepa.serve.settings import LiveStream, ServeSettings
 

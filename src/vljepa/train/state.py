@@ -11,9 +11,8 @@ run stores one per rank.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -51,7 +50,6 @@ class TrainingState:
     optimizer: dict | None = None
     scheduler: dict | None = None
     sampler: dict | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def save_training_state(out_dir: Path, write_weights: Callable[[Path], None], state: TrainingState) -> Path:
