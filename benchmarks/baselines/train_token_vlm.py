@@ -4,7 +4,7 @@ Paper: the controlled comparison trains both models with the same encoder, data 
 plots quality against samples seen.
 Ours: the token VLM reads the `Trainer`'s own samples and feature table (`load_samples`), runs the
 same `TrainConfig` stages (steps, batch size, mixture, warmup + constant/cosine schedule) and draws
-batches from `MixtureSampler`s seeded as `Trainer.run` seeds them (`seed + 1000 x stage index`), so
+batches from `MixtureSampler`s seeded by the trainer's own `stage_seed`, so
 both models see the same batches in the same order. AdamW with the trainer's betas, weight-decay rule
 (matrices only), schedule, gradient clipping and precision (`bf16`), all from the shared substrate
 (`vljepa.train.optim`, `vljepa.precision`); a fresh optimizer per stage, as the trainer.
@@ -22,6 +22,7 @@ from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import TrainConfig
 from vljepa.precision import announce_precision, resolve_precision
 from vljepa.progress import progress_bar
+from vljepa.train.batches import stage_seed
 from vljepa.train.dataset import FeatureTable
 from vljepa.train.optim import VLJEPA_BETAS, apply_gradients, build_adamw, build_schedule, decay_groups
 from vljepa.train.samples import MixtureSampler, Sample
@@ -37,7 +38,7 @@ def sample_vocabulary(samples: dict[str, list[Sample]], tokenizer: str | None = 
 
 def stage_sampler(samples: dict[str, list[Sample]], config: TrainConfig, stage_index: int) -> MixtureSampler:
     """The sampler `Trainer.run` builds for this stage (same seed, hence the same batches)."""
-    return MixtureSampler(samples, config.stages[stage_index].mixture, config.seed + 1000 * stage_index)
+    return MixtureSampler(samples, config.stages[stage_index].mixture, stage_seed(config, stage_index))
 
 
 def train_token_vlm(
