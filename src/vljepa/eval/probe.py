@@ -41,7 +41,7 @@ from ..data.manifest import ClipRef, ManifestError, Record, class_names
 from ..data.shards import load_records
 from ..errors import ConfigError
 from ..progress import console
-from ..train.optim import build_schedule
+from ..train.optim import apply_gradients, build_adamw, build_schedule
 from ..x_encoder import XEncoder
 
 TASKS_FILE = "probe_tasks.json"  # beside the training manifest: {"task": [class, ...], ...}
@@ -109,7 +109,8 @@ def fit_probe(
     """Cross-entropy, AdamW, cosine LR over at most `max_epochs` seeded shuffles; returns the probe at its best
     held-out accuracy, stopping after `patience` epochs without a better one."""
     steps_per_epoch = math.ceil(len(train.labels) / config.batch_size)
-    optimizer = torch.optim.AdamW(probe.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    groups = [{"params": list(probe.parameters()), "weight_decay": config.weight_decay}]  # every weight decays
+    optimizer = build_adamw(groups, config.lr)
     scheduler = build_schedule(optimizer, "cosine", 0, config.max_epochs * steps_per_epoch)
     generator = torch.Generator().manual_seed(seed)
     best, best_state, waited = -1.0, None, 0
@@ -118,9 +119,7 @@ def fit_probe(
         for rows in torch.randperm(len(train.labels), generator=generator).split(config.batch_size):
             loss = F.cross_entropy(probe(train.tokens[rows]), train.labels[rows])
             loss.backward()
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            apply_gradients(probe.parameters(), optimizer, scheduler, grad_clip=None)
         score = accuracy(probe.eval(), held_out)
         if score > best:
             best, best_state, waited = score, copy.deepcopy(probe.state_dict()), 0
