@@ -73,3 +73,21 @@ def test_a_budget_too_small_for_the_machine_stops_before_training_and_says_what_
         run_demo(tmp_path, EAGER, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=1)
     assert "pretrain 300.00 s/step" in str(error.value)
     assert not (tmp_path / "model" / "final").exists()
+
+
+def test_the_demo_records_the_steps_it_trained_when_it_sizes_the_recipe_down(tmp_path, monkeypatch):
+    from vljepa.config import RUN_CONFIG_FILE
+    from vljepa.demo_budget import TimeBudget
+    from vljepa.train.decoder import LOG_FILE
+    from vljepa.train.metrics import METRICS_FILE
+
+    monkeypatch.setattr(TimeBudget, "fraction", lambda self, parts: 0.5)  # half the recipe fits, at every sizing
+    steps = [*EAGER, "stages.0.steps=4", "stages.1.steps=4"]  # later keys win: 4 steps each, sized to 2
+    run_demo(tmp_path, steps, TINY_WORLD, decoder_overrides=FEW_DECODER_STEPS, minutes=5)
+    log = [json.loads(line) for line in (tmp_path / "model" / METRICS_FILE).read_text().splitlines()]
+    trained = {stage: max(e["step"] for e in log if e["stage"] == stage) for stage in ("pretrain", "sft")}
+    assert trained == {"pretrain": 2, "sft": 2}
+    saved = json.loads((tmp_path / "model" / RUN_CONFIG_FILE).read_text())
+    assert [stage["steps"] for stage in saved["stages"]] == [2, 2]  # what ran, not the recipe
+    decoder = json.loads((tmp_path / "model" / "final" / "y_decoder" / LOG_FILE).read_text())["config"]
+    assert decoder["inversion_steps"] + decoder["adaptation_steps"] == 2  # 4 decoder steps, sized to half

@@ -8,13 +8,14 @@ budget on this machine: the recipe's step counts are scaled to the measured step
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from .config import load_config, load_train_config
+from .config import StageConfig, load_config, load_train_config
 from .data.feature_cache import FeatureCache
 from .data.world import WorldConfig, generate_world
 from .demo_budget import Part, TimeBudget, scaled_steps
@@ -53,7 +54,7 @@ class BudgetedRecipe:
     those after it are sized to the time left."""
 
     def __init__(self, budget: TimeBudget, trainer: Trainer, decoder: DecoderTrainConfig):
-        self.budget, self.trainer, self.stages, self.decoder = budget, trainer, trainer.config.stages, decoder
+        self.budget, self.trainer, self.decoder = budget, trainer, decoder
         self.recipe_steps = [stage.steps for stage in self.stages] + [
             decoder.inversion_steps + decoder.adaptation_steps
         ]
@@ -63,6 +64,11 @@ class BudgetedRecipe:
         self.fractions: list[float] = []
         self.deadlines: dict[int, float] = {}
         self._size(0, check=True)
+
+    @property
+    def stages(self) -> list[StageConfig]:
+        """The training stages as the trainer now holds them (sized ones are new checked configs)."""
+        return self.trainer.config.stages
 
     def _measure(self, index: int) -> float:
         if index < len(self.stages):
@@ -93,13 +99,18 @@ class BudgetedRecipe:
         parts = self.parts(first)
         fraction = self.budget.check_feasible(parts) if check else self.budget.fraction(parts)
         self.fractions.append(round(fraction, 4))
-        for stage, steps in zip(self.stages[first:], self.recipe_steps[first:-1]):
-            stage.steps = scaled_steps(steps, fraction)
-            stage.warmup_steps = min(stage.warmup_steps, stage.steps // 4)
+        for index in range(first, len(self.stages)):
+            steps = scaled_steps(self.recipe_steps[index], fraction)
+            warmup = min(self.stages[index].warmup_steps, steps // 4)
+            self.trainer.resize_stage(index, steps=steps, warmup_steps=warmup)
         total = scaled_steps(self.recipe_steps[-1], fraction)
-        self.decoder.inversion_steps = scaled_steps(total, self.inversion_share)
-        self.decoder.adaptation_steps = max(1, total - self.decoder.inversion_steps)
-        self.decoder.warmup_steps = min(self.decoder.warmup_steps, total // 4)
+        inversion = scaled_steps(total, self.inversion_share)
+        self.decoder = dataclasses.replace(
+            self.decoder,
+            inversion_steps=inversion,
+            adaptation_steps=max(1, total - inversion),
+            warmup_steps=min(self.decoder.warmup_steps, total // 4),
+        )
 
     def before_part(self, index: int) -> None:
         """Before training stage `index` (or the Y-decoder, index = number of stages): measure it again and
@@ -199,8 +210,8 @@ def run_demo(
         timings["measure step times"] = time.perf_counter() - mark
         console.print(
             f"budget: {minutes:g} minutes; training {sizing.fractions[0]:.0%} of the recipe "
-            f"({', '.join(f'{s.name} {s.steps} steps' for s in config.stages)}, Y-decoder "
-            f"{decoder_config.inversion_steps + decoder_config.adaptation_steps} steps); the whole "
+            f"({', '.join(f'{s.name} {s.steps} steps' for s in trainer.config.stages)}, Y-decoder "
+            f"{sizing.decoder_steps} steps); the whole "
             f"recipe would take about {budget.minutes_needed(sizing.parts()):.0f} minutes here (--minutes 0)"
         )
     mark = time.perf_counter()
@@ -210,8 +221,10 @@ def run_demo(
     timings["train"] = time.perf_counter() - mark
 
     mark = time.perf_counter()
+    config = trainer.config  # the stages as they ran (sized to the budget, or ended at their deadlines)
     if sizing is not None:
         sizing.before_part(len(config.stages))
+        decoder_config = sizing.decoder
     model, cache_dir = trainer.model, config.cache_dir
     clip_cache = FeatureCache(cache_dir, model.x_encoder)
     train_demo_decoder(model, out / "model" / "final", decoder_config, clip_cache)

@@ -27,6 +27,7 @@ the ranks (`sharding.py`); the checkpoints are gathered to rank 0 and written un
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Callable
@@ -392,7 +393,7 @@ class Trainer:
         stage_deadline: Callable[[int], float] | None = None,
     ) -> Path:
         """Train every stage; return the final model directory (or the checkpoint if stopped early).
-        `before_stage(index)` is called before each stage that runs and may change its `StageConfig` (the
+        `before_stage(index)` is called before each stage that runs and may resize it (`resize_stage`: the
         demo sizes a stage's steps to the time left); `stage_deadline(index)`, asked after it, is a
         `time.perf_counter()` reading at which the stage ends even if it has steps left (its `steps` then
         become the steps done; single-process runs). Rank 0 holds the run folder's lock throughout."""
@@ -401,27 +402,38 @@ class Trainer:
         with RunDirectory(self.out_dir) if self.world.is_main else nullcontext():
             return self._run(stop_at_global_step, before_stage, stage_deadline)
 
+    def resize_stage(self, index: int, **changes) -> StageConfig:
+        """Stage `index` replaced by a copy with `changes` (e.g. `steps=`), checked as any config is; the run's
+        config becomes a new checked `TrainConfig`, recorded in `train_config.json`, so the file says what ran.
+        Before the stage starts (the demo sizes it to the time left) or when it ends early at its deadline."""
+        stages = list(self.config.stages)
+        stages[index] = dataclasses.replace(stages[index], **changes)
+        self.config = dataclasses.replace(self.config, stages=stages)
+        if self.world.is_main:
+            save_run_config(self.config, self.precision, self.compilation, self.out_dir)
+        return stages[index]
+
     def _run(
         self,
         stop_at_global_step: int | None,
         before_stage: Callable[[int], None] | None,
         stage_deadline: Callable[[int], float] | None,
     ) -> Path:
-        config = self.config
         resume = self._load_checkpoint()
-        if resume is None and config.init_from:
-            self._initialise_from(Path(config.init_from))
+        if resume is None and self.config.init_from:
+            self._initialise_from(Path(self.config.init_from))
         resume_stage, resume_step = (resume.position["stage"], resume.position["step"]) if resume else (0, 0)
-        resume_global = sum(s.steps for s in config.stages[:resume_stage]) + resume_step if resume else None
+        resume_global = sum(s.steps for s in self.config.stages[:resume_stage]) + resume_step if resume else None
         self.model.train()
         with MetricsLog(self.out_dir / METRICS_FILE, resume_global, self.world.is_main) as log:
-            for stage_index, stage in enumerate(config.stages):
+            for stage_index in range(len(self.config.stages)):
                 if stage_index < resume_stage:
                     continue
                 if before_stage is not None:
                     before_stage(stage_index)
-                offset = sum(s.steps for s in config.stages[:stage_index])  # after any resizing of the stages before
-                optimizer = build_optimizer(self.model, stage, config)
+                stage = self.config.stages[stage_index]  # as `before_stage` left it
+                offset = sum(s.steps for s in self.config.stages[:stage_index])  # after any resizing before
+                optimizer = build_optimizer(self.model, stage, self.config)
                 scheduler = build_schedule(optimizer, stage.schedule, stage.warmup_steps, stage.steps)
                 sampler = self.data.stage_batches(stage_index)
                 start = 0
@@ -479,7 +491,7 @@ class Trainer:
                 done = step + 1
                 if deadline is not None and done < stage.steps and time.perf_counter() > deadline:
                     console.print(f"budget: {stage.name} ended at its time, after {done} of {stage.steps} steps")
-                    stage.steps = done
+                    stage = self.resize_stage(stage_index, steps=done)
                 if done % config.log_every == 0 or done == stage.steps:
                     evaluation = {}
                     if (
