@@ -43,10 +43,10 @@ from baselines.protocol import Split, evaluate  # noqa: E402
 from baselines.token_vlm import TokenVLM, TokenVLMConfig  # noqa: E402
 from baselines.train_token_vlm import sample_vocabulary, train_token_vlm  # noqa: E402
 from vljepa.config import TrainConfig, load_config, load_train_config, to_dict  # noqa: E402
+from vljepa.core.progress import console  # noqa: E402
 from vljepa.demo import DECODER_CONFIG, packaged_config  # noqa: E402
 from vljepa.eval.report import machine_description  # noqa: E402
 from vljepa.model import DECODER_DIR, WEIGHTS_FILE, VLJepa  # noqa: E402
-from vljepa.progress import console  # noqa: E402
 from vljepa.train.decoder import DecoderTrainConfig, fit_model_decoder  # noqa: E402
 from vljepa.train.trainer import Trainer  # noqa: E402
 

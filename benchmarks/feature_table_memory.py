@@ -29,7 +29,7 @@ from pathlib import Path
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache, clip_key
 from vljepa.data.manifest import load_manifest
-from vljepa.x_encoder import XEncoder
+from vljepa.model.x_encoder import XEncoder
 
 work, tokens, dim = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 cache = FeatureCache(work / "cache", XEncoder(XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2)))
@@ -46,7 +46,7 @@ from pathlib import Path
 from vljepa.config import XEncoderConfig
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.train.dataset import load_samples
-from vljepa.x_encoder import XEncoder
+from vljepa.model.x_encoder import XEncoder
 
 def kilobytes(field):
     return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith(field + ":"))

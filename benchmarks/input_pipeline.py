@@ -41,8 +41,8 @@ from vljepa.data.manifest import load_manifest
 from vljepa.data.shards import shard_list, write_shards
 from vljepa.demo import DEMO_CONFIG, packaged_config
 from vljepa.eval.report import machine_description
-from vljepa.train.optim import apply_gradients, build_optimizer
-from vljepa.train.trainer import Trainer, batch_backward
+from vljepa.substrate.optim import apply_gradients
+from vljepa.train.trainer import Trainer, batch_backward, build_optimizer
 
 MEMORY_CONFIG = "world-tiny.yaml"
 

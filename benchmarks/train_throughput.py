@@ -29,13 +29,12 @@ from torch.utils.flop_counter import FlopCounterMode
 from transformers.utils import logging as hf_logging
 
 from vljepa.config import load_train_config
+from vljepa.core.precision import resolve_precision
 from vljepa.data.video import read_clip
 from vljepa.demo import DEMO_CONFIG, packaged_config
 from vljepa.eval.report import machine_description
-from vljepa.precision import resolve_precision
-from vljepa.train.optim import build_optimizer
 from vljepa.train.samples import MixtureSampler
-from vljepa.train.trainer import Trainer
+from vljepa.train.trainer import Trainer, build_optimizer
 
 
 def measure(trainer: Trainer, steps: int, uncached: bool) -> tuple[float, float, float]:

@@ -21,7 +21,7 @@ from vljepa.data.manifest import ManifestError, load_manifest
 from vljepa.data.video import TruncatedVideoWarning, VideoError, read_clip, video_duration
 from vljepa.errors import VljepaError
 from vljepa.model import VLJepa
-from vljepa.x_encoder import preprocess_clip
+from vljepa.model.x_encoder import preprocess_clip
 
 GOOD = {"video": "a.mp4", "caption": "a red square moves right"}
 

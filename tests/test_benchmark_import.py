@@ -8,8 +8,8 @@ import os
 import benchmark_fixtures as fixtures
 import pytest
 
-from vljepa.benchmarks import BenchmarkDataError, import_benchmark
 from vljepa.data.manifest import class_names, load_manifest
+from vljepa.datasets import BenchmarkDataError, import_benchmark
 
 
 def imported(tmp_path, name, writer):

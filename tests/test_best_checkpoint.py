@@ -11,8 +11,8 @@ from vljepa.config import StageConfig, TrainConfig
 from vljepa.errors import ConfigError
 from vljepa.eval.suite import validation_figures
 from vljepa.model import VLJepa
+from vljepa.substrate.metrics import METRICS_FILE
 from vljepa.train.best import BEST_DIR, BEST_FILE, BestCheckpoint, metric_value
-from vljepa.train.metrics import METRICS_FILE
 from vljepa.train.trainer import Trainer
 
 

@@ -8,9 +8,9 @@ import os
 import pytest
 from conftest import tiny_model_config
 
-from vljepa import compilation, precision
-from vljepa.child_probe import ProbeFailure, run_in_child
 from vljepa.config import StageConfig, TrainConfig
+from vljepa.core import compilation, precision
+from vljepa.core.child_probe import ProbeFailure, run_in_child
 
 
 def test_the_result_comes_from_another_process():

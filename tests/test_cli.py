@@ -95,7 +95,7 @@ def test_missing_video_is_a_clear_error(tmp_path, clip_manifest):
 def test_demo_passes_world_options_and_training_overrides(tmp_path, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        "vljepa.demo.run_demo", lambda *args, **kwargs: calls.append((args, kwargs)) or tmp_path / "report.md"
+        "vljepa.demo.run.run_demo", lambda *args, **kwargs: calls.append((args, kwargs)) or tmp_path / "report.md"
     )
     result = runner.invoke(
         app,
@@ -119,12 +119,12 @@ def test_demo_passes_world_options_and_training_overrides(tmp_path, monkeypatch)
 
 
 def test_demo_says_how_long_it_needs_when_the_budget_is_too_small(tmp_path, monkeypatch):
-    from vljepa.demo_budget import BudgetTooSmall
+    from vljepa.demo.budget import BudgetTooSmall
 
     def too_slow(*args, **kwargs):
         raise BudgetTooSmall("this machine fits only 5% ... Run `vljepa demo --minutes 31`")
 
-    monkeypatch.setattr("vljepa.demo.run_demo", too_slow)
+    monkeypatch.setattr("vljepa.demo.run.run_demo", too_slow)
     result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--minutes", "2"])
     assert result.exit_code == 2 and result.stderr.startswith("error: this machine fits only 5%")
     assert "vljepa demo --minutes 31" in result.stderr

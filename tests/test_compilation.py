@@ -10,9 +10,9 @@ from conftest import tiny_model_config
 from safetensors.torch import load_file
 from torch._dynamo.utils import counters
 
-from vljepa import compilation
-from vljepa.compilation import resolve_compilation
 from vljepa.config import StageConfig, TrainConfig, load_train_config
+from vljepa.core import compilation
+from vljepa.core.compilation import resolve_compilation
 from vljepa.errors import ConfigError
 from vljepa.train.trainer import METRICS_FILE, RUN_CONFIG_FILE, Trainer
 

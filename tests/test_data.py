@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from vljepa.config import XEncoderConfig
+from vljepa.core.ragged import pad_rows
 from vljepa.data.feature_cache import FeatureCache, read_view
 from vljepa.data.manifest import ClipRef, ManifestError, class_names, load_manifest
 from vljepa.data.video import VideoError, read_clip, sample_indices, write_video
-from vljepa.ragged import pad_rows
-from vljepa.x_encoder import XEncoder, preprocess_clip
+from vljepa.model.x_encoder import XEncoder, preprocess_clip
 
 
 def test_generated_mp4_decodes_through_the_manifest(clip_manifest):

@@ -8,7 +8,7 @@ import pytest
 
 from vljepa.data.world import WorldConfig
 from vljepa.demo import run_demo
-from vljepa.demo_budget import BudgetTooSmall
+from vljepa.demo.budget import BudgetTooSmall
 
 TINY_WORLD = WorldConfig(num_train=24, num_val=6, num_test=12, num_streams=1, stream_seconds=12, size=32, num_frames=8)
 FEW_STEPS = [
@@ -77,9 +77,9 @@ def test_a_budget_too_small_for_the_machine_stops_before_training_and_says_what_
 
 def test_the_demo_records_the_steps_it_trained_when_it_sizes_the_recipe_down(tmp_path, monkeypatch):
     from vljepa.config import RUN_CONFIG_FILE
-    from vljepa.demo_budget import TimeBudget
+    from vljepa.demo.budget import TimeBudget
+    from vljepa.substrate.metrics import METRICS_FILE
     from vljepa.train.decoder import LOG_FILE
-    from vljepa.train.metrics import METRICS_FILE
 
     monkeypatch.setattr(TimeBudget, "fraction", lambda self, parts: 0.5)  # half the recipe fits, at every sizing
     steps = [*EAGER, "stages.0.steps=4", "stages.1.steps=4"]  # later keys win: 4 steps each, sized to 2

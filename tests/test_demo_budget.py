@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from vljepa.demo_budget import MIN_FRACTION, BudgetTooSmall, Part, TimeBudget, scaled_steps
+from vljepa.demo.budget import MIN_FRACTION, BudgetTooSmall, Part, TimeBudget, scaled_steps
 
 
 def budget_with(seconds_left: float, minutes: float = 10.0) -> TimeBudget:

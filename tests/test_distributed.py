@@ -19,13 +19,13 @@ from safetensors.torch import load_file
 from test_grad_cache import QUERIES, TARGETS, assert_same_grads, take_grads
 
 from vljepa.config import StageConfig, TrainConfig, XEncoderConfig
+from vljepa.core.progress import console
 from vljepa.data.feature_cache import FeatureCache, clip_key
 from vljepa.data.manifest import load_manifest
 from vljepa.model import VLJepa
-from vljepa.progress import console
+from vljepa.model.x_encoder import XEncoder
 from vljepa.train.distributed import World, init_distributed
 from vljepa.train.trainer import Trainer, batch_backward
-from vljepa.x_encoder import XEncoder
 
 WORLD_SIZE = 2
 MICRO_BATCH_SIZES = (None, 2)  # per rank: the whole slice of 4 at once, or 2 micro-batches of 2

@@ -30,7 +30,7 @@ from vljepa.encoder_pretrain.data import pretraining_clips, render_world_clips
 from vljepa.encoder_pretrain.masking import block_size, sample_masks, step_masks, target_mask, token_grid
 from vljepa.encoder_pretrain.objective import ema_momentum
 from vljepa.eval.probe import LabelledTokens, ProbeConfig, binding_summary, run_task
-from vljepa.x_encoder import XEncoder, preprocess_clip
+from vljepa.model.x_encoder import XEncoder, preprocess_clip
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_X = XEncoderConfig(hidden_size=64, num_layers=2, num_heads=2, image_size=32, num_frames=8)

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 import torch
 
-from vljepa.atomic import atomic_directory, atomic_write
 from vljepa.config import XEncoderConfig
+from vljepa.core.atomic import atomic_directory, atomic_write
 from vljepa.data.feature_cache import FeatureCache, clip_key
 from vljepa.data.manifest import ClipRef, load_manifest
 from vljepa.data.video import read_clip
+from vljepa.model.x_encoder import XEncoder
 from vljepa.train.dataset import load_samples
-from vljepa.x_encoder import XEncoder
 
 TOLERANCE = 1e-2  # float16 storage and batched encoding
 
@@ -46,7 +46,7 @@ def test_three_writers_fill_one_fresh_cache(tmp_path, clip_manifest):
     clips = list(dict.fromkeys(r.clip for r in load_manifest(clip_manifest)))
     subsets = [clips[0:10], clips[5:16][::-1], clips[0:4] + clips[10:16]]  # overlapping, in different orders
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["vljepa.data.feature_cache", "vljepa.x_encoder"])
+    context.set_forkserver_preload(["vljepa.data.feature_cache", "vljepa.model.x_encoder"])
     start_together = context.Barrier(len(subsets))
     writers = [context.Process(target=fill, args=(tmp_path, encoder, subset, start_together)) for subset in subsets]
     for writer in writers:

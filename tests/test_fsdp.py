@@ -13,10 +13,10 @@ from test_distributed import MICRO_BATCH_SIZES, backward_batch, join_ranks, run_
 
 from vljepa.errors import ConfigError
 from vljepa.model import VLJepa
+from vljepa.substrate.optim import apply_gradients, build_adamw
 from vljepa.train.distributed import World
-from vljepa.train.optim import apply_gradients, build_adamw, parameter_groups
 from vljepa.train.sharding import full_trained_state, is_sharded, load_optimizer_state, shard_trained_parts
-from vljepa.train.trainer import Trainer
+from vljepa.train.trainer import Trainer, parameter_groups
 
 LR = 1e-3
 

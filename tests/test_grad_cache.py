@@ -9,8 +9,8 @@ import pytest
 import torch
 from conftest import tiny_model_config
 
-from vljepa.losses import info_nce, positives_from_texts
 from vljepa.model import VLJepa
+from vljepa.model.losses import info_nce, positives_from_texts
 from vljepa.train.grad_cache import grad_cache_backward
 from vljepa.train.trainer import enable_gradient_checkpointing
 

@@ -1,18 +1,23 @@
 """The package's layers: every import points down (or sideways, within a layer), never up.
 
 This is the one place the layer order is defined. From the bottom:
-  foundation: errors, atomic writes, progress, probes in a child process, precision, compilation, eval mode, ragged padding, losses
-              (config validates loss names against them), the checked config loader, config and the model registry;
-  data:       manifests, video I/O, clip sources, the built-in world, the feature cache (it needs an encoder, but
-              only through the `ClipEncoder` protocol), the benchmarks' importers (files -> manifests);
-  model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, VLJepa;
+  foundation: errors, config (it names the losses ModelConfig accepts), the model registry, core (atomic writes,
+              child-process probes, precision, compilation, the checked config loader, eval mode, ragged padding,
+              progress);
+  data:       manifests, shards, video I/O, clip sources, the built-in world, the feature cache (it needs an encoder,
+              but only through the `ClipEncoder` protocol); datasets, the importers of the paper's benchmarks
+              (files -> manifests);
+  model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, losses, VLJepa,
+              the parameter/FLOP table, checkpoint conversion;
   tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
-  training:   the shared substrate and the VL-JEPA and Y-decoder loops (train), which never import evaluation;
+  substrate:  what every training loop shares (device, AdamW and schedules, resumable state, metrics, run folder);
+  train:      the VL-JEPA trainer and the Y-decoder's training, which never import evaluation;
   evaluation and encoder pretraining: eval (its probes train on the substrate), encoder_pretrain;
-  application: the demo, the command line (with the index commands), the HTTP server (serve), model info, checkpoint conversion, the package root.
-The check parses every module with `ast` (imports inside functions count too), resolves relative
+  application: the demo, the command line, the HTTP server (serve), the package root.
+The check parses every module with `ast` (`ast.walk`: imports inside functions count too), resolves relative
 imports, and reports each import of a higher layer; a module with no layer is reported as well, so a
-new module has to be placed.
+new module has to be placed. The package root holds at most MAX_ROOT_MODULES modules: the rest live in
+folders that say what they hold.
 """
 
 from __future__ import annotations
@@ -25,40 +30,16 @@ import pytest
 import vljepa
 
 LAYERS: tuple[tuple[str, ...], ...] = (
-    (
-        "errors",
-        "atomic",
-        "progress",
-        "child_probe",
-        "precision",
-        "compilation",
-        "eval_mode",
-        "ragged",
-        "losses",
-        "config_loader",
-        "config",
-        "registry",
-    ),
-    ("data", "benchmarks"),
-    ("x_encoder", "predictor", "y_encoder", "y_decoder", "causal_lm", "model"),
-    ("tasks",),
-    ("train",),
-    ("eval", "encoder_pretrain"),
-    # "": the package's __init__
-    (
-        "demo",
-        "demo_budget",
-        "cli",
-        "cli_support",
-        "benchmark_cli",
-        "index_cli",
-        "shard_cli",
-        "info",
-        "convert",
-        "serve",
-        "",
-    ),
+    ("errors", "config", "registry", "core"),  # foundation: errors, typed configs, named models, the runtime core
+    ("data", "datasets"),  # data: manifests, shards, video I/O, the world, the feature cache; benchmark importers
+    ("model",),  # model: the four parts wired as VLJepa, losses, info, checkpoint conversion
+    ("tasks",),  # tasks: what a trained model does
+    ("substrate",),  # substrate: what every training loop shares
+    ("train",),  # train: the VL-JEPA trainer and the Y-decoder's training
+    ("eval", "encoder_pretrain"),  # evaluation; the X-encoder's self-supervised pretraining
+    ("demo", "cli", "serve", ""),  # application: the demo, the command line, the HTTP server, the package root ("")
 )
+MAX_ROOT_MODULES = 8
 
 
 def module_name(path: Path, root: Path, package: str) -> str:
@@ -121,6 +102,11 @@ def layer_violations(root: Path, package: str, layers: tuple[tuple[str, ...], ..
 def test_vljepa_imports_only_downwards():
     root = Path(vljepa.__file__).parent
     assert layer_violations(root, "vljepa", LAYERS) == []
+
+
+def test_the_package_root_holds_few_modules():
+    modules = sorted(path.name for path in Path(vljepa.__file__).parent.glob("*.py"))
+    assert len(modules) <= MAX_ROOT_MODULES, modules
 
 
 def write_package(root: Path, files: dict[str, str]) -> Path:

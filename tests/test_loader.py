@@ -19,11 +19,11 @@ from vljepa.config import StageConfig, TrainConfig, XEncoderConfig, load_train_c
 from vljepa.data.shards import ShardError, source_entries, write_shards
 from vljepa.data.video import read_clip
 from vljepa.errors import ConfigError
+from vljepa.model.x_encoder import preprocess_clip
 from vljepa.train.batches import resolve_features
 from vljepa.train.loader import ClipBatches, clip_loader
 from vljepa.train.samples import Sample
 from vljepa.train.trainer import Trainer
-from vljepa.x_encoder import preprocess_clip
 
 X_ENCODER = XEncoderConfig(hidden_size=32, num_layers=1, num_heads=2, image_size=32, num_frames=4)
 

@@ -27,13 +27,13 @@ from typer.testing import CliRunner
 
 from vljepa.cli import app
 from vljepa.config import XEncoderConfig, YEncoderConfig
-from vljepa.convert import KEY_MAP, QKV, convert_vjepa2, template_pattern
-from vljepa.info import describe
 from vljepa.model import VLJepa
-from vljepa.predictor import default_tokenizer_path
+from vljepa.model.convert import KEY_MAP, QKV, convert_vjepa2, template_pattern
+from vljepa.model.info import describe
+from vljepa.model.predictor import default_tokenizer_path
+from vljepa.model.x_encoder import XEncoder
+from vljepa.model.y_encoder import YEncoder
 from vljepa.registry import ModelSpec
-from vljepa.x_encoder import XEncoder
-from vljepa.y_encoder import YEncoder
 
 DOCUMENT_PROMPT, QUERY_PROMPT = "title: none | text: ", "task: search result | query: "  # EmbeddingGemma's
 

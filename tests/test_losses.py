@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from vljepa.config import ModelConfig
-from vljepa.losses import embedding_loss, info_nce, positives_from_texts
+from vljepa.config import LOSS_NAMES, ModelConfig
+from vljepa.model.losses import REGRESSION_LOSSES, embedding_loss, info_nce, positives_from_texts
 from vljepa.tasks.classify import classification_accuracy
 from vljepa.tasks.retrieve import recall_at_k
 from vljepa.tasks.vqa import QuestionPrior
@@ -82,6 +82,10 @@ def test_infonce_dispatch_and_collapse_costs_only_infonce():
     for name in ("cosine", "l1", "l2"):
         assert embedding_loss(name, constant, constant, 0.07).item() == pytest.approx(0.0, abs=1e-6)
     assert embedding_loss("infonce", constant, constant, 1.0).item() == pytest.approx(math.log(8))
+
+
+def test_every_configurable_loss_is_implemented():
+    assert LOSS_NAMES == ("infonce", *REGRESSION_LOSSES)  # config names them, model/losses.py computes them
 
 
 def test_unknown_loss_name_is_rejected():

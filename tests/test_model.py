@@ -11,8 +11,8 @@ from transformers import AutoTokenizer, LlamaConfig, LlamaModel
 
 from vljepa.config import PredictorConfig
 from vljepa.model import VLJepa
-from vljepa.predictor import Predictor, attention_mask_4d, default_tokenizer_path
-from vljepa.train.optim import parameter_groups
+from vljepa.model.predictor import Predictor, attention_mask_4d, default_tokenizer_path
+from vljepa.train.trainer import parameter_groups
 
 
 def test_shapes_and_normalisation(model_config):

@@ -19,9 +19,9 @@ import yaml
 from conftest import tiny_model_config
 from typer.testing import CliRunner
 
-from vljepa.atomic import atomic_write, writable_folder
 from vljepa.cli import app
 from vljepa.config import to_dict
+from vljepa.core.atomic import atomic_write, writable_folder
 from vljepa.errors import OutputError
 
 runner = CliRunner()

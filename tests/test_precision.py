@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from vljepa import precision
 from vljepa.config import load_train_config
+from vljepa.core import precision
+from vljepa.core.precision import Precision, check_bf16_setting, resolve_precision
 from vljepa.model import VLJepa
-from vljepa.precision import Precision, check_bf16_setting, resolve_precision
 
 
 def printed(capsys) -> str:

@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from vljepa.cli import app
 from vljepa.config import ModelConfig, TrainConfig, load_config, load_train_config
 from vljepa.encoder_pretrain import load_encoder_pretrain_config
-from vljepa.info import model_info
 from vljepa.model import VLJepa
+from vljepa.model.info import model_info
 from vljepa.registry import LLAMA_3_2_1B, VJEPA2_VITL_256, get_model_config, list_models
 from vljepa.train.decoder import DecoderTrainConfig
 from vljepa.train.trainer import Trainer

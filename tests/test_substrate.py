@@ -14,9 +14,9 @@ from torch import nn
 from vljepa.config import StageConfig, TrainConfig
 from vljepa.errors import ConfigError, VljepaError
 from vljepa.model import VLJepa
-from vljepa.train.metrics import MetricsLog, trim_metrics
-from vljepa.train.optim import apply_gradients, build_adamw, build_schedule, decay_groups
-from vljepa.train.run_dir import LOCK_FILE, RunDirectory, RunDirectoryInUse
+from vljepa.substrate.metrics import MetricsLog, trim_metrics
+from vljepa.substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
+from vljepa.substrate.run_dir import LOCK_FILE, RunDirectory, RunDirectoryInUse
 from vljepa.train.trainer import Trainer, collapse_check_from
 
 

@@ -8,8 +8,8 @@ from conftest import assert_same_weights, tiny_model_config
 
 from baselines.token_vlm import TokenVLM, TokenVLMConfig
 from baselines.train_token_vlm import sample_vocabulary, train_token_vlm
-from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import StageConfig, TrainConfig
+from vljepa.model.causal_lm import corpus_vocabulary
 from vljepa.train.samples import MixtureSampler
 from vljepa.train.trainer import Trainer
 

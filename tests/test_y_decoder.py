@@ -7,11 +7,11 @@ import torch
 from conftest import assert_same_weights
 from torch import nn
 
-from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import YEncoderConfig
+from vljepa.model.causal_lm import corpus_vocabulary
+from vljepa.model.y_decoder import YDecoder, YDecoderConfig
+from vljepa.model.y_encoder import YEncoder
 from vljepa.train.decoder import DecoderTrainConfig, Phase, TextPairs, fit_decoder
-from vljepa.y_decoder import YDecoder, YDecoderConfig
-from vljepa.y_encoder import YEncoder
 
 TEXTS = [
     "a red circle slides left",

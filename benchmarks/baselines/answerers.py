@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 
 import torch
 
+from vljepa.core.progress import progress_bar
 from vljepa.eval.generation import decode_all
 from vljepa.model import VLJepa
-from vljepa.progress import progress_bar
 from vljepa.tasks.embed import embed_texts, predict_tokens
 from vljepa.tasks.vqa import choose_options
 

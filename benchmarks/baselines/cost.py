@@ -33,11 +33,11 @@ from pathlib import Path
 import torch
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
+from vljepa.core.progress import progress_bar
 from vljepa.data.feature_cache import FeatureCache
 from vljepa.data.manifest import class_names, load_manifest
 from vljepa.data.video import iter_windows
 from vljepa.model import VLJepa
-from vljepa.progress import progress_bar
 from vljepa.tasks.embed import predict_tokens
 from vljepa.tasks.stream import segment_count, uniform, ward, window_times, with_edges
 from vljepa.tasks.stream_captioner import decode_segments

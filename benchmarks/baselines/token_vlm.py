@@ -32,10 +32,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vljepa.causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 from vljepa.config import ATTENTIONS
-from vljepa.config_loader import CheckedConfig, NonNegativeInt, OneOf, PositiveInt
-from vljepa.ragged import pad_rows
+from vljepa.core.config_loader import CheckedConfig, NonNegativeInt, OneOf, PositiveInt
+from vljepa.core.ragged import pad_rows
+from vljepa.model.causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
 
 IGNORE = -100
 

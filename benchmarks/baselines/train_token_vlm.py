@@ -6,8 +6,9 @@ Ours: the token VLM reads the `Trainer`'s own samples and feature table (`load_s
 same `TrainConfig` stages (steps, batch size, mixture, warmup + constant/cosine schedule) and draws
 batches from `MixtureSampler`s seeded by the trainer's own `stage_seed`, so
 both models see the same batches in the same order. AdamW with the trainer's betas, weight-decay rule
-(matrices only), schedule, gradient clipping and precision (`bf16`), all from the shared substrate
-(`vljepa.train.optim`, `vljepa.precision`); a fresh optimizer per stage, as the trainer.
+(matrices only), schedule, gradient clipping and precision (`bf16`), from the trainer (`VLJEPA_BETAS`) and
+the shared substrate (`vljepa.substrate.optim`, `vljepa.core.precision`); a fresh optimizer per stage, as the
+trainer.
 Only the objective differs: next-token cross-entropy on the target text instead of InfoNCE.
 `lr_scale` multiplies every stage's LR (tuning keeps the schedule's shape). `on_stop(global_step,
 training seconds so far)` is called at each requested step, in eval mode, and is not timed as training.
@@ -18,14 +19,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from vljepa.causal_lm import corpus_vocabulary
 from vljepa.config import TrainConfig
-from vljepa.precision import announce_precision, resolve_precision
-from vljepa.progress import progress_bar
+from vljepa.core.precision import announce_precision, resolve_precision
+from vljepa.core.progress import progress_bar
+from vljepa.model.causal_lm import corpus_vocabulary
+from vljepa.substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
 from vljepa.train.batches import stage_seed
 from vljepa.train.dataset import FeatureTable
-from vljepa.train.optim import VLJEPA_BETAS, apply_gradients, build_adamw, build_schedule, decay_groups
 from vljepa.train.samples import MixtureSampler, Sample
+from vljepa.train.trainer import VLJEPA_BETAS
 
 from .token_vlm import TokenVLM
 

@@ -38,13 +38,13 @@ from .data.video import VideoError, read_clip
 from .encoder_pretrain import EncoderPretrainConfig, EncoderPretrainer, load_encoder_pretrain_config, pretrain_encoder
 from .eval.probe import probe_encoder
 from .eval.suite import evaluate_manifest
-from .model import VLJepa
+from .model.vljepa import VLJepa
+from .model.y_decoder import YDecoder, YDecoderConfig
 from .registry import get_model_config, list_models
 from .tasks.index import Hit, VideoIndex
 from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
 from .train.decoder import DecoderTrainConfig, train_decoder
 from .train.trainer import Trainer
-from .y_decoder import YDecoder, YDecoderConfig
 
 __version__ = "0.1.0"
 

@@ -3,7 +3,7 @@
 Every field is converted to its type hint and checked against the constraints the hint carries
 (`PositiveInt`, `OneOf(...)`), and each class's `check` relates fields; any violation is a `ConfigError`
 whose message starts with the full key path (`stages.0.lr: expected float, got 'abc'`). The checking
-loader is `config_loader.py`: the library's own small loader, extended, rather than draccus or OmegaConf.
+loader is `core/config_loader.py`: the library's own small loader, extended, rather than draccus or OmegaConf.
 Either would add a dependency and a second way of declaring configs, while the range checks here would
 still be needed; the loader is plain `typing` introspection of the dataclasses plus a YAML 1.2 resolver
 for PyYAML, which the library already uses.
@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
 
-from .atomic import atomic_write
-from .compilation import check_compile_setting
-from .config_loader import (
+from .core.atomic import atomic_write
+from .core.compilation import check_compile_setting
+from .core.config_loader import (
     CheckedConfig,
     NonNegativeFloat,
     NonNegativeInt,
@@ -34,9 +34,8 @@ from .config_loader import (
     from_dict,
     load_config,
 )
+from .core.precision import check_bf16_setting
 from .errors import ConfigError
-from .losses import LOSS_NAMES
-from .precision import check_bf16_setting
 
 __all__ = [
     "Bf16Setting",
@@ -59,8 +58,8 @@ __all__ = [
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (precision.py)
-CompileSetting = Annotated[bool | str, Normalise(check_compile_setting)]  # True, False or "auto" (compilation.py)
+Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, False or "auto" (core/precision.py)
+CompileSetting = Annotated[bool | str, Normalise(check_compile_setting)]  # True, False or "auto" (core/compilation.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
 ATTENTIONS = ("sdpa", "eager")  # transformers attention implementations the tiny models take
 RUN_CONFIG_FILE = "train_config.json"  # a run's config as given and as resolved, in out_dir and each saved model
@@ -69,6 +68,7 @@ KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture sample
 VALIDATION_METRICS = tuple(f"val_{kind}_{figure}" for kind in KINDS for figure in ("top1", "loss"))  # the loop's own
 RecordKind = Annotated[str, OneOf(KINDS)]
 SHARDING_MODES = ("none", "fsdp")  # how torchrun ranks hold the trained parts (TrainConfig.sharding)
+LOSS_NAMES = ("infonce", "cosine", "l1", "l2")  # ModelConfig.loss: InfoNCE, or a regression (model/losses.py)
 
 
 @dataclass
@@ -121,7 +121,7 @@ class YEncoderConfig(CheckedConfig):
 class ModelConfig(CheckedConfig):
     shared_dim: PositiveInt = 256
     loss: Annotated[str, OneOf(LOSS_NAMES)] = (
-        "infonce"  # infonce | cosine | l1 | l2 (the regression losses are the paper's ablation; losses.py)
+        "infonce"  # infonce | cosine | l1 | l2 (the regression losses are the paper's ablation; model/losses.py)
     )
     temperature: PositiveFloat = 0.07
     learnable_temperature: bool = False
@@ -182,8 +182,8 @@ class TrainConfig(CheckedConfig):
     weight_decay: NonNegativeFloat = 0.05
     grad_clip: PositiveFloat = 1.0
     device: str = "auto"  # auto = cuda if available, else cpu
-    bf16: Bf16Setting = "auto"  # bf16 autocast: auto = where the hardware computes bf16 natively (precision.py)
-    compile: CompileSetting = False  # torch.compile the predictor for training; auto = where it works (compilation.py)
+    bf16: Bf16Setting = "auto"  # bf16 autocast: auto = where the hardware computes bf16 natively (core/precision.py)
+    compile: CompileSetting = False  # torch.compile the predictor to train; auto: where it works (core/compilation.py)
     log_every: PositiveInt = 20
     eval_every: PositiveInt = 100  # validation loss / in-batch retrieval on the val manifest
     best_metric: str | None = None  # keep best/ by this val figure, e.g. val_caption_top1, eval.retrieval.exact.t2v_R@1

@@ -43,15 +43,15 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
 from ..config import XEncoderConfig
-from ..progress import progress_bar
+from ..core.atomic import atomic_write
+from ..core.progress import progress_bar
 from .manifest import ClipRef
 from .video import VideoError, read_clip
 
 
 class ClipEncoder(Protocol):
-    """What the cache needs of a frozen encoder (`vljepa.x_encoder.XEncoder` is one)."""
+    """What the cache needs of a frozen encoder (`vljepa.model.x_encoder.XEncoder` is one)."""
 
     config: XEncoderConfig
 

@@ -52,9 +52,9 @@ from webdataset.gopen import Pipe, gopen, gopen_schemes
 from webdataset.shardlists import expand_urls
 from webdataset.tariterators import base_plus_ext, tar_file_iterator
 
-from ..atomic import atomic_write
+from ..core.atomic import atomic_write
+from ..core.progress import progress_bar
 from ..errors import VljepaError
-from ..progress import progress_bar
 from .feature_cache import default_cache_dir
 from .manifest import ClipRef, ManifestError, Record, load_manifest, parse_record
 from .video_bytes import VideoBytes

@@ -34,10 +34,10 @@ from typing import Annotated
 
 import numpy as np
 
-from ..atomic import writable_folder
-from ..config_loader import Bound, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, load_config
+from ..core.atomic import writable_folder
+from ..core.config_loader import Bound, CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, load_config
+from ..core.progress import progress_bar
 from ..errors import ConfigError
-from ..progress import progress_bar
 from .video import write_video
 from .world_text import (
     ACTION_BY_KEY,

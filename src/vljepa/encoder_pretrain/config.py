@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Bf16Setting, XEncoderConfig, load_config
-from ..config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from ..errors import ConfigError
 
 Pair = tuple[float, float]  # (low, high) of a sampled range
@@ -73,7 +73,7 @@ class EncoderPretrainConfig(CheckedConfig):
     grad_clip: PositiveFloat = 10.0
     ema: tuple[Fraction, Fraction] = (0.996, 1.0)
     device: str = "auto"
-    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
+    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (core/precision.py)
     log_every: PositiveInt = 20
     save_every: PositiveInt = 500
     collapse_threshold: NonNegativeFloat = 0.05

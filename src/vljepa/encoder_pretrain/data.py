@@ -24,12 +24,12 @@ import numpy as np
 import torch
 
 from ..config import XEncoderConfig
+from ..core.progress import console, progress_bar
 from ..data.manifest import ClipRef
 from ..data.shards import is_shard_source, load_records
 from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip, sample_indices
 from ..data.world import WorldConfig, clip_scene
-from ..progress import console, progress_bar
-from ..x_encoder import preprocess_clip
+from ..model.x_encoder import preprocess_clip
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
 

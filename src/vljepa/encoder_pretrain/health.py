@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..progress import console
+from ..core.progress import console
 
 
 def feature_spread(features: torch.Tensor) -> float:

@@ -27,7 +27,7 @@ from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 from transformers.models.vjepa2.modeling_vjepa2 import VJEPA2Encoder, apply_masks
 
-from ..x_encoder import XEncoder, tiny_vjepa2_config
+from ..model.x_encoder import XEncoder, tiny_vjepa2_config
 from .config import EncoderPretrainConfig
 from .health import feature_spread
 from .masking import Masks

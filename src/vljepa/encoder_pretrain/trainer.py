@@ -4,14 +4,14 @@ V-JEPA: AdamW (no weight decay on biases and norms), LR linear warmup then cosin
 raised 0.04 -> 0.4 by a cosine schedule, EMA momentum linear 0.998 -> 1.0 over the run, bf16.
 Ours: the same loop with a constant weight decay (one fewer schedule to tune at this scale; 0.04 is
 V-JEPA's starting value), the momentum schedule of the config, gradient norm clipped at `grad_clip`
-(10: a guard against spikes only). What every training loop shares comes from `train/`: the device,
-the no-decay parameter groups, warmup + cosine to zero (`optim.py`), bf16 autocast only where the
-hardware computes it natively (`bf16: auto`, `precision.py`), the run folder's lock, and the resumable
-state (`state.py`): every `save_every` steps, at a requested stop and at the end, the run writes
-`checkpoint/` atomically: both networks (safetensors), optimizer, scheduler, sampler position and RNG
-state; masks are a function of (seed, step). A resumed run therefore continues bit-exactly, and its
-log (`metrics.py`) is cut back to the checkpoint so it reads as one run. The finished run exports the EMA encoder to `<out_dir>/encoder` in transformers format
-(see `export.py`).
+(10: a guard against spikes only). What every training loop shares comes from `substrate/`: the
+device, the no-decay parameter groups, warmup + cosine to zero (`optim.py`), the run folder's lock, and
+the resumable state (`state.py`); bf16 autocast only where the hardware computes it natively (`bf16:
+auto`) from `core/precision.py`. Every `save_every` steps, at a requested stop and at the end, the run
+writes `checkpoint/` atomically: both networks (safetensors), optimizer, scheduler, sampler position and
+RNG state; masks are a function of (seed, step). A resumed run therefore continues bit-exactly, and its
+log (`substrate/metrics.py`) is cut back to the checkpoint so it reads as one run. The finished run
+exports the EMA encoder to `<out_dir>/encoder` in transformers format (see `export.py`).
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_directory, writable_folder
 from ..config import save_json
-from ..precision import announce_precision, resolve_precision
-from ..progress import console, progress_bar
-from ..train.device import resolve_device
-from ..train.metrics import METRICS_FILE, MetricsLog
-from ..train.optim import apply_gradients, build_adamw, build_schedule, decay_groups
-from ..train.run_dir import RunDirectory
-from ..train.state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
+from ..core.atomic import atomic_directory, writable_folder
+from ..core.precision import announce_precision, resolve_precision
+from ..core.progress import console, progress_bar
+from ..substrate.device import resolve_device
+from ..substrate.metrics import METRICS_FILE, MetricsLog
+from ..substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
+from ..substrate.run_dir import RunDirectory
+from ..substrate.state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 from .config import EncoderPretrainConfig
 from .data import ClipSampler, pretraining_clips
 from .export import save_encoder

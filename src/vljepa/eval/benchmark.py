@@ -1,6 +1,6 @@
 """The paper's benchmarks under their standard protocols, through the one evaluation engine.
 
-`prepare_benchmark` imports a dataset's files into a manifest (`vljepa.benchmarks`) or, for `world`,
+`prepare_benchmark` imports a dataset's files into a manifest (`vljepa.datasets`) or, for `world`,
 takes the built-in world's test split as it is; `evaluate_benchmark` runs `suite.evaluate_manifest` on
 it, so a benchmark's figures and `vljepa eval`'s on the same manifest are the same numbers. What each
 protocol needs is in the manifest, not in code here:
@@ -20,10 +20,10 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..benchmarks import BENCHMARK_INFO_FILE, IMPORTERS, BenchmarkDataError, load_benchmark, write_import
 from ..data.feature_cache import FeatureCache
 from ..data.shards import load_records
-from ..model import VLJepa
+from ..datasets import BENCHMARK_INFO_FILE, IMPORTERS, BenchmarkDataError, load_benchmark, write_import
+from ..model.vljepa import VLJepa
 from .suite import evaluate_manifest
 
 WORLD = "world"

@@ -41,10 +41,10 @@ import torch
 import torch.nn.functional as F
 
 from ..config import RUN_CONFIG_FILE
+from ..core.progress import progress_bar
 from ..data.manifest import ManifestError, Record
 from ..data.shards import load_records
 from ..data.video import VideoError, read_leading_frames
-from ..progress import progress_bar
 
 HASH_CANDIDATE_BITS = 16  # of 64: hash distance up to which a training file is a candidate
 MIN_CORRELATION = 0.98  # of two frames' 8x8 RGB thumbnails: the same picture

@@ -16,7 +16,7 @@ from collections import defaultdict
 import torch
 
 from ..data.manifest import ClipRef, Record
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 from ..tasks.embed import embed_texts, predict_tokens
 from .text_metrics import caption_metrics, tokenize
 

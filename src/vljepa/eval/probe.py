@@ -35,14 +35,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..config import XEncoderConfig
-from ..config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.progress import console
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import ClipRef, ManifestError, Record, class_names
 from ..data.shards import load_records
 from ..errors import ConfigError
-from ..progress import console
-from ..train.optim import apply_gradients, build_adamw, build_schedule
-from ..x_encoder import XEncoder
+from ..model.x_encoder import XEncoder
+from ..substrate.optim import apply_gradients, build_adamw, build_schedule
 
 TASKS_FILE = "probe_tasks.json"  # beside the training manifest: {"task": [class, ...], ...}
 PROBE_FIELD = "probe"  # a record's per-clip labels of named tasks: {"task": "class", ...}

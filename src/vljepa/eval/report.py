@@ -13,7 +13,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from ..precision import cpu_bf16_units, cpu_capability  # noqa: E402
+from ..core.precision import cpu_bf16_units, cpu_capability  # noqa: E402
 
 # The figures the demo is expected to reach on held-out clips (the direction control, on a single frame,
 # should instead stay near chance).

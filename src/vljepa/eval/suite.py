@@ -22,7 +22,7 @@ import torch
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import Record, class_names
 from ..data.shards import load_records
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 from ..tasks.classify import classification_accuracy
 from ..tasks.embed import embed_texts, predict_tokens
 from ..tasks.retrieve import retrieval_metrics

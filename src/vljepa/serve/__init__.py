@@ -8,6 +8,7 @@ Ours (the paper serves nothing): FastAPI on uvicorn, one model per process, load
   batching:  the single model thread; concurrent predictions gathered into one batch;
   jobs:      stream captioning jobs (selective decoding, online segmenter) and their live events;
   app:       the routes, JSON errors, the static page.
+The command itself (its options, loading the model, uvicorn) is `vljepa.cli.serve`.
 Why one model thread: a CPU forward pass already uses every core, so running requests side by side
 only splits them; gathering concurrent requests into one batch amortises the per-call overhead
 instead. Video decoding (PyAV) runs in request threads beside it.

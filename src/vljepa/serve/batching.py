@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 from .settings import Batching
 
 TEXT_CACHE_SIZE = 4096  # texts whose embeddings are kept (labels and options repeat across requests)

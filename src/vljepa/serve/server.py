@@ -23,7 +23,7 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from ..data.video import VideoError, check_window, read_clip
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 from .batching import Busy, ModelWorker
 from .jobs import StreamJobs
 from .limits import RequestError, allowed_path, check_whole_clip, probe_video

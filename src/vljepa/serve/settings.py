@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config_loader import CheckedConfig, NonNegativeFloat, PositiveFloat, PositiveInt
+from ..core.config_loader import CheckedConfig, NonNegativeFloat, PositiveFloat, PositiveInt
 from ..errors import ConfigError
 
 MB = 1024 * 1024

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 
 
 def predict_tokens(

@@ -27,7 +27,7 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   model when trained; not the Y-decoder), and `open(directory, model)` / `search_text(model, ...)` refuse
   another model with `IndexModelMismatch`.
 - Persistence: `save()` writes `meta.json`, `vectors.faiss` and `clips.json` into a fresh folder and swaps
-  it in (`vljepa.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
+  it in (`vljepa.core.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
   `build` saves; `add` changes the index in memory until `save()`. Each save counts a revision in
   `meta.json`, under an exclusive lock on `<index>.lock` beside the folder: a save whose copy was read
   before another writer's save is refused, not merged, so no writer's clips are silently lost. In one
@@ -49,13 +49,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, exclusive_lock, readable_directory
 from ..config import to_dict
+from ..core.atomic import atomic_directory, exclusive_lock, readable_directory
+from ..core.progress import progress_bar
 from ..data.clip_source import DecodedClip, read_clips
 from ..data.manifest import ClipRef
 from ..errors import VljepaError
-from ..model import VLJepa
-from ..progress import progress_bar
+from ..model.vljepa import VLJepa
 
 FORMAT = "vljepa-video-index"
 VERSION = 1

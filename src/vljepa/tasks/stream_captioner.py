@@ -19,9 +19,9 @@ from typing import Annotated
 import numpy as np
 import torch
 
-from ..config_loader import Bound, CheckedConfig, OneOf, PositiveFloat, PositiveInt
+from ..core.config_loader import Bound, CheckedConfig, OneOf, PositiveFloat, PositiveInt
 from ..data.video import iter_windows
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 from .stream import OnlineSegmenter, Segment, decode_points, segment_count, uniform, ward, with_edges
 
 SEGMENTERS = ("ward", "uniform", "online")

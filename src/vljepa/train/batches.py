@@ -31,12 +31,12 @@ from typing import Protocol
 import torch
 
 from ..config import TrainConfig
+from ..core.progress import console
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import load_manifest
 from ..data.shards import is_shard_source, shard_list
 from ..errors import VljepaError
-from ..model import VLJepa
-from ..progress import console
+from ..model.vljepa import VLJepa
 from .dataset import FeatureTable, load_samples
 from .distributed import World
 from .loader import ClipBatches, clip_loader

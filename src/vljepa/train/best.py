@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..atomic import atomic_directory
+from ..core.atomic import atomic_directory
 from ..errors import ConfigError
 
 BEST_DIR = "best"

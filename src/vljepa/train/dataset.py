@@ -15,11 +15,11 @@ from dataclasses import dataclass
 
 import torch
 
+from ..core.progress import console
 from ..data.feature_cache import FeatureCache, Location, ShardReader
 from ..data.manifest import ClipRef
 from ..data.shards import load_records
 from ..errors import ConfigError
-from ..progress import console
 from .distributed import World
 from .samples import Sample, samples_from_records
 

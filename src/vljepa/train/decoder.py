@@ -10,7 +10,7 @@ described. Ours, in two phases over one manifest (`vljepa train-decoder`):
    embeddings by a model-specific error. The predictor and Y-encoder stay fixed throughout.
 Linear warmup then cosine decay over both phases, AdamW with decay on matrices only, precision chosen
 like the main trainer's: the schedule, the groups, the update and the precision come from the shared
-substrate (`optim.py`, `precision.py`) as in every loop; no checkpoint (a run takes minutes). The
+substrate (`substrate/optim.py`, `core/precision.py`) as in every loop; no checkpoint (a run takes minutes). The
 decoder is written to `<model>/y_decoder`, where `VLJepa.from_pretrained` finds it.
 """
 
@@ -24,20 +24,20 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..atomic import atomic_directory, writable_folder
-from ..causal_lm import corpus_vocabulary
 from ..config import Bf16Setting, to_dict
-from ..config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.atomic import atomic_directory, writable_folder
+from ..core.config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.precision import Precision, announce_precision, resolve_precision
+from ..core.progress import console, progress_bar
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..errors import ConfigError
-from ..model import DECODER_DIR, VLJepa
-from ..precision import Precision, announce_precision, resolve_precision
-from ..progress import console, progress_bar
+from ..model.causal_lm import corpus_vocabulary
+from ..model.vljepa import DECODER_DIR, VLJepa
+from ..model.y_decoder import YDecoder, YDecoderConfig
+from ..substrate.device import resolve_device
+from ..substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
 from ..tasks.embed import embed_texts, predict_tokens
-from ..y_decoder import YDecoder, YDecoderConfig
 from .dataset import FeatureTable, load_samples
-from .device import resolve_device
-from .optim import apply_gradients, build_adamw, build_schedule, decay_groups
 from .samples import Sample
 
 LOG_FILE = "train_log.json"
@@ -57,7 +57,7 @@ class DecoderTrainConfig(CheckedConfig):
     warmup_steps: NonNegativeInt = 50
     weight_decay: NonNegativeFloat = 0.01
     seed: NonNegativeInt = 0
-    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (precision.py)
+    bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (core/precision.py)
     device: str = "auto"
     decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
 

@@ -24,8 +24,8 @@ from contextlib import AbstractContextManager
 
 import torch
 
-from ..model import VLJepa, VLJepaOutput
-from .state import RngState
+from ..model.vljepa import VLJepa, VLJepaOutput
+from ..substrate.state import RngState
 
 BatchLoss = Callable[[torch.Tensor, torch.Tensor], VLJepaOutput]
 

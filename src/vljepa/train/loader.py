@@ -47,7 +47,7 @@ from ..config import XEncoderConfig
 from ..data.shards import ShardError, VideoEntry, is_shard_source, manifest_entries, read_shard, shard_list
 from ..data.video import VideoError
 from ..data.video_bytes import VideoBytes, decode_clip
-from ..x_encoder import preprocess_clip
+from ..model.x_encoder import preprocess_clip
 from .samples import Sample, samples_from_records
 
 MIXTURE_SEED = 1_000_003  # the same stream of kind counts as `MixtureSampler`'s

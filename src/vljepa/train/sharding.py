@@ -14,7 +14,7 @@ reduce-scatters (averages) its gradients in backward. Design decisions:
   averaged by `World.average_gradients`, which skips the sharded (DTensor) parameters.
 - Gradient caching works unchanged: each micro-batch's backward reduce-scatters into the sharded
   gradients, which accumulate (one reduce-scatter per micro-batch instead of one per step).
-- The clipping norm is the global one: `clip_grad_norm_` (`optim.py`) takes the sharded and the plain
+- The clipping norm is the global one: `clip_grad_norm_` (`substrate/optim.py`) takes the sharded and the plain
   parameters together and reduces the DTensor gradients' norms across ranks; the norm equals the
   single-process one (tested).
 - Checkpoints keep the single-process format: the full, unsharded trained weights are gathered to rank 0
@@ -44,7 +44,7 @@ from torch.distributed.fsdp import FSDPModule, fully_shard
 from transformers import PreTrainedModel
 
 from ..errors import ConfigError
-from ..model import VLJepa
+from ..model.vljepa import VLJepa
 
 GATHER_TO_RANK0 = StateDictOptions(full_state_dict=True, cpu_offload=True)
 FROM_FULL = StateDictOptions(full_state_dict=True, strict=False)

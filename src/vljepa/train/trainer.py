@@ -2,22 +2,23 @@
 
 Paper: stage 1 is query-free caption pretraining at a constant LR; stage 2 is SFT on a mixture of
 VQA, captions, classification and replayed pretraining data with a cosine schedule.
-Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the
-same loop, with a fresh AdamW per stage; the loss is `VLJepa.loss`, the one `forward` uses. Where a step's
-frozen X-encoder tokens come from is the batch source's business (`batches.py`): the feature cache's table
-(`features: cache`, so a step costs only the predictor and the Y-encoder), or the loader's frames through
-the encoder inside the step (`features: online`, the default for shards). What every training loop shares
-comes from this package's substrate: the device (`device.py`), the data (`dataset.py`), AdamW groups, transformers' warmup schedules and the update (`optim.py`), the resumable
-state (`state.py`), the metrics log (`metrics.py`) and the run folder's lock (`run_dir.py`). Every
-`save_every` steps (and at a requested stop) the run writes `checkpoint/` atomically: trained weights
-(safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a resumed run, even
-after a `kill -9`, continues exactly.
+Ours: each stage is a `StageConfig` (steps, batch, LR, schedule, mixture of record kinds) run by the same
+loop, with a fresh AdamW per stage; the loss is `VLJepa.loss`, the one `forward` uses. Where a step's frozen
+X-encoder tokens come from is the batch source's business (`batches.py`): the feature cache's table
+(`features: cache`, so a step costs only the predictor and the Y-encoder), or the loader's frames through the
+encoder inside the step (`features: online`, the default for shards); the data is `dataset.py`'s. What every
+training loop shares comes from the substrate (`vljepa.substrate`): the device, AdamW groups, transformers'
+warmup schedules and the update (`optim.py`; VL-JEPA's own groups and betas are `parameter_groups` and
+`build_optimizer` here), the resumable state (`state.py`), the metrics log (`metrics.py`) and the run folder's
+lock (`run_dir.py`). Every `save_every` steps (and at a requested stop) the run writes `checkpoint/`
+atomically: trained weights (safetensors), configs, optimizer, scheduler, sampler position and RNG state, so a
+resumed run, even after a `kill -9`, continues exactly.
 For GPU-scale runs: `init_from` starts the first stage from a previous run's trained weights (the
 paper's stages chain: images -> 8-frame video -> 32-frame video -> SFT, each its own run here); a
 resumable checkpoint in `out_dir` takes precedence. A stage's `micro_batch_size` keeps the full
 contrastive batch through gradient caching (`grad_cache.py`); `gradient_checkpointing` recomputes
 transformer activations in backward. Precision follows `bf16` (auto: bf16 autocast only where the
-device computes bf16 natively, `precision.py`); the choice is printed and recorded in the run's files.
+device computes bf16 natively, `core/precision.py`); the choice is printed and recorded in the run's files.
 The same loop runs data-parallel under torchrun (`distributed.py`): each rank runs its slice of every
 global batch, the loss gathers every rank's embeddings, gradients are averaged over ranks, every rank
 encodes its share of the clips missing from the feature cache, and only rank 0 writes logs and
@@ -38,23 +39,24 @@ import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel
 
-from ..atomic import atomic_directory, writable_folder
-from ..compilation import Compilation, announce_compilation, resolve_compilation
 from ..config import RUN_CONFIG_FILE, StageConfig, TrainConfig, to_dict
+from ..core.atomic import atomic_directory, writable_folder
+from ..core.compilation import Compilation, announce_compilation, resolve_compilation
+from ..core.precision import Precision, announce_precision, resolve_precision
+from ..core.progress import console, progress_bar
 from ..data.feature_cache import FeatureCache, default_cache_dir
 from ..errors import ConfigError
-from ..model import WEIGHTS_FILE, VLJepa, VLJepaOutput
-from ..precision import Precision, announce_precision, resolve_precision
-from ..progress import console, progress_bar
+from ..model.vljepa import WEIGHTS_FILE, VLJepa, VLJepaOutput
+from ..substrate.device import resolve_device
+from ..substrate.metrics import METRICS_FILE, MetricsLog
+from ..substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
+from ..substrate.run_dir import RunDirectory
+from ..substrate.state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 from .batches import Batch, BatchSource, CachedSource, OnlineSource, StageBatches, resolve_features
 from .best import EVAL_PREFIX, BestCheckpoint, metric_value
 from .dataset import load_samples
-from .device import resolve_device
 from .distributed import World, init_distributed
 from .grad_cache import grad_cache_backward
-from .metrics import METRICS_FILE, MetricsLog
-from .optim import apply_gradients, build_optimizer, build_schedule
-from .run_dir import RunDirectory
 from .sharding import (
     full_trained_state,
     load_full_state,
@@ -62,11 +64,25 @@ from .sharding import (
     optimizer_state,
     shard_trained_parts,
 )
-from .state import CHECKPOINT_DIR, RngState, TrainingState, load_training_state, save_training_state
 
 FINAL_DIR = "final"
 ManifestScorer = Callable[[VLJepa, str, FeatureCache], dict]  # (model, manifest, cache) -> nested figures
 COLLAPSE_GRACE_STEPS = 20  # a randomly initialised predictor starts collapsed: no verdict before this many steps
+VLJEPA_BETAS = (0.9, 0.95)  # AdamW's betas for VL-JEPA
+
+
+def parameter_groups(model: VLJepa, lr: float, weight_decay: float) -> list[dict]:
+    """VL-JEPA's groups: the Y-encoder's text model at `lr x lr_multiplier`; the frozen X-encoder never appears."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    frozen_but_trained = [name for name, _ in trainable if name.startswith("x_encoder.")]
+    if frozen_but_trained:
+        raise RuntimeError(f"frozen X-encoder parameter {frozen_but_trained[0]} requires grad")
+    return decay_groups(trainable, lr, weight_decay, {"y_encoder.text_model.": model.config.y_encoder.lr_multiplier})
+
+
+def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> torch.optim.AdamW:
+    """A stage's AdamW for VL-JEPA (a fresh one per stage)."""
+    return build_adamw(parameter_groups(model, stage.lr, config.weight_decay), stage.lr, VLJEPA_BETAS)
 
 
 def save_run_config(config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path) -> None:

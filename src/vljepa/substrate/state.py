@@ -2,7 +2,7 @@
 position, the random generators and the loop's position, written as one directory atomically.
 
 Every loop that resumes writes `checkpoint/` with `save_training_state` and reads it back with
-`load_training_state`; `atomic.py` swaps the directory in whole, so a kill at any instant leaves the
+`load_training_state`; `core/atomic.py` swaps the directory in whole, so a kill at any instant leaves the
 previous checkpoint or the new one (a half-filled temp folder, `checkpoint.<pid>-<id>.tmp`, is never read,
 and `run_dir.py` removes it when the run resumes). The RNG state holds the CPU generator and, on CUDA, the device's; a data-parallel
 run stores one per rank.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_directory, readable_directory
+from ..core.atomic import atomic_directory, readable_directory
 
 CHECKPOINT_DIR = "checkpoint"
 STATE_FILE = "trainer_state.pt"

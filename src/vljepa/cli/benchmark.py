@@ -1,6 +1,6 @@
 """`vljepa benchmark`: the paper's benchmarks, one command each (import, run, table, list).
 
-Registered in cli.py as a sub-app, so its errors get the same one-line treatment (exit code 2).
+Registered in `main.py` as a sub-app, so its errors get the same one-line treatment (exit code 2).
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Annotated
 
 import typer
 
-from .cli_support import existing_file, existing_folder, load_model
-from .errors import VljepaError
+from ..errors import VljepaError
+from .support import existing_file, existing_folder, load_model
 
 app = typer.Typer(no_args_is_help=True, help="The paper's benchmarks: import their files, run, compare with the paper.")
 
@@ -31,8 +31,8 @@ class ContaminationError(VljepaError):
 @app.command("list")
 def list_command():
     """Benchmark names and the files each expects (the first line of its importer's documentation)."""
-    from .benchmarks import IMPORTERS
-    from .eval.benchmark import WORLD
+    from ..datasets import IMPORTERS
+    from ..eval.benchmark import WORLD
 
     for name, load in IMPORTERS.items():
         doc = (inspect.getmodule(load).__doc__ or "").strip().splitlines()[0]
@@ -48,7 +48,7 @@ def import_command(
     allow_missing: AllowMissingOption = False,
 ):
     """Import a benchmark's files (no downloads) into a JSONL manifest."""
-    from .benchmarks import BENCHMARK_INFO_FILE, import_benchmark
+    from ..datasets import BENCHMARK_INFO_FILE, import_benchmark
 
     manifest = import_benchmark(name, root, out, allow_missing)
     info = json.loads((manifest.parent / BENCHMARK_INFO_FILE).read_text())
@@ -86,10 +86,10 @@ def run_command(
     view: Annotated[str, typer.Option(help="clip, or single_frame (a no-motion control).")] = "clip",
 ):
     """Import a benchmark, check it against the model's training data, evaluate it under its standard protocol."""
-    from .data.feature_cache import FeatureCache, default_cache_dir
-    from .eval.benchmark import benchmark_result, evaluate_benchmark, prepare_benchmark
-    from .eval.benchmark_table import results_table
-    from .eval.contamination import check_contamination, recorded_training_manifests, summary_line
+    from ..data.feature_cache import FeatureCache, default_cache_dir
+    from ..eval.benchmark import benchmark_result, evaluate_benchmark, prepare_benchmark
+    from ..eval.benchmark_table import results_table
+    from ..eval.contamination import check_contamination, recorded_training_manifests, summary_line
 
     existing_folder(model)
     out = out or Path(f"benchmark-{name}.json")
@@ -112,7 +112,7 @@ def run_command(
 @app.command("table")
 def table_command(runs: Annotated[list[Path], typer.Argument(help="Result JSON files of `vljepa benchmark run`.")]):
     """Runs side by side with the paper's published numbers for the same benchmarks ("—" where it gives none)."""
-    from .eval.benchmark_table import results_table
+    from ..eval.benchmark_table import results_table
 
     results = {}
     for path in runs:

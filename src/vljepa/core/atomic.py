@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .errors import OutputError
+from ..errors import OutputError
 
 NEARLY_FULL_BYTES = 1 << 20  # a failed write with less free space than this is blamed on a full disk
 

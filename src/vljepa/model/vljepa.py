@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .atomic import atomic_write
-from .config import ModelConfig, read_config_json, write_config_json
-from .errors import CheckpointError
-from .eval_mode import evaluating
+from ..config import ModelConfig, read_config_json, write_config_json
+from ..core.atomic import atomic_write
+from ..core.eval_mode import evaluating
+from ..core.precision import Precision, announce_precision, resolve_precision
+from ..errors import CheckpointError
 from .losses import batch_loss
-from .precision import Precision, announce_precision, resolve_precision
 from .predictor import Predictor
 from .x_encoder import XEncoder
 from .y_decoder import YDecoder

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 
 def auto_or_bool(value, key: str, auto_means: str) -> bool | str:

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 
-from .config import XEncoderConfig
+from ..config import XEncoderConfig
 
 
 def tiny_vjepa2_config(config: XEncoderConfig) -> VJEPA2Config:

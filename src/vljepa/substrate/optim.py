@@ -2,7 +2,7 @@
 
 Groups: within each learning rate, matrices get weight decay and norms, biases and scalars do not (the
 rule of V-JEPA and of most transformer recipes). A loop may give a prefix of parameter names its own LR
-multiplier: VL-JEPA's Y-encoder text model trains at `lr x lr_multiplier` (paper: x0.05). Frozen
+multiplier (VL-JEPA's trainer gives its Y-encoder text model `lr x lr_multiplier`, paper: x0.05). Frozen
 parameters (`requires_grad=False`) never enter a group.
 Schedules: transformers' own warmup functions, so no loop writes its schedule by hand: `constant` (linear
 warmup, then the base LR; the paper's pretraining) and `cosine` (linear warmup, then cosine to zero at
@@ -13,7 +13,6 @@ The update: clip the gradient norm, step the optimizer and the schedule, drop th
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
@@ -21,12 +20,7 @@ from transformers import get_constant_schedule_with_warmup, get_cosine_schedule_
 
 from ..errors import ConfigError
 
-if TYPE_CHECKING:
-    from ..config import StageConfig, TrainConfig
-    from ..model import VLJepa
-
 SCHEDULES = ("constant", "cosine")
-VLJEPA_BETAS = (0.9, 0.95)
 
 
 def decay_groups(
@@ -50,20 +44,6 @@ def decay_groups(
 
 def build_adamw(groups: list[dict], lr: float, betas: tuple[float, float] = (0.9, 0.999)) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=lr, betas=betas)
-
-
-def parameter_groups(model: VLJepa, lr: float, weight_decay: float) -> list[dict]:
-    """VL-JEPA's groups: the Y-encoder's text model at `lr x lr_multiplier`; the frozen X-encoder never appears."""
-    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
-    frozen_but_trained = [name for name, _ in trainable if name.startswith("x_encoder.")]
-    if frozen_but_trained:
-        raise RuntimeError(f"frozen X-encoder parameter {frozen_but_trained[0]} requires grad")
-    return decay_groups(trainable, lr, weight_decay, {"y_encoder.text_model.": model.config.y_encoder.lr_multiplier})
-
-
-def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> torch.optim.AdamW:
-    """A stage's AdamW for VL-JEPA (a fresh one per stage)."""
-    return build_adamw(parameter_groups(model, stage.lr, config.weight_decay), stage.lr, VLJEPA_BETAS)
 
 
 def build_schedule(

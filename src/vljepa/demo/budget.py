@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from .errors import VljepaError
+from ..errors import VljepaError
 
 MIN_FRACTION = 0.2  # below this share of the recipe's samples the figures say little about the method
 RESERVE_FRACTION = (

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import save_file
 from transformers import VJEPA2Config, VJEPA2Model
 
-from .atomic import atomic_write
+from ..core.atomic import atomic_write
 
 # upstream `VisionTransformer` name -> transformers `VJEPA2Model` name; {i} = block index, {p} = weight|bias.
 KEY_MAP = {

@@ -8,11 +8,12 @@ correct prediction away from an identical copy of its own target. With distinct 
 exactly the standard InfoNCE.
 The paper's ablation replaces InfoNCE by cosine, L1 and L2 regression onto the target embedding
 (without negatives these can collapse: a constant prediction of a constant target costs nothing).
-`ModelConfig.loss` picks one; `embedding_loss` dispatches. Ours, as the paper leaves the details open:
-cosine = mean over the batch of 1 - cos(predicted, target); l1 / l2 = the mean absolute / squared
-difference over all elements of the L2-normalised embeddings (normalised like InfoNCE's inputs, so
-that shrinking both embeddings is no way out). On unit vectors the squared difference is 2 - 2 cos, so
-l2 equals cosine x 2 / dim: the same gradient direction, only scaled (which AdamW largely undoes).
+`ModelConfig.loss` picks one (`config.LOSS_NAMES` names them); `embedding_loss` dispatches. Ours, as the
+paper leaves the details open: cosine = mean over the batch of 1 - cos(predicted, target); l1 / l2 = the
+mean absolute / squared difference over all elements of the L2-normalised embeddings (normalised like
+InfoNCE's inputs, so that shrinking both embeddings is no way out). On unit vectors the squared
+difference is 2 - 2 cos, so l2 equals cosine x 2 / dim: the same gradient direction, only scaled (which
+AdamW largely undoes).
 The regression losses ignore the temperature and the positives.
 """
 
@@ -21,7 +22,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .precision import autocast_off
+from ..config import LOSS_NAMES
+from ..core.precision import autocast_off
 
 
 def positives_from_texts(texts: list[str], device: torch.device | str = "cpu") -> torch.Tensor:
@@ -58,7 +60,6 @@ REGRESSION_LOSSES = {
     "l1": lambda predicted, target: (predicted - target).abs().mean(),
     "l2": lambda predicted, target: (predicted - target).pow(2).mean(),
 }
-LOSS_NAMES = ("infonce", *REGRESSION_LOSSES)
 
 
 def check_loss_name(name: str) -> None:

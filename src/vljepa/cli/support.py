@@ -19,7 +19,7 @@ def existing_file(path: Path) -> Path:
 def existing_data(source: str | Path) -> None:
     """A manifest file, or a shard source whose every local shard exists (a `ShardError` names a missing one;
     a streamed source's URLs are opened only when read). A string, not a `Path`, keeps a URL's `//`."""
-    from .data.shards import is_shard_source, shard_list
+    from ..data.shards import is_shard_source, shard_list
 
     if is_shard_source(source):
         shard_list(source)
@@ -43,7 +43,7 @@ def quiet_loading() -> None:
 
 
 def load_model(path: Path):
-    from .model import VLJepa
+    from ..model.vljepa import VLJepa
 
     quiet_loading()
     return VLJepa.from_pretrained(path)

@@ -23,7 +23,7 @@ import torch
 from sentence_transformers import SentenceTransformer
 from torch import nn
 
-from .config import YEncoderConfig
+from ..config import YEncoderConfig
 
 MEMO_BATCH = 256  # texts per text-model call when memoising
 DOCUMENT_PROMPTS = ("document", "passage", "corpus")  # the names SentenceTransformer.encode_document looks for

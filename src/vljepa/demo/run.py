@@ -3,7 +3,7 @@ as users' data: generate the world, train stage 1 (query-free captions) and stag
 train the Y-decoder, evaluate on held-out clips (seen and unseen paraphrases, world prediction, a
 single-frame control, captioning and open-ended VQA by decoding), caption a long stream with
 selective decoding, and write a report with plots. With `minutes`, the whole demo fits that wall-clock
-budget on this machine: the recipe's step counts are scaled to the measured step times (`demo_budget.py`).
+budget on this machine: the recipe's step counts are scaled to the measured step times (`budget.py`).
 """
 
 from __future__ import annotations
@@ -15,20 +15,20 @@ from dataclasses import asdict
 from importlib import resources
 from pathlib import Path
 
-from .config import StageConfig, load_config, load_train_config
-from .data.feature_cache import FeatureCache
-from .data.world import WorldConfig, generate_world
-from .demo_budget import Part, TimeBudget, scaled_steps
-from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
-from .eval.report import write_report
-from .eval.stream_naming import stream_naming
-from .eval.stream_plot import plot_stream_timeline
-from .eval.suite import evaluate_manifest
-from .model import DECODER_DIR, VLJepa
-from .progress import console
-from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
-from .train.decoder import DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds, save_decoder
-from .train.trainer import METRICS_FILE, Trainer
+from ..config import StageConfig, load_config, load_train_config
+from ..core.progress import console
+from ..data.feature_cache import FeatureCache
+from ..data.world import WorldConfig, generate_world
+from ..encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
+from ..eval.report import write_report
+from ..eval.stream_naming import stream_naming
+from ..eval.stream_plot import plot_stream_timeline
+from ..eval.suite import evaluate_manifest
+from ..model.vljepa import DECODER_DIR, VLJepa
+from ..tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
+from ..train.decoder import DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds, save_decoder
+from ..train.trainer import METRICS_FILE, Trainer
+from .budget import Part, TimeBudget, scaled_steps
 
 DEMO_CONFIG = "world-tiny-demo.yaml"
 DECODER_CONFIG = "world-tiny-decoder.yaml"

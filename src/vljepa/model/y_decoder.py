@@ -31,11 +31,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import ATTENTIONS
+from ..core.config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, OneOf, PositiveInt
+from ..core.eval_mode import evaluating
+from ..core.ragged import pad_rows
 from .causal_lm import DirectoryCheckpoint, RestrictedVocabulary, load_tokenizer, small_llama
-from .config import ATTENTIONS
-from .config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, OneOf, PositiveInt
-from .eval_mode import evaluating
-from .ragged import pad_rows
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """The device a run computes on: `auto` is CUDA when there is one, else the CPU.
 
-The numeric precision on that device is `precision.py`'s `resolve_precision`; this module only names the device.
+The numeric precision on that device is `core/precision.py`'s `resolve_precision`; this module only names the device.
 """
 
 from __future__ import annotations

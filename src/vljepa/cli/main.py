@@ -17,12 +17,12 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from .benchmark_cli import app as benchmark_app
-from .cli_support import existing_data, existing_file, existing_folder, load_model, quiet_loading
-from .errors import VljepaError
-from .index_cli import index_app, search_command
-from .serve.command import serve_command
-from .shard_cli import shard_command
+from ..errors import VljepaError
+from .benchmark import app as benchmark_app
+from .index import index_app, search_command
+from .serve import serve_command
+from .shard import shard_command
+from .support import existing_data, existing_file, existing_folder, load_model, quiet_loading
 
 EXPECTED_ERRORS = (VljepaError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
 
@@ -71,9 +71,9 @@ def main(
 def _read(video: Path, model: Path, start: float | None = None, end: float | None = None):
     """The clip (1, T, H, W, 3) as the model in directory `model` reads it, decoded before the model loads
     (only its config.json is read), so a bad video or window is reported at once."""
-    from .config import ModelConfig, read_config_json
-    from .data.video import read_clip
-    from .model import CONFIG_FILE
+    from ..config import ModelConfig, read_config_json
+    from ..data.video import read_clip
+    from ..model.vljepa import CONFIG_FILE
 
     existing_file(video)
     config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
@@ -88,7 +88,7 @@ def world(
     ] = None,
 ):
     """Generate the built-in video world: mp4 clips + JSONL manifests (train/val/test, held-out paraphrases, streams)."""
-    from .data.world import WorldConfig, generate_world
+    from ..data.world import WorldConfig, generate_world
 
     generate_world(out, WorldConfig.from_overrides(overrides or []))
     typer.echo(f"world written to {out}")
@@ -102,11 +102,11 @@ def train(
     overrides: Annotated[list[str] | None, typer.Argument(help="key=value overrides, e.g. stages.0.steps=100")] = None,
 ):
     """Train VL-JEPA stage by stage (resumes from <out_dir>/checkpoint if present)."""
-    from .config import load_train_config
+    from ..config import load_train_config
 
     settings = load_train_config(config, overrides or [])
-    from .eval.suite import validation_figures
-    from .train.trainer import Trainer
+    from ..eval.suite import validation_figures
+    from ..train.trainer import Trainer
 
     quiet_loading()
     final = Trainer(settings, score=validation_figures).run()
@@ -128,8 +128,8 @@ def train_decoder_command(
     ] = None,
 ):
     """Train the Y-decoder of a trained model (invert its Y-encoder, adapt to its predictor); saved into MODEL/y_decoder."""
-    from .config import load_config
-    from .train.decoder import DecoderTrainConfig, train_decoder
+    from ..config import load_config
+    from ..train.decoder import DecoderTrainConfig, train_decoder
 
     existing_folder(model)
     existing_data(manifest)
@@ -152,8 +152,8 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("eval.json"),
 ):
     """Evaluate on manifests: classification, retrieval, VQA per type, each beside chance."""
-    from .data.feature_cache import FeatureCache, default_cache_dir
-    from .eval.suite import evaluate_manifest
+    from ..data.feature_cache import FeatureCache, default_cache_dir
+    from ..eval.suite import evaluate_manifest
 
     for path in [*manifest, *([prior] if prior else [])]:
         existing_data(path)
@@ -179,7 +179,7 @@ def classify(
 ):
     """Open-vocabulary classification of one video, or of [start, end) of a long one: nearest class-name
     embedding."""
-    from .tasks.classify import rank_classes
+    from ..tasks.classify import rank_classes
 
     existing_file(video)
     names = Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(",")
@@ -211,11 +211,11 @@ def retrieve(
     """Text -> video search over a folder (or an index): rank the videos' predictions by similarity to the query."""
     import torch
 
-    from .data.clip_source import media_files
-    from .data.feature_cache import FeatureCache, default_cache_dir
-    from .data.manifest import ClipRef
-    from .index_cli import format_hit, search_index
-    from .tasks.embed import predict_tokens
+    from ..data.clip_source import media_files
+    from ..data.feature_cache import FeatureCache, default_cache_dir
+    from ..data.manifest import ClipRef
+    from ..tasks.embed import predict_tokens
+    from .index import format_hit, search_index
 
     if (videos is None) == (index is None):
         raise typer.BadParameter("give either --videos or --index")
@@ -259,7 +259,7 @@ def ask(
     beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1,
 ):
     """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
-    from .tasks.vqa import choose_options
+    from ..tasks.vqa import choose_options
 
     frames = _read(video, model)
     vljepa = load_model(model)
@@ -325,7 +325,7 @@ def stream(
     """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
     import dataclasses
 
-    from .tasks.stream_captioner import StreamConfig, caption_stream
+    from ..tasks.stream_captioner import StreamConfig, caption_stream
 
     if threshold is not None and (hz is not None or uniform):
         raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
@@ -364,7 +364,7 @@ def stream(
             )
         )
     if plot:
-        from .eval.stream_plot import plot_stream_timeline
+        from ..eval.stream_plot import plot_stream_timeline
 
         typer.echo(f"timeline: {plot_stream_timeline(result, plot)}", err=True)
 
@@ -397,8 +397,8 @@ def demo(
 
     started = time.perf_counter()  # the budget counts the imports below too
 
-    from .data.world import WorldConfig
-    from .demo import run_demo
+    from ..data.world import WorldConfig
+    from ..demo.run import run_demo
 
     quiet_loading()
     arguments = sys.argv[1:]
@@ -426,7 +426,7 @@ def pretrain_encoder_command(
     ] = None,
 ):
     """Pretrain the X-encoder with V-JEPA on unlabelled video (resumes from <out_dir>/checkpoint); exports a transformers VJEPA2 directory."""
-    from .encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
+    from ..encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
 
     quiet_loading()
     encoder = pretrain_encoder(load_encoder_pretrain_config(config, overrides or []))
@@ -461,10 +461,10 @@ def probe(
 
     from rich.console import Console
 
-    from .config import XEncoderConfig
-    from .data.feature_cache import default_cache_dir
-    from .encoder_pretrain.export import encoder_config
-    from .eval.probe import ProbeConfig, probe_encoder, results_table
+    from ..config import XEncoderConfig
+    from ..data.feature_cache import default_cache_dir
+    from ..encoder_pretrain.export import encoder_config
+    from ..eval.probe import ProbeConfig, probe_encoder, results_table
 
     existing_data(train_manifest)
     existing_data(test_manifest)
@@ -498,7 +498,7 @@ def probe(
 @app.command("list-models")
 def list_models_command():
     """Registered model names (use with `vljepa info`, or `vljepa.registry.get_model_config(name)` in Python)."""
-    from .registry import get_model_spec, list_models
+    from ..registry import get_model_spec, list_models
 
     for name in list_models():
         typer.echo(f"{name:14s} {get_model_spec(name).description}")
@@ -514,7 +514,7 @@ def info(
     """Parameters (trainable vs frozen) and forward FLOPs of each part, built on the meta device (no weights)."""
     from rich.console import Console
 
-    from .info import info_table, model_info
+    from ..model.info import info_table, model_info
 
     quiet_loading()
     Console().print(info_table(model_info(model, frames, query_tokens, text_tokens)))
@@ -530,7 +530,7 @@ def convert_vjepa2_command(
     frames: Annotated[int, typer.Option(help="Frames per clip the encoder was trained at.")] = 64,
 ):
     """Convert an upstream V-JEPA 2 encoder checkpoint to a transformers VJEPA2 directory (for model.x_encoder.path)."""
-    from .convert import convert_vjepa2
+    from ..model.convert import convert_vjepa2
 
     existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
@@ -539,6 +539,3 @@ def convert_vjepa2_command(
 app.add_typer(benchmark_app, name="benchmark")
 app.command("serve")(serve_command)
 app.command("shard")(shard_command)
-
-if __name__ == "__main__":
-    app()

@@ -25,9 +25,9 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 from transformers import AutoConfig, AutoModel, LlamaConfig, LlamaModel, VJEPA2Config, VJEPA2Model
 
-from .config import ModelConfig
+from ..config import ModelConfig
+from ..registry import Architectures, ModelSpec, TextModelArchitecture, get_model_spec
 from .predictor import Predictor
-from .registry import Architectures, ModelSpec, TextModelArchitecture, get_model_spec
 from .x_encoder import tiny_vjepa2_config
 from .y_encoder import default_text_model_path
 

@@ -1,4 +1,4 @@
-"""The `vljepa serve` command: load the model (and index) once, then run the app on uvicorn."""
+"""`vljepa serve`: load the model (and index) once, then run the HTTP app (`vljepa.serve`) on uvicorn."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from ..cli_support import existing_folder, load_model
-from .settings import Batching, Limits, LiveStream, ServeSettings
+from ..serve.settings import Batching, Limits, LiveStream, ServeSettings
+from .support import existing_folder, load_model
 
 
 def serve_command(
@@ -57,8 +57,8 @@ def serve_command(
     """Serve a model over HTTP: an API (OpenAPI at /docs) and a web page at /."""
     import uvicorn
 
-    from .app import create_app
-    from .server import Server
+    from ..serve.app import create_app
+    from ..serve.server import Server
 
     existing_folder(model)
     if index is not None:

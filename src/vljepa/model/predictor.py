@@ -13,7 +13,7 @@ WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `b
 restores the causal mask for the ablation. `attention` picks transformers' attention implementation:
 SDPA by default (fused kernels on GPUs); the demo's tiny model uses "eager" (plain matmuls), with which
 it trains 1.7x faster on a 2-core CPU (SDPA's backward pass is slow there; BENCHMARKS.md, throughput).
-`compile_for_training` sends training steps through `torch.compile` of the Llama (`compilation.py`);
+`compile_for_training` sends training steps through `torch.compile` of the Llama (`core/compilation.py`);
 inference stays eager, so evaluation and serving never wait for a compile.
 """
 
@@ -23,8 +23,8 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, LlamaConfig, LlamaModel
 
-from .config import PredictorConfig
-from .ragged import pad_rows
+from ..config import PredictorConfig
+from ..core.ragged import pad_rows
 
 
 def default_tokenizer_path() -> str:
@@ -136,7 +136,7 @@ class Predictor(nn.Module):
         return hidden, padding
 
     def compile_for_training(self) -> None:
-        """Run gradient-enabled calls through `torch.compile` of the transformer (`compilation.py`); calls
+        """Run gradient-enabled calls through `torch.compile` of the transformer (`core/compilation.py`); calls
         without gradients stay eager. Kept outside the module tree: the weights and their names are unchanged,
         and a deep copy is eager."""
         self.__dict__["_compiled_llama"] = torch.compile(self.llama, dynamic=True)

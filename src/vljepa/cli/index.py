@@ -1,4 +1,4 @@
-"""Commands of the persistent video index: `vljepa index build|add` and `vljepa search` (registered in cli.py).
+"""Commands of the persistent video index: `vljepa index build|add` and `vljepa search` (registered in `main.py`).
 
 `--videos` is a folder (every video or image file, whole, or cut into sliding windows with `--window`)
 or a JSONL manifest (its distinct clips); `vljepa.data.clip_source.resolve_clip_source` is the one place
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .cli_support import existing_folder, load_model
+from .support import existing_folder, load_model
 
 if TYPE_CHECKING:
-    from .data.clip_source import ClipSource
-    from .tasks.index import Hit, VideoIndex
+    from ..data.clip_source import ClipSource
+    from ..tasks.index import Hit, VideoIndex
 
 index_app = typer.Typer(
     no_args_is_help=True, help="A persistent search index of a video library (FAISS over caption-mode predictions)."
@@ -51,9 +51,9 @@ def format_hit(hit: Hit) -> str:
 def _clip_source(videos: str, model: Path, window: float | None, stride: float | None, indexed=()) -> ClipSource:
     """`--videos` resolved with the model's frame count from its config.json only (nothing is decoded yet), so a
     wrong path is reported before the model loads."""
-    from .config import ModelConfig, read_config_json
-    from .data.clip_source import resolve_clip_source
-    from .model import CONFIG_FILE
+    from ..config import ModelConfig, read_config_json
+    from ..data.clip_source import resolve_clip_source
+    from ..model.vljepa import CONFIG_FILE
 
     config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
     return resolve_clip_source(videos, config.x_encoder.num_frames, window, stride, indexed)
@@ -76,7 +76,7 @@ def build_command(
     batch_size: BatchOption = 32,
 ):
     """Embed every clip of a library once (caption mode) and save a search index of them."""
-    from .tasks.index import VideoIndex, check_build_target
+    from ..tasks.index import VideoIndex, check_build_target
 
     existing_folder(model)
     check_build_target(out)
@@ -99,7 +99,7 @@ def add_command(
     batch_size: BatchOption = 32,
 ):
     """Add the clips of more videos to an index (those already in it are not read again); the model must be the one that built it."""
-    from .tasks.index import VideoIndex
+    from ..tasks.index import VideoIndex
 
     existing_folder(model)
     index = VideoIndex.open(index_dir)
@@ -116,7 +116,7 @@ def add_command(
 
 def search_index(index_dir: Path, model: Path, text: str, k: int) -> list[Hit]:
     """The `k` clips of the index nearest to `text` (checks paths and the index before the model loads)."""
-    from .tasks.index import VideoIndex
+    from ..tasks.index import VideoIndex
 
     existing_folder(model)
     index = VideoIndex.open(index_dir)

@@ -18,8 +18,8 @@ import torch
 from safetensors.torch import load_model, save_model
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
-from .atomic import atomic_write
-from .config import read_config_json, write_config_json
+from ..config import read_config_json, write_config_json
+from ..core.atomic import atomic_write
 from .predictor import default_tokenizer_path
 
 WEIGHTS_FILE = "model.safetensors"
