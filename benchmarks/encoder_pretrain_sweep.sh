@@ -19,6 +19,9 @@ declare -A variants=(
   [temporal]="$temporal"
   # the same at the world's own 64 px in 16-px patches: the same token grid, four times the pixels per token
   [temporal_64p16]="$temporal x_encoder.image_size=64 x_encoder.patch_size=16"
+  # the same in 4-px patches: an 8 x 8 grid (128 tokens, a lossless patch embedding); about 10x the cost per clip,
+  # so fewer clips (300 steps x 64 from 20,000)
+  [temporal_p4]="$temporal x_encoder.patch_size=4 world_clips=20000 steps=300 warmup_steps=40 batch_size=64"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(random $(printf '%s\n' "${!variants[@]}" | sort))
 tasks=$(printf -- '--task %s ' ${PROBE_TASKS:-shape colour binding direction})
