@@ -44,7 +44,7 @@ class Compilation:
         return f"compile: {'predictor compiled for training' if self.enabled else 'eager'} - {self.reason}"
 
     def as_dict(self) -> dict:
-        return {"compiled": self.enabled, "reason": self.reason}
+        return {"compiled": self.enabled, "compile_reason": self.reason}  # beside the precision's "reason"
 
 
 COMPILE_PROBE_TIMEOUT_S = 240.0  # a cold inductor compiles the probe in 5-30 s; a hang gives up here

@@ -222,7 +222,7 @@ def run_section(results: dict, timings: dict[str, float]) -> list[str]:
     compiled = results["training"].get("compile")
     if compiled:
         lines.append(
-            f"Predictor: {'compiled (torch.compile)' if compiled['compiled'] else 'eager'} ({compiled['reason']}).  "
+            f"Predictor: {'compiled (torch.compile)' if compiled['compiled'] else 'eager'} ({compiled['compile_reason']}).  "
         )
     return lines
 

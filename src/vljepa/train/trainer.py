@@ -89,7 +89,6 @@ def save_run_config(config: TrainConfig, precision: Precision, compilation: Comp
     """`train_config.json`: the config as given (`bf16` and `compile` may say auto) and what they resolved to, each
     with its own reason."""
     resolved = {**precision.as_dict(), **compilation.as_dict()}
-    resolved["reason"], resolved["compile_reason"] = precision.reason, compilation.reason
     (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": resolved}, indent=2))
 
 
