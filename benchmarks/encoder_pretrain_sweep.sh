@@ -22,6 +22,9 @@ declare -A variants=(
   # the same in 4-px patches: an 8 x 8 grid (128 tokens, a lossless patch embedding); about 10x the cost per clip,
   # so fewer clips (300 steps x 64 from 20,000)
   [temporal_p4]="$temporal x_encoder.patch_size=4 world_clips=20000 steps=300 warmup_steps=40 batch_size=64"
+  # the same with each target token's loss weighted by its tubelet's pixel spread (90%): the flat background's
+  # tokens, most of the grid, weigh a tenth as much as the shapes'
+  [temporal_p4_content]="$temporal x_encoder.patch_size=4 world_clips=20000 steps=300 warmup_steps=40 batch_size=64 content_weighting=0.9"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(random $(printf '%s\n' "${!variants[@]}" | sort))
 tasks=$(printf -- '--task %s ' ${PROBE_TASKS:-shape colour binding direction})

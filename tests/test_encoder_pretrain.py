@@ -28,7 +28,7 @@ from vljepa.encoder_pretrain import (
 )
 from vljepa.encoder_pretrain.data import pretraining_clips, render_world_clips
 from vljepa.encoder_pretrain.masking import block_size, sample_masks, step_masks, target_mask, token_grid
-from vljepa.encoder_pretrain.objective import ema_momentum
+from vljepa.encoder_pretrain.objective import content_weights, ema_momentum, tubelet_spread
 from vljepa.eval.probe import LabelledTokens, ProbeConfig, binding_summary, run_task
 from vljepa.model.x_encoder import XEncoder, preprocess_clip
 
@@ -142,6 +142,22 @@ def test_a_few_steps_lower_the_loss_on_a_fixed_batch():
         losses.append(out.loss.item())
     assert all(np.isfinite(losses)) and losses[-1] < 0.8 * losses[0]
     assert out.target_std > 0.05 and len(out.mask_losses) == 2
+
+
+def test_content_weights_follow_the_encoders_token_order_and_favour_tokens_with_content():
+    encoder = XEncoder(TINY_X).vjepa2.encoder
+    video = torch.zeros(2, 8, 3, 32, 32)
+    video[:, 2:4, :, 16:24, 24:32] = torch.rand(2, 2, 3, 8, 8)  # time step 1, row 2, column 3 of the 4 x 4 grid
+    spread = tubelet_spread(video, TINY_X.patch_size, TINY_X.tubelet_size)
+    changed = (encoder.embeddings(video) - encoder.embeddings(torch.zeros_like(video))).abs().sum(-1) > 0
+    assert spread.shape == changed.shape == (2, 64)  # 4 time steps x 4 x 4
+    assert torch.equal(spread > 0, changed) and changed[0].nonzero().flatten().tolist() == [1 * 16 + 2 * 4 + 3]
+    weights = content_weights(spread, 0.9)
+    torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
+    assert weights[0, 27] > 10 * weights[0, 0] and torch.allclose(weights[0, 0], torch.tensor(0.1))
+    config = tiny_config(content_weighting=0.9)
+    out = VJepaObjective(config)(video, step_masks(config.masks, token_grid(TINY_X), 2, seed=0, step=0))
+    assert torch.isfinite(out.loss) and len(out.mask_losses) == len(config.masks)
 
 
 # --- trainer: exact resume, export ---------------------------------------------------------------

@@ -129,6 +129,7 @@ NonNegativeInt = typing.Annotated[int, Bound(">=", 0)]
 PositiveFloat = typing.Annotated[float, Bound(">", 0)]
 NonNegativeFloat = typing.Annotated[float, Bound(">=", 0)]
 Fraction = typing.Annotated[float, Bound(">", 0), Bound("<=", 1)]  # in (0, 1]
+UnitInterval = typing.Annotated[float, Bound(">=", 0), Bound("<=", 1)]  # in [0, 1]
 
 # ------------------------------------------------------------------------------------------- conversion
 

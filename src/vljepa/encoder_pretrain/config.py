@@ -16,7 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..config import Bf16Setting, XEncoderConfig, load_config
-from ..core.config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from ..core.config_loader import (
+    CheckedConfig,
+    Fraction,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    UnitInterval,
+)
 from ..errors import ConfigError
 
 Pair = tuple[float, float]  # (low, high) of a sampled range
@@ -77,6 +85,7 @@ class EncoderPretrainConfig(CheckedConfig):
     log_every: PositiveInt = 20
     save_every: PositiveInt = 500
     collapse_threshold: NonNegativeFloat = 0.05
+    content_weighting: UnitInterval = 0.0  # 0: V-JEPA's plain L1 mean; up to 1: weight target tokens by pixel spread
     x_encoder: XEncoderConfig = field(default_factory=XEncoderConfig)
     predictor: PretrainPredictorConfig = field(default_factory=PretrainPredictorConfig)
     masks: list[MaskConfig] = field(

@@ -14,6 +14,11 @@ deep copy of the encoder is the target. Differences: the predictor always uses m
 (transformers does not expose the index; V-JEPA uses one per generator); the student starts from the
 seeded random encoder `XEncoder` builds (or from `x_encoder.path`), so "before pretraining" is
 exactly the encoder the rest of the package uses; the predictor starts fresh.
+Ours, optional (`content_weighting`, 0 = V-JEPA's plain mean): each target token's L1 is weighted by
+the pixel spread of its tubelet, so that on video whose background is flat (the built-in world: one
+small moving shape on a uniform field) the loss is not dominated by tokens that carry no form. The
+weights come from pixels alone (no labels) and are normalised to mean 1 over the batch's tokens; on
+textured video they tend to uniform.
 """
 
 from __future__ import annotations
@@ -62,6 +67,19 @@ def ema_momentum(step: int, total_steps: int, schedule: tuple[float, float]) -> 
     return start + (end - start) * min(1.0, step / max(1, total_steps))
 
 
+def tubelet_spread(video: torch.Tensor, patch: int, tubelet: int) -> torch.Tensor:
+    """(B, N) pixel standard deviation of each token's tubelet, in the encoder's time-major token order."""
+    batch, frames, channels, height, width = video.shape
+    cells = video.reshape(batch, frames // tubelet, tubelet, channels, height // patch, patch, width // patch, patch)
+    cells = cells.permute(0, 1, 4, 6, 2, 3, 5, 7).reshape(batch, -1, tubelet * channels * patch * patch)
+    return cells.float().std(dim=-1)
+
+
+def content_weights(spread: torch.Tensor, strength: float) -> torch.Tensor:
+    """Per-token loss weights (1 - strength) + strength * spread / mean spread: mean 1 over the batch."""
+    return (1.0 - strength) + strength * spread / spread.mean().clamp_min(1e-6)
+
+
 def encode_context(encoder: VJEPA2Encoder, video: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
     """Encoder features (B, N_context, D) of the context tokens alone, at their grid positions."""
     hidden = apply_masks(encoder.embeddings(video), [context])
@@ -73,6 +91,7 @@ def encode_context(encoder: VJEPA2Encoder, video: torch.Tensor, context: torch.T
 class VJepaObjective(nn.Module):
     def __init__(self, config: EncoderPretrainConfig):
         super().__init__()
+        self.content_weighting = config.content_weighting
         self.student = VJEPA2Model(pretrain_vjepa2_config(config))
         self.student.encoder.load_state_dict(XEncoder(config.x_encoder).vjepa2.encoder.state_dict())
         self.target_encoder = copy.deepcopy(self.student.encoder).requires_grad_(False).eval()
@@ -101,13 +120,25 @@ class VJepaObjective(nn.Module):
 
     def forward(self, video: torch.Tensor, masks: list[Masks]) -> ObjectiveOutput:
         target = self.target_features(video)
-        losses = [F.l1_loss(self.predict(video, m).float(), apply_masks(target, [m.target]).float()) for m in masks]
+        losses = [self.masked_loss(video, target, m) for m in masks]
         return ObjectiveOutput(
             torch.stack(losses).mean(),
             [loss.item() for loss in losses],
             [(m.context.shape[1], m.target.shape[1]) for m in masks],
             feature_spread(target),
         )
+
+    def masked_loss(self, video: torch.Tensor, target: torch.Tensor, masks: Masks) -> torch.Tensor:
+        """L1 between predicted and target features on the target tokens, weighted by content if configured."""
+        predicted = self.predict(video, masks).float()
+        wanted = apply_masks(target, [masks.target]).float()
+        if not self.content_weighting:
+            return F.l1_loss(predicted, wanted)
+        config = self.student.config
+        spread = tubelet_spread(video, config.patch_size, config.tubelet_size)
+        weights = content_weights(spread, self.content_weighting).gather(1, masks.target)
+        per_token = (predicted - wanted).abs().mean(dim=-1)
+        return (weights * per_token).sum() / weights.sum()
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:
