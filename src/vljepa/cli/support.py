@@ -1,10 +1,17 @@
 """What every command does before its work: check the paths it was given (an OSError naming the path,
-which the CLI turns into one line) and load a trained model quietly."""
+which the CLI turns into one line) and load a trained model quietly; the `--model` option they share."""
 
 from __future__ import annotations
 
 import errno
 from pathlib import Path
+from typing import Annotated
+
+import typer
+
+ModelOption = Annotated[
+    Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/model/final).")
+]
 
 
 def existing_file(path: Path) -> Path:

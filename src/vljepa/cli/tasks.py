@@ -1,0 +1,219 @@
+"""`vljepa classify`, `retrieve`, `ask`, `caption` and `stream`: the tasks on one video, a folder or a long video."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .support import ModelOption, existing_file, existing_folder, load_model
+
+
+def _read(video: Path, model: Path, start: float | None = None, end: float | None = None):
+    """The clip (1, T, H, W, 3) as the model in directory `model` reads it, decoded before the model loads
+    (only its config.json is read), so a bad video or window is reported at once."""
+    from ..config import ModelConfig, read_config_json
+    from ..data.video import read_clip
+    from ..model.vljepa import CONFIG_FILE
+
+    existing_file(video)
+    config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
+    return read_clip(video, config.x_encoder.num_frames, start, end).unsqueeze(0)
+
+
+def classify(
+    video: Path,
+    model: ModelOption,
+    labels: Annotated[str, typer.Option(help="Comma-separated class names, or @file with one per line.")],
+    top: int = 5,
+    query: Annotated[
+        str | None,
+        typer.Option(help="Query for the predictor (default: the model's classification prompt; '' = caption mode)."),
+    ] = None,
+    start: Annotated[float | None, typer.Option(help="Clip start (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Clip end (seconds).")] = None,
+):
+    """Open-vocabulary classification of one video, or of [start, end) of a long one: nearest class-name
+    embedding."""
+    from ..tasks.classify import rank_classes
+
+    existing_file(video)
+    names = Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(",")
+    names = [n.strip() for n in names if n.strip()]
+    if not names:
+        raise typer.BadParameter(
+            f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
+        )
+    frames = _read(video, model, start, end)
+    vljepa = load_model(model)
+    prompt = vljepa.config.classification_prompt if query is None else (query or None)
+    with vljepa.inference():
+        scores, indices = rank_classes(vljepa.encode_video(frames, prompt), vljepa.encode_text(names), top)
+    for score, index in zip(scores[0].tolist(), indices[0].tolist()):
+        typer.echo(f"{score:+.3f}  {names[index]}")
+
+
+def retrieve(
+    model: ModelOption,
+    query: Annotated[str, typer.Option(help="Text to search for.")],
+    videos: Annotated[Path | None, typer.Option(help="Folder of videos/images to search.")] = None,
+    index: Annotated[
+        Path | None, typer.Option(help="Search this index (`vljepa index build`) instead of a folder of videos.")
+    ] = None,
+    top: int = 5,
+    cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
+):
+    """Text -> video search over a folder (or an index): rank the videos' predictions by similarity to the query."""
+    import torch
+
+    from ..data.clip_source import media_files
+    from ..data.feature_cache import FeatureCache, default_cache_dir
+    from ..data.manifest import ClipRef
+    from ..tasks.embed import predict_tokens
+    from .index import format_hit, search_index
+
+    if (videos is None) == (index is None):
+        raise typer.BadParameter("give either --videos or --index")
+    if index is not None:
+        for hit in search_index(index, model, query, top):
+            typer.echo(format_hit(hit))
+        return
+    files = media_files(existing_folder(videos))
+    if not files:
+        raise typer.BadParameter(f"{videos}: no video or image files")
+    vljepa = load_model(model)
+    cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder)
+    tokens = cache.tokens([ClipRef(str(f)) for f in files])
+    for message in cache.failed.values():
+        typer.echo(f"skipped {message}", err=True)
+    clips = list(tokens)
+    predicted = predict_tokens(vljepa, torch.stack([tokens[c] for c in clips]), [None] * len(clips))
+    with vljepa.inference():
+        scores = (predicted @ vljepa.encode_text([query]).T).squeeze(1)
+    for score, row in zip(*scores.topk(min(top, len(clips)))):
+        typer.echo(f"{float(score):+.3f}  {clips[int(row)].path}")
+
+
+def ask(
+    video: Path,
+    question: str,
+    model: ModelOption,
+    options: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--options",
+            "-o",
+            help="Candidate answers; repeat the option. Without them the answer is decoded (needs a Y-decoder).",
+        ),
+    ] = None,
+    beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1,
+):
+    """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
+    from ..tasks.vqa import choose_options
+
+    frames = _read(video, model)
+    vljepa = load_model(model)
+    with vljepa.inference():
+        predicted = vljepa.encode_video(frames, question)
+        if not options:
+            typer.echo(_decode(vljepa, predicted, beam)[0])
+            return
+        embedded = vljepa.encode_text(options)
+    choice = choose_options(predicted, [embedded])[0]
+    for option, score in zip(options, (embedded @ predicted[0]).tolist()):
+        typer.echo(f"{'->' if option == options[choice] else '  '} {score:+.3f}  {option}")
+
+
+def _decode(vljepa, embeddings, beam: int) -> list[str]:
+    try:
+        return vljepa.decode(embeddings, beam_size=beam)
+    except RuntimeError as error:
+        raise typer.BadParameter(str(error), param_hint="--model") from error
+
+
+def caption(
+    video: Path,
+    model: ModelOption,
+    start: Annotated[float | None, typer.Option(help="Clip start (seconds).")] = None,
+    end: Annotated[float | None, typer.Option(help="Clip end (seconds).")] = None,
+    beam: Annotated[int, typer.Option(help="Beam size.")] = 1,
+):
+    """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    frames = _read(video, model, start, end)
+    vljepa = load_model(model)
+    with vljepa.inference():
+        typer.echo(_decode(vljepa, vljepa.encode_video(frames), beam)[0])
+
+
+def stream(
+    video: Path,
+    model: ModelOption,
+    hz: Annotated[
+        float | None,
+        typer.Option(help="Adaptive (Ward) segmentation with this many decodes per second of video (default 0.35)."),
+    ] = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            help="Online change detection instead: decode when the meaning drifts this far (cosine distance), live."
+        ),
+    ] = None,
+    uniform: Annotated[
+        bool, typer.Option("--uniform", help="Baseline: decode at fixed intervals (1 / hz) instead of adaptively.")
+    ] = False,
+    window: Annotated[
+        float, typer.Option(help="Window length (seconds): the clip length the model was trained on.")
+    ] = 2.0,
+    stride: Annotated[float, typer.Option(help="Window stride (seconds).")] = 0.5,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Write captions, segments and timings as JSON.")
+    ] = None,
+    plot: Annotated[Path | None, typer.Option(help="Write a timeline PNG (embedding change, cuts, captions).")] = None,
+):
+    """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
+    import dataclasses
+
+    from ..tasks.stream_captioner import StreamConfig, caption_stream
+
+    if threshold is not None and (hz is not None or uniform):
+        raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
+    config = StreamConfig(
+        window_seconds=window,
+        stride_seconds=stride,
+        hz=hz or 0.35,
+        segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
+        **({"threshold": threshold} if threshold is not None else {}),
+    )
+    existing_file(video)
+    vljepa = load_model(model)
+    if vljepa.y_decoder is None:
+        raise typer.BadParameter(
+            "this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model"
+        )
+    result = caption_stream(
+        vljepa, video, config, on_caption=lambda c: typer.echo(f"[{c.start:7.2f}-{c.end:7.2f} s] {c.text}")
+    )
+    duration = result.duration
+    typer.echo(
+        f"{len(result.captions)} decodes for {duration:.1f} s of video ({len(result.times)} windows); "
+        f"{duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time",
+        err=True,
+    )
+    if json_out:
+        json_out.write_text(
+            json.dumps(
+                {
+                    "video": str(video),
+                    "config": dataclasses.asdict(config),
+                    "seconds": result.seconds,
+                    "captions": [dataclasses.asdict(c) for c in result.captions],
+                },
+                indent=2,
+            )
+        )
+    if plot:
+        from ..eval.stream_plot import plot_stream_timeline
+
+        typer.echo(f"timeline: {plot_stream_timeline(result, plot)}", err=True)
