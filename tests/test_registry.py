@@ -11,8 +11,9 @@ from conftest import tiny_model_config
 from typer.testing import CliRunner
 
 from vljepa.cli import app
-from vljepa.config import ModelConfig, TrainConfig, load_config, load_train_config
+from vljepa.config import ModelConfig, TrainConfig, load_config, load_train_config, named_model_config
 from vljepa.encoder_pretrain import load_encoder_pretrain_config
+from vljepa.errors import ConfigError
 from vljepa.model import VLJepa
 from vljepa.model.info import model_info
 from vljepa.registry import LLAMA_3_2_1B, VJEPA2_VITL_256, get_model_config, list_models
@@ -29,12 +30,35 @@ def test_every_yaml_config_validates(path):
     if path.name.startswith("encoder-pretrain"):
         assert load_encoder_pretrain_config(path).steps > 0
         return
+    if path.parent.name == "models":
+        assert named_model_config(path.stem) == get_model_config(path.stem)
+        return
     if path.name.endswith("-decoder.yaml"):
         config = load_config(DecoderTrainConfig, path)
         assert config.inversion_steps > 0 and config.adaptation_steps > 0
         return
     config = load_train_config(path)
     assert isinstance(config, TrainConfig) and config.stages and all(s.steps > 0 for s in config.stages)
+
+
+def test_every_registered_model_is_a_packaged_yaml_and_training_yamls_name_it():
+    assert sorted(p.stem for p in (REPO / "src" / "vljepa" / "configs" / "models").glob("*.yaml")) == sorted(
+        list_models()
+    )
+    assert get_model_config("world-tiny") == ModelConfig()
+    for path in PAPER:
+        assert "name: vljepa-paper" in path.read_text() and "hidden_size" not in path.read_text(), path.name
+    config = load_train_config(PAPER[1], ["model.shared_dim=64"])  # the 8-frame stage, overridden once more
+    assert (config.model.x_encoder.num_frames, config.model.shared_dim) == (8, 64)
+
+
+def test_an_unknown_model_name_is_an_error_naming_the_known_ones(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("model: {name: vljepa-huge}\n")
+    with pytest.raises(
+        ConfigError, match="model.name: unknown model 'vljepa-huge'; named models: vljepa-paper, world-tiny"
+    ):
+        load_train_config(path)
 
 
 def test_registry_names_and_fresh_configs():

@@ -33,6 +33,8 @@ from .core.config_loader import (
     apply_overrides,
     from_dict,
     load_config,
+    merge,
+    read_yaml_mapping,
 )
 from .core.precision import check_bf16_setting
 from .errors import ConfigError
@@ -229,9 +231,30 @@ def to_dict(config) -> dict:
     return dataclasses.asdict(config)
 
 
+MODELS_DIR = Path(__file__).parent / "configs" / "models"  # one YAML per named model (`vljepa list-models`)
+
+
+def named_model_config(name: str) -> ModelConfig:
+    """The `ModelConfig` of a named model: its packaged YAML, `configs/models/NAME.yaml`."""
+    path = MODELS_DIR / f"{name}.yaml"
+    if not path.is_file():
+        known = ", ".join(sorted(p.stem for p in MODELS_DIR.glob("*.yaml")))
+        raise ConfigError(f"model.name: unknown model {name!r}; named models: {known}")
+    return load_config(ModelConfig, path)
+
+
 def load_train_config(path: str | Path | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """Defaults <- YAML file <- overrides, checked into a TrainConfig."""
-    return load_config(TrainConfig, path, overrides)
+    """Defaults <- YAML file <- overrides, checked into a TrainConfig. In the YAML, `model: {name: NAME, ...}`
+    starts the model from a named model (`named_model_config`) and lays the section's other fields over it."""
+    data = dataclasses.asdict(TrainConfig())
+    if path is not None:
+        mapping = dict(read_yaml_mapping(path))
+        model = mapping.get("model")
+        if isinstance(model, dict) and "name" in model:
+            data["model"] = dataclasses.asdict(named_model_config(model["name"]))
+            mapping["model"] = {key: value for key, value in model.items() if key != "name"}
+        merge(TrainConfig, data, mapping)
+    return from_dict(TrainConfig, apply_overrides(data, list(overrides)))
 
 
 def save_json(config, path: str | Path) -> None:

@@ -4,10 +4,11 @@ Paper: one model. V-JEPA 2 ViT-L/16 at 256 px, frozen (304M); the last 8 of the 
 Llama-3.2-1B with the causal mask off, reading the query through Llama's tokenizer and embedding table
 (<= 512 tokens) (~490M); EmbeddingGemma-300M plus a linear head, trained at LR x0.05; a 1536-d shared
 space; clips of up to 32 frames.
-Ours: two names. `world-tiny` is the `ModelConfig` defaults (the CPU model of the demo). `vljepa-paper`
-is the paper's model as a `ModelConfig` whose paths point at the three checkpoints under
-`./checkpoints/` (override them with your own directories: there is no silent fallback, a missing
-directory is an error naming it). A name also carries the *architecture* of each pretrained part:
+Ours: two names, each a packaged YAML in `configs/models/` (the one source of their `ModelConfig`, which the
+paper's training YAMLs name as `model: {name: vljepa-paper}`). `world-tiny` is the `ModelConfig` defaults
+(the CPU model of the demo). `vljepa-paper` is the paper's model, its paths pointing at the three
+checkpoints under `./checkpoints/` (override them with your own directories: there is no silent
+fallback, a missing directory is an error naming it). A name also carries the *architecture* of each pretrained part:
 transformers config kwargs with the values of the checkpoint's own `config.json`. `vljepa info` builds
 the paper model from them on the meta device (no weights, no downloads); training and inference never
 use them, they read each checkpoint's config. Why here and not as new `ModelConfig` fields: the
@@ -20,7 +21,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from .config import ModelConfig, PredictorConfig, XEncoderConfig, YEncoderConfig
+from .config import ModelConfig, named_model_config
 
 
 @dataclass(frozen=True)
@@ -124,54 +125,16 @@ EMBEDDINGGEMMA_300M = TextModelArchitecture(
     dense=((768, 3072, False), (3072, 768, False)),
 )
 
-# Where `vljepa-paper` expects the checkpoints (override the paths to use other directories):
-# HF facebook/vjepa2-vitl-fpc64-256 (or the upstream vitl.pt through `vljepa convert-vjepa2`),
-# HF meta-llama/Llama-3.2-1B (weights and tokenizer), HF google/embeddinggemma-300m (sentence-transformers).
-PAPER_CHECKPOINTS = {
-    "x_encoder": "./checkpoints/vjepa2-vitl-fpc64-256",
-    "llama": "./checkpoints/Llama-3.2-1B",
-    "y_encoder": "./checkpoints/embeddinggemma-300m",
-}
-
-
-def _paper_config() -> ModelConfig:
-    return ModelConfig(
-        shared_dim=1536,
-        x_encoder=XEncoderConfig(
-            path=PAPER_CHECKPOINTS["x_encoder"],
-            hidden_size=1024,
-            num_layers=24,
-            num_heads=16,
-            patch_size=16,
-            tubelet_size=2,
-            image_size=256,
-            num_frames=32,
-        ),
-        predictor=PredictorConfig(
-            llama_path=PAPER_CHECKPOINTS["llama"],
-            last_n_layers=8,
-            hidden_size=2048,
-            num_layers=8,
-            num_heads=32,
-            intermediate_size=8192,
-            max_query_tokens=512,
-            bidirectional=True,
-        ),
-        # max_length 128: ours (the paper gives none); targets are captions, answers and class names.
-        y_encoder=YEncoderConfig(path=PAPER_CHECKPOINTS["y_encoder"], lr_multiplier=0.05, max_length=128),
-    )
-
-
 _MODELS: dict[str, ModelSpec] = {
     "world-tiny": ModelSpec(
         description="CPU model of the built-in world: random 32-px VJEPA2 (frozen), 2-layer 128-wide Llama "
         "predictor, all-MiniLM-L6-v2 Y-encoder, 256-d space",
-        config=ModelConfig(),
+        config=named_model_config("world-tiny"),
     ),
     "vljepa-paper": ModelSpec(
         description="the paper's model: V-JEPA 2 ViT-L/16 256 px (frozen), last 8 of 16 Llama-3.2-1B layers "
         "(bidirectional), EmbeddingGemma-300M at LR x0.05, 1536-d space, 32 frames",
-        config=_paper_config(),
+        config=named_model_config("vljepa-paper"),
         architectures=Architectures(vjepa2=VJEPA2_VITL_256, llama=LLAMA_3_2_1B, text_model=EMBEDDINGGEMMA_300M),
         paper_parameters={"x_encoder": 304e6, "predictor_layers": 490e6, "y_encoder_text_model": 300e6},
     ),
