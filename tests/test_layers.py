@@ -12,7 +12,8 @@ This is the one place the layer order is defined. From the bottom:
   tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
   substrate:  what every training loop shares (device, AdamW and schedules, resumable state, metrics, run folder);
   train:      the VL-JEPA trainer and the Y-decoder's training, which never import evaluation;
-  evaluation and encoder pretraining: eval (its probes train on the substrate), encoder_pretrain;
+  evaluation, encoder pretraining and planning: eval (its probes train on the substrate), encoder_pretrain,
+              plan (what fits on which GPUs: the model's step traced on fake tensors);
   application: the demo, the command line, the HTTP server (serve), the package root.
 The check parses every module with `ast` (`ast.walk`: imports inside functions count too), resolves relative
 imports, and reports each import of a higher layer; a module with no layer is reported as well, so a
@@ -36,7 +37,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tasks",),  # tasks: what a trained model does
     ("substrate",),  # substrate: what every training loop shares
     ("train",),  # train: the VL-JEPA trainer and the Y-decoder's training
-    ("eval", "encoder_pretrain"),  # evaluation; the X-encoder's self-supervised pretraining
+    ("eval", "encoder_pretrain", "plan"),  # evaluation; the X-encoder's self-supervised pretraining; the GPU planner
     ("demo", "cli", "serve", ""),  # application: the demo, the command line, the HTTP server, the package root ("")
 )
 MAX_ROOT_MODULES = 8

@@ -17,6 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from vljepa.cli import app
+from vljepa.core.sizes import parse_size
 from vljepa.data.clip_source import resolve_clip_source
 from vljepa.data.manifest import ManifestError, load_manifest
 from vljepa.data.shards import (
@@ -25,7 +26,6 @@ from vljepa.data.shards import (
     extracted_records,
     is_shard_source,
     load_records,
-    parse_size,
     read_shard,
     record_fields,
     shard_list,
@@ -97,9 +97,10 @@ def test_the_shard_command_writes_one_shard_per_max_size(mixed_manifest, tmp_pat
         ["answer", "options", "question", "type"],
         ["caption", "end", "start"],
     ]
-    assert parse_size("1GB") == 10**9 and parse_size("64MiB") == 64 * 2**20 and parse_size("2.5kb") == 2500
+    assert parse_size("1GB", "-") == 10**9 and parse_size("64MiB", "-") == 64 * 2**20
+    assert parse_size("2.5kb", "-") == 2500
     bad = CliRunner().invoke(app, ["shard", str(mixed_manifest), "--out", str(tmp_path / "t"), "--max-size", "lots"])
-    assert bad.exit_code == 2 and "--max-size: expected a size such as 1GB or 500MB, got 'lots'" in bad.output
+    assert bad.exit_code == 2 and "--max-size: expected a size such as 1GB, 500MB or 24GiB, got 'lots'" in bad.output
 
 
 def test_video2dataset_output_reads_directly(tmp_path):

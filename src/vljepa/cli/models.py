@@ -1,4 +1,5 @@
-"""`vljepa list-models`, `info` and `convert-vjepa2`: the registered models, their sizes, and upstream checkpoints."""
+"""`vljepa list-models`, `info`, `plan` and `convert-vjepa2`: the registered models, their sizes, what fits on
+which GPUs, and upstream checkpoints."""
 
 from __future__ import annotations
 
@@ -46,3 +47,40 @@ def convert_vjepa2_command(
 
     existing_file(checkpoint)
     typer.echo(f"encoder: {convert_vjepa2(checkpoint, out_dir, key, num_heads, image_size, frames)}")
+
+
+def plan(
+    target: Annotated[
+        str, typer.Argument(help="A registered model (planned under the paper's four stages) or a training YAML.")
+    ],
+    gpu_memory: Annotated[str, typer.Option(help="Memory of one GPU: 80GB, 24GB, 40GiB.")] = "80GB",
+    gpus: Annotated[int, typer.Option(min=1, help="GPUs per node.")] = 1,
+    nodes: Annotated[int, typer.Option(min=1, help="Nodes.")] = 1,
+    margin: Annotated[float, typer.Option(min=0, max=0.9, help="Fraction of the memory kept free.")] = 0.10,
+    peak_tflops: Annotated[float, typer.Option(min=0.001, help="Peak TFLOP/s of one GPU (H100 SXM bf16: 989).")] = 989,
+    utilisation: Annotated[float, typer.Option(min=0.01, max=1, help="Fraction of the peak the run sustains.")] = 0.40,
+    text_tokens: Annotated[int, typer.Option(min=1, help="Tokens of a target text.")] = 32,
+    query_tokens: Annotated[int, typer.Option(min=0, help="Tokens of a query, in stages with questions.")] = 32,
+    fp32: Annotated[bool, typer.Option("--fp32", help="Plan fp32 steps instead of bf16 autocast.")] = False,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+):
+    """Per GPU and stage: the micro-batch, checkpointing and sharding that fit, peak memory, and GPU-hours."""
+    import json
+
+    from rich.console import Console
+
+    from ..core.sizes import parse_size
+    from ..plan.planner import Hardware, Lengths, plan_recipe
+    from ..plan.recipes import resolve
+    from ..plan.report import assumptions, plan_json, plan_table
+
+    hardware = Hardware(parse_size(gpu_memory, "--gpu-memory"), gpus, nodes, margin, peak_tflops * 1e12, utilisation)
+    lengths = Lengths(text_tokens, query_tokens)
+    quiet_loading()
+    spec, configs = resolve(target)
+    plans = plan_recipe(spec, configs, hardware, lengths, bf16=not fp32)
+    notes = assumptions(hardware, lengths, not fp32)
+    if json_out:
+        typer.echo(json.dumps(plan_json(plans, notes), indent=2))
+    else:
+        Console(width=200).print(plan_table(f"{target} on {hardware.ranks} x {gpu_memory}", plans, notes))

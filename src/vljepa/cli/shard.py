@@ -16,7 +16,8 @@ def shard_command(
     ] = "1GB",
 ):
     """Write WebDataset shards from a manifest: one sample per video (its bytes and the records about it)."""
-    from ..data.shards import parse_size, write_shards
+    from ..core.sizes import parse_size
+    from ..data.shards import write_shards
 
-    shards = write_shards(manifest, out, parse_size(max_size))
+    shards = write_shards(manifest, out, parse_size(max_size, "--max-size"))
     typer.echo(f"{len(shards)} shards in {out}: train with train_manifest={out}")

@@ -65,7 +65,6 @@ TEXT_MEMBERS = ("json", "txt")  # a sample's members read as text, besides its v
 STREAM_PATTERN = re.compile(r"pipe:|[A-Za-z][A-Za-z0-9+.-]*://")  # a source read through webdataset's gopen
 STREAM_TAIL = 1 << 20  # read past a stream's end of archive (its padding is a 10 KiB record at most)
 Member = tarfile.TarInfo | bytes  # a tar member: its header in a local shard, its content in a stream
-SIZE_UNITS = {"": 1, "B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12, "KIB": 2**10, "MIB": 2**20, "GIB": 2**30}
 
 
 class ShardError(VljepaError, ValueError):
@@ -79,14 +78,6 @@ class VideoEntry:
     key: str
     video: VideoBytes
     records: list[Record]
-
-
-def parse_size(text: str) -> int:
-    """`1GB`, `500MB`, `2.5GB`, `64MiB` or a number of bytes -> bytes (KB/MB/GB are powers of 1000)."""
-    match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]*)\s*", text)
-    if not match or match.group(2).upper() not in SIZE_UNITS or float(match.group(1)) <= 0:
-        raise ShardError(f"--max-size: expected a size such as 1GB or 500MB, got {text!r}")
-    return int(float(match.group(1)) * SIZE_UNITS[match.group(2).upper()])
 
 
 def is_streamed(source: str | Path) -> bool:

@@ -163,34 +163,60 @@ def _forward_flops(module: nn.Module, *args, **kwargs) -> tuple[object, dict[str
     return output, flops
 
 
+@dataclass
+class Skeleton:
+    """A model's parts as `VLJepa` builds them, for shapes only: built inside `torch.device("meta")` (`vljepa
+    info`) or a `FakeTensorMode` (`vljepa plan`), with no weights and no downloads."""
+
+    vjepa2: VJEPA2Model
+    predictor: Predictor
+    text: TextEncoderSkeleton
+    text_architecture: TextModelArchitecture
+    llama_depth: int | None  # layers of the Llama checkpoint the predictor keeps the last of
+
+    def video(self, frames: int, batch: int = 1) -> torch.Tensor:
+        """An empty clip batch of `frames` frames (an image is repeated to fill the tubelet)."""
+        config = self.vjepa2.config
+        padded = -(-frames // config.tubelet_size) * config.tubelet_size
+        return torch.empty(batch, padded, config.in_chans, config.crop_size, config.crop_size)
+
+
+def build_skeleton(config: ModelConfig, architectures: Architectures) -> Skeleton:
+    """Build the parts on the current default device (call inside `torch.device("meta")` or a fake mode)."""
+    kept = _kept_llama_config(config, architectures)
+    text_architecture = _text_architecture(config, architectures)
+    vjepa2_config = _vjepa2_config(config, architectures)
+    vjepa2_config.crop_size = config.x_encoder.image_size
+    vjepa2 = VJEPA2Model(vjepa2_config)
+    predictor = Predictor(
+        config.predictor, vjepa2.config.hidden_size, config.shared_dim, llama=LlamaModel(kept[0]) if kept else None
+    )
+    text = TextEncoderSkeleton(text_architecture, config.shared_dim)
+    return Skeleton(vjepa2, predictor, text, text_architecture, kept[1] if kept else None)
+
+
 def describe(
     name: str, spec: ModelSpec, frames: int | None = None, query_tokens: int = 0, text_tokens: int = 32
 ) -> ModelInfo:
     """Build `spec`'s model on the meta device and count parameters and FLOPs of one forward."""
-    config, architectures = spec.config, spec.architectures
+    config = spec.config
     frames = frames or config.x_encoder.num_frames
-    kept = _kept_llama_config(config, architectures)
-    text_architecture = _text_architecture(config, architectures)
     with torch.device("meta"):
-        vjepa2 = VJEPA2Model(_vjepa2_config(config, architectures))
+        skeleton = build_skeleton(config, spec.architectures)
+        vjepa2, predictor, text = skeleton.vjepa2, skeleton.predictor, skeleton.text
         visual_dim = vjepa2.config.hidden_size
-        llama = LlamaModel(kept[0]) if kept else None
-        predictor = Predictor(config.predictor, visual_dim, config.shared_dim, llama=llama)
-        text = TextEncoderSkeleton(text_architecture, config.shared_dim)
-
-        tubelet, size = vjepa2.config.tubelet_size, config.x_encoder.image_size
-        padded_frames = -(-frames // tubelet) * tubelet  # an image is repeated to fill the tubelet
-        video = torch.empty(1, padded_frames, vjepa2.config.in_chans, size, size)
-        output, x_flops = _forward_flops(vjepa2, pixel_values_videos=video, skip_predictor=True)
+        size = config.x_encoder.image_size
+        output, x_flops = _forward_flops(vjepa2, pixel_values_videos=skeleton.video(frames), skip_predictor=True)
         tokens = output.last_hidden_state
         query_ids = torch.zeros(1, query_tokens, dtype=torch.long)
         _, p_flops = _forward_flops(predictor, tokens, query_ids, torch.ones(1, query_tokens, dtype=torch.bool))
         _, t_flops = _forward_flops(text, torch.zeros(1, text_tokens, dtype=torch.long))
 
+    text_architecture = skeleton.text_architecture
     v, llm = vjepa2.config, predictor.llama.config
     multiplier = config.y_encoder.lr_multiplier
     text_training = "no" if multiplier == 0 else ("yes" if multiplier == 1 else f"LR x{multiplier:g}")
-    source = f" of {kept[1]}" if kept else ""
+    source = f" of {skeleton.llama_depth}" if skeleton.llama_depth else ""
     dense_dims = [text_architecture.dense[0][0]] + [o for _, o, _ in text_architecture.dense] if text.dense else []
     transformer = text.transformer.config
     rows = [

@@ -1,0 +1,117 @@
+"""The planner against measured memory, and the paper's stages planned on common GPUs.
+
+  python benchmarks/plan_memory.py validate   # traced vs measured peak of real CPU steps -> results/plan_memory.json
+  python benchmarks/plan_memory.py paper      # vljepa-paper on 1, 8 and 64 H100-80GB and one 24 GB card
+                                              #   -> results/plan_paper.json
+Then `python benchmarks/render_docs.py` renders BENCHMARKS.md's and docs/paper-scale.md's tables from them.
+`validate` measures fp32 steps of the demo's model (`world-tiny`: its MiniLM Y-encoder trains at LR x0.05)
+at several frame counts, micro-batches, batches and with and without checkpointing, on this CPU, with
+PyTorch's memory profiler (`vljepa.plan.measure`), and traces the same steps on fake tensors
+(`vljepa.plan.trace`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from vljepa.config import ModelConfig
+from vljepa.core.sizes import parse_size
+from vljepa.plan.measure import measure_step
+from vljepa.plan.planner import Hardware, Lengths, plan_recipe, predicted_step
+from vljepa.plan.recipes import resolve
+from vljepa.plan.report import assumptions, plan_json
+from vljepa.plan.trace import StepShape, TracedModel
+from vljepa.registry import Architectures
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TEXT_TOKENS = 32
+# (frames, micro-batch, batch, checkpointing): one and several chunks, short and long clips, both checkpointings
+STEPS = [
+    (4, 16, 16, False),
+    (4, 16, 64, False),
+    (8, 32, 64, False),
+    (8, 32, 64, True),
+    (16, 32, 64, False),
+    (16, 32, 64, True),
+    (16, 64, 64, False),
+    (8, 8, 128, False),
+]
+GPUS = [  # (label, memory per GPU, GPUs per node, nodes)
+    ("1 x H100-80GB", "80GB", 1, 1),
+    ("8 x H100-80GB", "80GB", 8, 1),
+    ("64 x H100-80GB", "80GB", 8, 8),
+    ("1 x 24 GB", "24GB", 1, 1),
+]
+
+
+def machine() -> str:
+    return f"{platform.processor() or platform.machine()}, torch {torch.__version__}, capability {torch.backends.cpu.get_cpu_capability()}"
+
+
+def validate() -> dict:
+    base = ModelConfig()
+    base = dataclasses.replace(base, y_encoder=dataclasses.replace(base.y_encoder, lr_multiplier=0.05))
+    rows = []
+    for frames, micro_batch, batch, checkpointing in STEPS:
+        config = dataclasses.replace(base, x_encoder=dataclasses.replace(base.x_encoder, num_frames=frames))
+        started = time.perf_counter()
+        shape = StepShape(frames, batch, batch, 0, TEXT_TOKENS, checkpointing, bf16=False, online_features=False)
+        weights, predicted = predicted_step(TracedModel(config, Architectures()), shape, micro_batch, False)
+        traced_s = time.perf_counter() - started
+        measured = measure_step(config, micro_batch, batch, TEXT_TOKENS, checkpointing)
+        held = weights.frozen + weights.trained + weights.adamw_moments
+        rows.append(
+            {
+                "frames": frames,
+                "micro_batch": micro_batch,
+                "batch": batch,
+                "checkpointing": checkpointing,
+                "predicted_step": predicted,
+                "measured_step": measured.step_peak,
+                "predicted_total": held + predicted,
+                "measured_total": measured.total,
+                "trace_seconds": traced_s,
+            }
+        )
+        print(rows[-1], flush=True)
+    return {
+        "command": "python benchmarks/plan_memory.py validate",
+        "machine": machine(),
+        "model": "world-tiny, fp32, Y-encoder at LR x0.05",
+        "text_tokens": TEXT_TOKENS,
+        "steps": rows,
+    }
+
+
+def paper() -> dict:
+    spec, configs = resolve("vljepa-paper")
+    plans = {}
+    for label, memory, gpus, nodes in GPUS:
+        hardware = Hardware(parse_size(memory, "memory"), gpus, nodes)
+        started = time.perf_counter()
+        stages = plan_recipe(spec, configs, hardware)
+        notes = assumptions(hardware, Lengths(), bf16=True)
+        plans[label] = {**plan_json(stages, notes), "seconds": time.perf_counter() - started}
+        print(label, f"{plans[label]['seconds']:.0f} s", flush=True)
+    return {"command": "python benchmarks/plan_memory.py paper", "machine": machine(), "plans": plans}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("what", choices=["validate", "paper"])
+    what = parser.parse_args().what
+    data = validate() if what == "validate" else paper()
+    out = RESULTS / ("plan_memory.json" if what == "validate" else "plan_paper.json")
+    out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

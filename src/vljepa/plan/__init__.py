@@ -1,0 +1,6 @@
+"""`vljepa plan`: will a recipe fit these GPUs, with which settings, and for how many GPU-hours.
+
+`live_bytes`: the peak bytes of the tensors a block of code creates (real or fake tensors); `trace`: one
+rank's training step traced on fake tensors; `planner`: the settings that fit each stage, and its time;
+`report`: the table a person reads.
+"""
