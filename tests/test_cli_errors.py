@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import pytest
 from typer.testing import CliRunner
 
 from vljepa.cli import app
@@ -83,3 +84,29 @@ def test_an_empty_server_token_is_refused_rather_than_serving_without_one(tmp_pa
     result = vljepa("serve", "-m", str(tmp_path), "--token", "")  # as from --token "$UNSET"
     assert result.returncode == 2
     assert result.stderr.startswith("error: token: empty (an unset variable?)")
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (
+            ["classify", "{video}", "--labels", "a,b", "--top", "0"],
+            "top: Input should be greater than or equal to 1, got 0",
+        ),
+        (["classify", "{video}", "--labels", " , "], "labels: no class names"),
+        (["ask", "{video}", ""], "question: must not be empty, got ''"),
+        (["ask", "{video}", "which way?", "--beam", "0"], "beam: Input should be greater than or equal to 1, got 0"),
+        (["caption", "{video}", "--beam", "-5"], "beam: Input should be greater than or equal to 1, got -5"),
+        (["caption", "{video}", "--start", "2", "--end", "1"], "end: must be after start (2 s), got 1 s"),
+        (["retrieve", "--query", "", "--videos", "{folder}"], "text: must not be empty, got ''"),
+        (["search", "{folder}", " "], "text: must not be empty, got ' '"),
+        (["stream", "{video}", "--hz", "0"], "hz: Input should be greater than 0, got 0.0"),
+    ],
+)
+def test_task_limits_are_the_servers_and_are_checked_before_the_model_loads(tmp_path, arguments, message):
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"")  # never read: the request is refused first
+    arguments = [a.format(video=video, folder=tmp_path) for a in arguments]
+    result = CliRunner().invoke(app, [*arguments, "-m", str(tmp_path / "no-model")])
+    assert result.exit_code == 2, result.output
+    assert result.stderr == f"error: {message}\n"

@@ -211,6 +211,9 @@ def test_bad_fields_are_named(api, clips):
     assert_refused(client.get("/search", params={"q": ""}), 422, "q")
     assert_refused(client.get("/search", params={"q": "a square", "k": "0"}), 422, "k")
     assert_refused(client.get("/streams/unknown"), 404, "unknown")
+    assert_refused(client.get("/streams/unknown/events"), 404, "unknown")  # before an event stream opens
+    assert_refused(client.post("/ask", data={"path": "clips/01.mp4", "question": "q", "beam": "0"}), 422, "beam")
+    assert_refused(client.post("/caption", data={"path": "clips/01.mp4", "start": "2", "end": "1"}), 422, "end")
     assert_refused(client.get("/no-such-endpoint"), 404, "Not Found")
 
 

@@ -130,5 +130,8 @@ def search_command(
     k: Annotated[int, typer.Option("-k", "--top", min=1, help="How many clips to list.")] = 5,
 ):
     """Text -> video search in an index: rank, score, file and window of the nearest clips (the videos are not read)."""
+    from ..tasks.requests import SearchRequest, checked
+
+    checked(SearchRequest, text=text)
     for rank, hit in enumerate(search_index(index_dir, model, text, k), start=1):
         typer.echo(f"{rank:>3}  {format_hit(hit)}")

@@ -38,14 +38,13 @@ def classify(
     """Open-vocabulary classification of one video, or of [start, end) of a long one: nearest class-name
     embedding."""
     from ..tasks.classify import rank_classes
+    from ..tasks.requests import ClassifyRequest, ClipWindow, checked
 
     existing_file(video)
     names = Path(labels[1:]).read_text().splitlines() if labels.startswith("@") else labels.split(",")
-    names = [n.strip() for n in names if n.strip()]
-    if not names:
-        raise typer.BadParameter(
-            f"no class names in {labels!r}: give comma-separated names or @file", param_hint="--labels"
-        )
+    request = checked(ClassifyRequest, labels=names, top=top)
+    checked(ClipWindow, start=start, end=end)
+    names, top = request.labels, request.top
     frames = _read(video, model, start, end)
     vljepa = load_model(model)
     prompt = vljepa.config.classification_prompt if query is None else (query or None)
@@ -62,7 +61,7 @@ def retrieve(
     index: Annotated[
         Path | None, typer.Option(help="Search this index (`vljepa index build`) instead of a folder of videos.")
     ] = None,
-    top: int = 5,
+    top: Annotated[int, typer.Option(min=1, help="How many videos to list.")] = 5,
     cache_dir: Annotated[Path | None, typer.Option(help="Feature cache folder.")] = None,
 ):
     """Text -> video search over a folder (or an index): rank the videos' predictions by similarity to the query."""
@@ -72,10 +71,12 @@ def retrieve(
     from ..data.feature_cache import FeatureCache, default_cache_dir
     from ..data.manifest import ClipRef
     from ..tasks.embed import predict_tokens
+    from ..tasks.requests import SearchRequest, checked
     from .index import format_hit, search_index
 
     if (videos is None) == (index is None):
         raise typer.BadParameter("give either --videos or --index")
+    checked(SearchRequest, text=query)
     if index is not None:
         for hit in search_index(index, model, query, top):
             typer.echo(format_hit(hit))
@@ -111,8 +112,11 @@ def ask(
     beam: Annotated[int, typer.Option(help="Beam size when decoding.")] = 1,
 ):
     """Ask a question about a video: the nearest candidate answer (no decoding), or a decoded answer without --options."""
+    from ..tasks.requests import AskRequest, checked
     from ..tasks.vqa import choose_options
 
+    request = checked(AskRequest, question=question, options=options or [], beam=beam)
+    options = request.options
     frames = _read(video, model)
     vljepa = load_model(model)
     with vljepa.inference():
@@ -141,6 +145,9 @@ def caption(
     beam: Annotated[int, typer.Option(help="Beam size.")] = 1,
 ):
     """Caption one clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    from ..tasks.requests import CaptionRequest, checked
+
+    checked(CaptionRequest, start=start, end=end, beam=beam)
     frames = _read(video, model, start, end)
     vljepa = load_model(model)
     with vljepa.inference():
@@ -175,8 +182,10 @@ def stream(
     """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
     import dataclasses
 
+    from ..tasks.requests import StreamRequest, checked
     from ..tasks.stream_captioner import StreamConfig, caption_stream
 
+    checked(StreamRequest, hz=hz, threshold=threshold, window=window, stride=stride)
     if threshold is not None and (hz is not None or uniform):
         raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
     config = StreamConfig(

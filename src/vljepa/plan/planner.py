@@ -202,6 +202,8 @@ class Planner:
         return plan
 
     def _advice(self, plan: StagePlan) -> str:
+        if plan.global_batch % plan.ranks:
+            return f"the batch of {plan.global_batch} does not divide by {plan.ranks} GPUs: the trainer refuses it"
         if plan.chosen and plan.chosen.micro_batch >= min(EFFICIENT_MICRO_BATCH, plan.local_rows):
             return ""
         leanest = min(plan.tried, key=lambda s: s.peak)

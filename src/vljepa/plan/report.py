@@ -10,9 +10,11 @@ from .planner import EFFICIENT_MICRO_BATCH, Hardware, Lengths, StagePlan
 
 
 def assumptions(hardware: Hardware, lengths: Lengths, bf16: bool) -> list[str]:
+    """The plan's assumptions; the first names the GPUs."""
     return [
-        f"{hardware.ranks} GPU(s) of {hardware.memory / 1e9:g} GB, {hardware.margin:.0%} kept free; "
-        f"{'bf16 autocast' if bf16 else 'fp32'} over fp32 weights; AdamW (foreach) with fp32 moments",
+        f"{hardware.ranks} GPU(s) of {hardware.memory / 1e9:g} GB",
+        f"{hardware.margin:.0%} of each GPU's memory kept free; {'bf16 autocast' if bf16 else 'fp32'} over fp32 "
+        "weights; AdamW (foreach) with fp32 moments",
         f"target texts of {lengths.text_tokens} tokens; queries of {lengths.query_tokens} tokens in stages with "
         "questions or labels; X-encoder tokens read from the feature cache unless the config says features: online",
         f"micro-batches below {EFFICIENT_MICRO_BATCH} count as too small: then checkpointing, then FSDP, are tried",

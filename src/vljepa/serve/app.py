@@ -22,6 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
+from ..tasks.requests import TaskRequestError
 from .limits import BodyLimit, RequestError, token_accepted
 from .routes import router
 from .server import Server
@@ -81,6 +82,10 @@ def create_app(server: Server) -> FastAPI:
         if error.status_code == 413:
             message += f": the server takes uploads up to {server.limits.max_upload_mb:g} MB"
         return _error(error.status_code, message, getattr(error, "headers", None))
+
+    @app.exception_handler(TaskRequestError)
+    async def out_of_limits(request: Request, error: TaskRequestError) -> JSONResponse:
+        return _error(422, str(error))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:

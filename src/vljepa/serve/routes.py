@@ -23,6 +23,17 @@ from starlette.concurrency import run_in_threadpool
 
 from ..data.video import read_clip
 from ..tasks.classify import rank_classes
+from ..tasks.requests import (
+    MAX_BEAM,
+    MAX_SEARCH_K,
+    MAX_SEARCH_TEXT,
+    AskRequest,
+    CaptionRequest,
+    ClassifyRequest,
+    SearchRequest,
+    TaskRequestError,
+    checked,
+)
 from ..tasks.vqa import choose_options
 from .jobs import JobsFull
 from .limits import RequestError, check_whole_clip, probe_video
@@ -106,14 +117,15 @@ async def classify(
     video: VideoUpload = None,
     path: VideoPath = None,
     video_id: VideoId = None,
-    top: Annotated[int, Form(ge=1, description="How many labels to return.")] = 5,
+    top: Annotated[int, Form(description="How many labels to return (at least 1).")] = 5,
     query: Annotated[
         str | None, Form(description="Predictor query (default: the model's classification prompt).")
     ] = None,
 ) -> ClassifyResult:
     """Rank the labels by the similarity of their embeddings to the clip's prediction."""
-    names = [name.strip() for field in labels for name in field.split(",") if name.strip()]
-    if not names or len(names) > server.limits.max_labels:
+    request = checked(ClassifyRequest, labels=[name for field in labels for name in field.split(",")], top=top)
+    names, top = request.labels, request.top
+    if len(names) > server.limits.max_labels:
         raise RequestError(422, f"labels: give 1 to {server.limits.max_labels} comma-separated class names")
     frames = await server.clip(await server.source(video, path, video_id))
     prompt = server.model.config.classification_prompt if query is None else (query or None)
@@ -128,15 +140,16 @@ async def classify(
 @router.post("/ask", dependencies=[known_fields(*CLIP_FIELDS, "question", "options", "beam")])
 async def ask(
     server: ServerDep,
-    question: Annotated[str, Form(min_length=1)],
+    question: Annotated[str, Form(description="The question (not blank).")],
     video: VideoUpload = None,
     path: VideoPath = None,
     video_id: VideoId = None,
     options: Annotated[list[str] | None, Form(description="Candidate answers, one per field; none: decode.")] = None,
-    beam: Annotated[int, Form(ge=1, le=8, description="Beam size when decoding.")] = 1,
+    beam: Annotated[int, Form(description=f"Beam size when decoding (1 to {MAX_BEAM}).")] = 1,
 ) -> AskResult:
     """The nearest candidate answer, or without options an answer written by the Y-decoder."""
-    options = [option for option in options or [] if option.strip()]
+    request = checked(AskRequest, question=question, options=options or [], beam=beam)
+    question, options, beam = request.question, request.options, request.beam
     if not options:
         server.require_decoder()
     if len(options) > server.limits.max_labels:
@@ -164,9 +177,10 @@ async def caption(
     video_id: VideoId = None,
     start: Annotated[float | None, Form(description="Clip start (seconds).")] = None,
     end: Annotated[float | None, Form(description="Clip end (seconds).")] = None,
-    beam: Annotated[int, Form(ge=1, le=8)] = 1,
+    beam: Annotated[int, Form(description=f"Beam size (1 to {MAX_BEAM}).")] = 1,
 ) -> CaptionResult:
     """Caption a clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
+    beam = checked(CaptionRequest, start=start, end=end, beam=beam).beam
     server.require_decoder()
     frames = await server.clip(await server.source(video, path, video_id), start, end)
     predicted = await server.wait(server.submit(server.worker.embed_video, frames, None))
@@ -177,10 +191,14 @@ async def caption(
 @router.get("/search")
 async def search(
     server: ServerDep,
-    q: Annotated[str, Query(min_length=1, max_length=500, description="Text to search for.")],
-    k: Annotated[int, Query(ge=1, le=100)] = 10,
+    q: Annotated[str, Query(description=f"Text to search for (not blank, at most {MAX_SEARCH_TEXT} characters).")],
+    k: Annotated[int, Query(description=f"How many windows (1 to {MAX_SEARCH_K}).")] = 10,
 ) -> SearchResult:
     """The index's windows nearest to the text, with a thumbnail of each window's middle frame."""
+    try:
+        checked(SearchRequest, text=q, k=k)
+    except TaskRequestError as error:  # the query string's names: q and k
+        raise RequestError(422, str(error).replace("text:", "q:", 1)) from None
     index = server.require_index()
     hits = (await server.wait(server.submit(server.worker.call, lambda m: index.search_text(m, [q], k))))[0]
     results = []
@@ -275,12 +293,16 @@ async def stream_timeline(server: ServerDep, job_id: str) -> dict[str, Any]:
     return _job(server, job_id).timeline()
 
 
+def known_job(server: ServerDep, job_id: str):
+    """The job, looked up as a dependency: an unknown one is a 404 before the event stream opens."""
+    return _job(server, job_id)
+
+
 @router.get("/streams/{job_id}/events", response_class=EventSourceResponse)
-async def stream_events(server: ServerDep, job_id: str) -> AsyncIterator[ServerSentEvent]:
+async def stream_events(job: Annotated[Any, Depends(known_job)]) -> AsyncIterator[ServerSentEvent]:
     """Server-Sent Events: `segment` (start, end, time, text) as each caption is decoded, then `done` (the
     timeline) or `failed` (its message; not `error`, EventSource's own connection event). A late listener
     first receives every earlier event."""
-    job = _job(server, job_id)
     sent = 0
     while True:
         events = await job.events_after(sent)
