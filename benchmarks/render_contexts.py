@@ -370,3 +370,25 @@ def seeking_reads() -> dict:
         "machine": the_one((data["machine"] for data in (timed, measured, previous)), "machine"),
         "results": files,
     }
+
+
+@context("plan_memory")
+def plan_memory() -> dict:
+    """BENCHMARKS.md: the planner's traced step against the measured one, on this CPU."""
+    data = results("plan_memory.json")
+    worst = max(data["steps"], key=lambda row: abs(row["predicted_step"] / row["measured_step"] - 1))
+    return {
+        **data,
+        "worst": worst["predicted_step"] / worst["measured_step"],
+        "command": f"`{data['command']}`",
+        "results": ["plan_memory.json"],
+    }
+
+
+@context("plan_paper")
+def plan_paper() -> dict:
+    """docs/paper-scale.md: the paper's four stages planned on 1, 8 and 64 H100-80GB and on one 24 GB card."""
+    data = results("plan_paper.json")
+    first = next(iter(data["plans"].values()))
+    notes = first["assumptions"][1:]  # the first names the GPUs, which each row's label gives
+    return {**data, "notes": notes, "command": f"`{data['command']}`", "results": ["plan_paper.json"]}
