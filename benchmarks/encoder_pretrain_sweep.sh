@@ -3,6 +3,7 @@
 # on distinct clips rendered from a world seeded apart from the evaluation world, one variant per mask
 # geometry, each scored by frozen probes of form and motion against the seeded random encoder it starts from.
 # Usage: bash benchmarks/encoder_pretrain_sweep.sh WORLD_DIR OUT_DIR [VARIANT ...]
+#   VARIANT: random (the demo's seeded random encoder), random_p4 (its patch-4 twin, after temporal_p4), or one below
 #   PROBE_SEEDS=N fits each probe N times (default 3); PROBE_TASKS="shape colour ..." (default: shape colour
 #   binding direction; count and action too cost about a minute more per probe and seed).
 # Then: python benchmarks/encoder_probe_table.py collect OUT_DIR benchmarks/results/encoder_probes.json
@@ -33,6 +34,8 @@ for name in "${names[@]}"; do
   mkdir -p "$out/$name"
   if [ "$name" = random ]; then
     $probe --out "$out/random/probe.json"
+  elif [ "$name" = random_p4 ]; then  # the seeded random start of the patch-4 variants: run after temporal_p4
+    $probe --encoder "$out/temporal_p4/encoder" --compare-random --out "$out/random_p4/probe.json"
   else
     # shellcheck disable=SC2086
     vljepa pretrain-encoder -c "$config" $common "out_dir=$out/$name" ${variants[$name]}

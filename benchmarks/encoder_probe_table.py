@@ -14,16 +14,23 @@ from pathlib import Path
 
 from vljepa.eval.report import machine_description
 
+RANDOM_STARTS = {  # the sweep's random variants (encoder_pretrain_sweep.sh): no pretraining config to read
+    "random": "seeded random, 32 px / patch 8 (the demo's)",
+    "random_p4": "seeded random, 32 px / patch 4 (the patch-4 variants' start)",
+}
 
-def describe(config: dict | None) -> str:
-    """A variant's pretraining in a few words, from its saved config (None: the random start)."""
+
+def describe(name: str, config: dict | None) -> str:
+    """A variant's pretraining in a few words, from its saved config (None: a random start)."""
     if config is None:
-        return "seeded random (the demo's)"
+        return RANDOM_STARTS[name]
     x = config["x_encoder"]
     spans = "one of two time steps" if config["masks"][0]["temporal_scale"][1] < 1 else "the whole clip"
+    weighting = config.get("content_weighting", 0)
+    loss = f", loss weighted by pixel spread ({weighting:g})" if weighting else ""
     return (
         f"V-JEPA, {x['image_size']} px / patch {x['patch_size']}, {config['steps']} steps of {config['batch_size']} "
-        f"from {config['world_clips']:,} world clips, blocks hide {spans}"
+        f"from {config['world_clips']:,} world clips, blocks hide {spans}{loss}"
     )
 
 
@@ -37,7 +44,7 @@ def collect(sweep: Path) -> dict:
         if config is not None:
             final_loss = json.loads((folder / "metrics.jsonl").read_text().splitlines()[-1])["loss"]
         variants[folder.name] = {
-            "description": describe(config),
+            "description": describe(folder.name, config),
             "pretraining": config,
             "final_loss": final_loss,
             "probes": next(iter(probe.values())),  # one encoder per probe file

@@ -89,13 +89,13 @@ def _bytes(parameters) -> int:
 
 
 def adamw_step_bytes(trained: list[torch.Tensor], foreach: bool) -> int:
-    """The gradients, and the temporaries of AdamW's step (the trainer's settings), traced on fake tensors: one
-    tensor at a time holds temporaries of the largest tensor; foreach holds them for every tensor at once, in
-    proportion to their bytes (traced on two tensors and scaled)."""
-    sizes = [p.numel() * p.element_size() for p in trained]
+    """The gradients, and the temporaries of AdamW's step, traced on fake tensors of the trained tensors' sizes (one
+    tensor at a time holds a tensor's temporaries and the previous one's last). Foreach holds them for every tensor
+    at once, in proportion to their bytes: traced on two tensors and scaled, which saves tracing hundreds."""
+    sizes = [p.numel() for p in trained]
     if not sizes:
         return 0
-    sample = [max(p.numel() for p in trained)] if not foreach else [1024, 4096]
+    sample = sizes if not foreach else [1024, 4096]
     with FakeTensorMode():
         parameters = [torch.nn.Parameter(torch.empty(n)) for n in sample]
         for parameter in parameters:
@@ -104,8 +104,8 @@ def adamw_step_bytes(trained: list[torch.Tensor], foreach: bool) -> int:
         optimizer.step()  # the moments
         with LiveBytes() as counter:
             optimizer.step()
-    temporaries = counter.peak if not foreach else counter.peak * sum(sizes) / (4 * sum(sample))
-    return sum(sizes) + int(temporaries)
+    temporaries = counter.peak * sum(sizes) / sum(sample)
+    return 4 * sum(sizes) + int(temporaries)
 
 
 class TracedModel:
