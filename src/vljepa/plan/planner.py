@@ -115,6 +115,8 @@ def _largest_fitting(profile: PassesProfile, held: int, step: int, limit: int, u
 def training_flops_per_sample(
     spec: ModelSpec, frames: int, lengths: Lengths, queries: bool, checkpointing: bool
 ) -> float:
+    """Training FLOPs of one sample: the X-encoder's forward once, the trained parts' forward in both passes and
+    their backward at twice it (plus a forward under checkpointing), a frozen text model's forward twice."""
     info = describe("plan", spec, frames, lengths.query_tokens if queries else 0, lengths.text_tokens)
     x = sum(p.flops for p in info.parts if p.part == "X-encoder")
     predictor = sum(p.flops for p in info.parts if p.part == "Predictor")
