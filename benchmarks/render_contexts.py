@@ -198,7 +198,7 @@ def encoder_probes() -> dict:
         "probes": PROBES,
         # not recorded in the results file: the commands as BENCHMARKS.md named them
         "command": "`PROBE_SEEDS=1 bash benchmarks/encoder_pretrain_sweep.sh runs/world runs/encoder-sweep` (the patch-4 "
-        'variants with `PROBE_TASKS="shape binding"`, `random_p4` after `temporal_p4`), then "
+        'variants with `PROBE_TASKS="shape binding"`, `random_p4` after `temporal_p4`), then '
         "`python benchmarks/encoder_probe_table.py collect runs/encoder-sweep benchmarks/results/encoder_probes.json`",
         "machine": data["machine"],
         "results": ["encoder_probes.json"],
