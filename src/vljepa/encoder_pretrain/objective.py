@@ -120,7 +120,12 @@ class VJepaObjective(nn.Module):
 
     def forward(self, video: torch.Tensor, masks: list[Masks]) -> ObjectiveOutput:
         target = self.target_features(video)
-        losses = [self.masked_loss(video, target, m) for m in masks]
+        weights = None
+        if self.content_weighting:  # per token, from the pixels: the same for every mask generator
+            config = self.student.config
+            spread = tubelet_spread(video, config.patch_size, config.tubelet_size)
+            weights = content_weights(spread, self.content_weighting)
+        losses = [self.masked_loss(video, target, m, weights) for m in masks]
         return ObjectiveOutput(
             torch.stack(losses).mean(),
             [loss.item() for loss in losses],
@@ -128,17 +133,17 @@ class VJepaObjective(nn.Module):
             feature_spread(target),
         )
 
-    def masked_loss(self, video: torch.Tensor, target: torch.Tensor, masks: Masks) -> torch.Tensor:
-        """L1 between predicted and target features on the target tokens, weighted by content if configured."""
+    def masked_loss(
+        self, video: torch.Tensor, target: torch.Tensor, masks: Masks, weights: torch.Tensor | None
+    ) -> torch.Tensor:
+        """L1 between predicted and target features on the target tokens, weighted per token (B, N) if given."""
         predicted = self.predict(video, masks).float()
         wanted = apply_masks(target, [masks.target]).float()
-        if not self.content_weighting:
+        if weights is None:
             return F.l1_loss(predicted, wanted)
-        config = self.student.config
-        spread = tubelet_spread(video, config.patch_size, config.tubelet_size)
-        weights = content_weights(spread, self.content_weighting).gather(1, masks.target)
+        chosen = weights.gather(1, masks.target)
         per_token = (predicted - wanted).abs().mean(dim=-1)
-        return (weights * per_token).sum() / weights.sum()
+        return (chosen * per_token).sum() / chosen.sum()
 
     @torch.no_grad()
     def update_target(self, momentum: float) -> None:

@@ -79,4 +79,4 @@ def measure_step(
     step()  # and whatever a first step leaves behind (the profiler cannot size what was made before it)
     trained = [p for p in model.parameters() if p.requires_grad]
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
-    return MeasuredStep(weights, 2 * sum(p.numel() * 4 for p in trained), _profiled_peak(step))
+    return MeasuredStep(weights, 2 * sum(p.numel() * p.element_size() for p in trained), _profiled_peak(step))

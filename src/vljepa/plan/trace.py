@@ -39,7 +39,7 @@ from ..model.losses import info_nce
 from ..registry import Architectures
 from .live_bytes import LiveBytes
 
-FP32 = 4
+FP32 = 4  # bytes of a trained weight: the trainer keeps fp32 weights and autocasts
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def adamw_step_bytes(trained: list[torch.Tensor], foreach: bool) -> int:
         with LiveBytes() as counter:
             optimizer.step()
     temporaries = counter.peak * sum(sizes) / sum(sample)
-    return 4 * sum(sizes) + int(temporaries)
+    return FP32 * sum(sizes) + int(temporaries)
 
 
 class TracedModel:
