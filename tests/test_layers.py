@@ -9,7 +9,8 @@ This is the one place the layer order is defined. From the bottom:
               (files -> manifests);
   model:      the X-encoder (with its preprocessing), predictor, Y-encoder, Y-decoder, causal LM, losses, VLJepa,
               the parameter/FLOP table, checkpoint conversion;
-  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index);
+  tasks:      what a trained model does (embed, classify, retrieve, VQA, stream captioning, the video index); deploy,
+              the same model exported to ONNX and run by onnxruntime without PyTorch;
   substrate:  what every training loop shares (device, AdamW and schedules, resumable state, metrics, run folder);
   train:      the VL-JEPA trainer and the Y-decoder's training, which never import evaluation;
   evaluation, encoder pretraining and planning: eval (its probes train on the substrate), encoder_pretrain,
@@ -34,7 +35,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("errors", "config", "registry", "core"),  # foundation: errors, typed configs, named models, the runtime core
     ("data", "datasets"),  # data: manifests, shards, video I/O, the world, the feature cache; benchmark importers
     ("model",),  # model: the four parts wired as VLJepa, losses, info, checkpoint conversion
-    ("tasks",),  # tasks: what a trained model does
+    ("tasks", "deploy"),  # tasks: what a trained model does; deploy: ONNX export and the onnxruntime model
     ("substrate",),  # substrate: what every training loop shares
     ("train",),  # train: the VL-JEPA trainer and the Y-decoder's training
     ("eval", "encoder_pretrain", "plan"),  # evaluation; the X-encoder's self-supervised pretraining; the GPU planner

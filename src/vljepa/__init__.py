@@ -1,5 +1,8 @@
 """vljepa: VL-JEPA (vision-language joint embedding predictive architecture), usable.
 
+The names below are imported on first use, so `import vljepa` (and the command line, and the ONNX runtime in
+`vljepa.deploy`) does not load PyTorch until something needs it.
+
 Flat API:
     from vljepa import VLJepa, ModelConfig, TrainConfig, Trainer, load_train_config
     model = VLJepa.from_pretrained("runs/demo/model/final")  # bf16="auto": bf16 where the CPU/GPU has it natively
@@ -22,64 +25,53 @@ Flat API:
     scores = probe_encoder(XEncoderConfig(path=str(encoder_dir)), "world/train.jsonl", "world/test.jsonl", "cache_dir")
 """
 
-from .config import (
-    ModelConfig,
-    PredictorConfig,
-    StageConfig,
-    TrainConfig,
-    XEncoderConfig,
-    YEncoderConfig,
-    load_train_config,
-)
-from .data.feature_cache import FeatureCache
-from .data.manifest import ClipRef, Record, load_manifest
-from .data.shards import load_records
-from .data.video import VideoError, read_clip
-from .encoder_pretrain import EncoderPretrainConfig, EncoderPretrainer, load_encoder_pretrain_config, pretrain_encoder
-from .eval.probe import probe_encoder
-from .eval.suite import evaluate_manifest
-from .model.vljepa import VLJepa
-from .model.y_decoder import YDecoder, YDecoderConfig
-from .registry import get_model_config, list_models
-from .tasks.index import Hit, VideoIndex
-from .tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
-from .train.decoder import DecoderTrainConfig, train_decoder
-from .train.trainer import Trainer
+import importlib
+
+_EXPORTS = {  # name -> the module that defines it, imported on first use (`import vljepa` does not load torch)
+    ".config": [
+        "ModelConfig",
+        "PredictorConfig",
+        "StageConfig",
+        "TrainConfig",
+        "XEncoderConfig",
+        "YEncoderConfig",
+        "load_train_config",
+    ],
+    ".data.feature_cache": ["FeatureCache"],
+    ".data.manifest": ["ClipRef", "Record", "load_manifest"],
+    ".data.shards": ["load_records"],
+    ".data.video": ["VideoError", "read_clip"],
+    ".encoder_pretrain": [
+        "EncoderPretrainConfig",
+        "EncoderPretrainer",
+        "load_encoder_pretrain_config",
+        "pretrain_encoder",
+    ],
+    ".eval.probe": ["probe_encoder"],
+    ".eval.suite": ["evaluate_manifest"],
+    ".model.vljepa": ["VLJepa"],
+    ".model.y_decoder": ["YDecoder", "YDecoderConfig"],
+    ".registry": ["get_model_config", "list_models"],
+    ".tasks.index": ["Hit", "VideoIndex"],
+    ".tasks.stream_captioner": ["StreamConfig", "StreamResult", "caption_stream"],
+    ".train.decoder": ["DecoderTrainConfig", "train_decoder"],
+    ".train.trainer": ["Trainer"],
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'vljepa' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name], __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ClipRef",
-    "DecoderTrainConfig",
-    "EncoderPretrainConfig",
-    "EncoderPretrainer",
-    "FeatureCache",
-    "Hit",
-    "ModelConfig",
-    "PredictorConfig",
-    "Record",
-    "StageConfig",
-    "StreamConfig",
-    "StreamResult",
-    "TrainConfig",
-    "Trainer",
-    "VLJepa",
-    "VideoError",
-    "VideoIndex",
-    "XEncoderConfig",
-    "YDecoder",
-    "YDecoderConfig",
-    "YEncoderConfig",
-    "caption_stream",
-    "evaluate_manifest",
-    "get_model_config",
-    "list_models",
-    "load_encoder_pretrain_config",
-    "load_manifest",
-    "load_records",
-    "load_train_config",
-    "pretrain_encoder",
-    "probe_encoder",
-    "read_clip",
-    "train_decoder",
-]
+__all__ = sorted(_MODULE_OF)

@@ -21,3 +21,19 @@ class CheckpointError(VljepaError, ValueError):
 
 class OutputError(VljepaError, OSError):
     """A folder or file that must be written cannot be: read-only, not permitted, or the disk is full."""
+
+
+class MissingExtraError(VljepaError, ImportError):
+    """An optional feature whose packages are not installed; the message names the pip extra that installs them."""
+
+
+def require_extra(module: str, extra: str, feature: str):
+    """`import module`, or a `MissingExtraError` saying `pip install "vljepa[extra]"` installs `feature`."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise MissingExtraError(
+            f'{feature} needs the {module} package ({error}): pip install "vljepa[{extra}]"'
+        ) from error

@@ -18,6 +18,7 @@ from typer.core import TyperGroup
 from ..errors import VljepaError
 from . import evaluation, models, tasks, training
 from .benchmark import app as benchmark_app
+from .export import export_app
 from .index import index_app, search_command
 from .serve import serve_command
 from .shard import shard_command
@@ -87,3 +88,4 @@ for name, function in COMMANDS.items():
     app.command(name)(function)
 app.add_typer(index_app, name="index")
 app.add_typer(benchmark_app, name="benchmark")
+app.add_typer(export_app, name="export")

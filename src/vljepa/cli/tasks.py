@@ -8,24 +8,29 @@ from typing import Annotated
 
 import typer
 
-from .support import ModelOption, existing_file, existing_folder, load_model
+from .support import (
+    InferenceModelOption,
+    ModelOption,
+    existing_file,
+    existing_folder,
+    load_inference_model,
+    load_model,
+    model_frames,
+)
 
 
 def _read(video: Path, model: Path, start: float | None = None, end: float | None = None):
-    """The clip (1, T, H, W, 3) as the model in directory `model` reads it, decoded before the model loads
-    (only its config.json is read), so a bad video or window is reported at once."""
-    from ..config import ModelConfig, read_config_json
-    from ..data.video import read_clip
-    from ..model.vljepa import CONFIG_FILE
+    """The clip (1, T, H, W, 3) uint8 array as the model in directory `model` reads it, decoded before the
+    model loads (only its config is read), so a bad video or window is reported at once."""
+    from ..data.video import read_clip_array
 
     existing_file(video)
-    config = read_config_json(ModelConfig, model / CONFIG_FILE, "vljepa checkpoint")
-    return read_clip(video, config.x_encoder.num_frames, start, end).unsqueeze(0)
+    return read_clip_array(video, model_frames(model), start, end)[None]
 
 
 def classify(
     video: Path,
-    model: ModelOption,
+    model: InferenceModelOption,
     labels: Annotated[str, typer.Option(help="Comma-separated class names, or @file with one per line.")],
     top: int = 5,
     query: Annotated[
@@ -37,7 +42,6 @@ def classify(
 ):
     """Open-vocabulary classification of one video, or of [start, end) of a long one: nearest class-name
     embedding."""
-    from ..tasks.classify import rank_classes
     from ..tasks.requests import ClassifyRequest, ClipWindow, checked
 
     existing_file(video)
@@ -46,12 +50,12 @@ def classify(
     checked(ClipWindow, start=start, end=end)
     names, top = request.labels, request.top
     frames = _read(video, model, start, end)
-    vljepa = load_model(model)
-    prompt = vljepa.config.classification_prompt if query is None else (query or None)
+    vljepa = load_inference_model(model)
+    prompt = vljepa.classification_prompt if query is None else (query or None)
     with vljepa.inference():
-        scores, indices = rank_classes(vljepa.encode_video(frames, prompt), vljepa.encode_text(names), top)
-    for score, index in zip(scores[0].tolist(), indices[0].tolist()):
-        typer.echo(f"{score:+.3f}  {names[index]}")
+        scores = (vljepa.encode_video(frames, prompt) @ vljepa.encode_text(names).T)[0].tolist()
+    for index in sorted(range(len(names)), key=lambda i: -scores[i])[:top]:
+        typer.echo(f"{scores[index]:+.3f}  {names[index]}")
 
 
 def retrieve(
@@ -100,7 +104,7 @@ def retrieve(
 def ask(
     video: Path,
     question: str,
-    model: ModelOption,
+    model: InferenceModelOption,
     options: Annotated[
         list[str] | None,
         typer.Option(
@@ -118,7 +122,7 @@ def ask(
     request = checked(AskRequest, question=question, options=options or [], beam=beam)
     options = request.options
     frames = _read(video, model)
-    vljepa = load_model(model)
+    vljepa = load_inference_model(model)
     with vljepa.inference():
         predicted = vljepa.encode_video(frames, question)
         if not options:
@@ -131,6 +135,10 @@ def ask(
 
 
 def _decode(vljepa, embeddings, beam: int) -> list[str]:
+    if not hasattr(vljepa, "decode"):
+        raise typer.BadParameter(
+            "an ONNX export has no Y-decoder: decode with the PyTorch model folder", param_hint="--model"
+        )
     try:
         return vljepa.decode(embeddings, beam_size=beam)
     except RuntimeError as error:

@@ -1,7 +1,8 @@
 """Video and image I/O through PyAV (its wheel bundles FFmpeg, no system ffmpeg needed).
 
 `read_clip` returns `num_frames` frames sampled uniformly from [start, end) of a file as a uint8
-tensor (T, H, W, 3): the frames whose time lies in the window, `num_frames` positions spread evenly
+tensor (T, H, W, 3) (`read_clip_array`: the same as a numpy array; this module imports torch only to
+make tensors, so the ONNX runtime reads video without it): the frames whose time lies in the window, `num_frames` positions spread evenly
 over them (`sample_indices`; a window shorter than one frame gives the frame nearest its start). An
 image (png/jpg) is a one-frame video.
 
@@ -48,20 +49,23 @@ its end.
 
 from __future__ import annotations
 
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import av
 import numpy as np
-import torch
 from av.video.reformatter import VideoReformatter
 
 from ..errors import VljepaError
 from .video_gops import Packet, decode_runs, plan_runs
+
+if TYPE_CHECKING:
+    import torch
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 FRAME_THREADS_MIN_PIXELS = 640 * 360  # smaller frames decode faster on one thread
@@ -128,7 +132,9 @@ def use_decoder_threads(stream: av.video.stream.VideoStream) -> None:
     a process that is not a DataLoader worker. Starting the decoder's threads costs more than they save on
     small frames, and loader workers are already one process per core."""
     large = (stream.width or 0) * (stream.height or 0) >= FRAME_THREADS_MIN_PIXELS
-    if large and torch.utils.data.get_worker_info() is None:
+    torch = sys.modules.get("torch")  # a process that never imported torch is no DataLoader worker
+    in_loader_worker = torch is not None and torch.utils.data.get_worker_info() is not None
+    if large and not in_loader_worker:
         stream.thread_type = "AUTO"
     else:
         stream.thread_type, stream.codec_context.thread_count = "SLICE", 1
@@ -339,7 +345,9 @@ def _read_video(path: Path, num_frames: int, start: float | None, end: float | N
     raise AssertionError("unreachable: reading from the beginning always returns")
 
 
-def read_clip(path: str | Path, num_frames: int, start: float | None = None, end: float | None = None) -> torch.Tensor:
+def read_clip_array(
+    path: str | Path, num_frames: int, start: float | None = None, end: float | None = None
+) -> np.ndarray:
     """Frames (num_frames, H, W, 3) uint8 from a video or image file, uniformly sampled in [start, end)."""
     path = Path(path)
     check_window(path, start, end, None)
@@ -348,8 +356,15 @@ def read_clip(path: str | Path, num_frames: int, start: float | None = None, end
             kept = _decode_keeping(path, None, None, {0}).kept
             if not kept:
                 raise VideoError(f"{path}: no decodable frames")
-            return torch.from_numpy(np.stack([kept[0]] * num_frames))
-        return torch.from_numpy(_read_video(path, num_frames, start, end))
+            return np.stack([kept[0]] * num_frames)
+        return _read_video(path, num_frames, start, end)
+
+
+def read_clip(path: str | Path, num_frames: int, start: float | None = None, end: float | None = None) -> torch.Tensor:
+    """`read_clip_array` as a tensor."""
+    import torch
+
+    return torch.from_numpy(read_clip_array(path, num_frames, start, end))
 
 
 def read_leading_frames(path: str | Path, count: int) -> list[np.ndarray]:
@@ -410,6 +425,8 @@ def iter_windows(
     times: list[float] = []
     first_times: list[float] = []  # the first two frame times: the frame period, for the duration
     emitted = 0  # windows yielded so far; while streaming, window k is [k * stride, k * stride + length)
+
+    import torch
 
     def window(start: float, end: float) -> tuple[tuple[float, float], torch.Tensor]:
         chosen = sample_indices(times, num_frames, start, end)

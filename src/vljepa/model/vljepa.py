@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
@@ -81,6 +82,11 @@ class VLJepa(nn.Module):
         return self.predictor.out_proj.weight.device
 
     @property
+    def classification_prompt(self) -> str:
+        """The query label samples are trained under, and classification asks by default."""
+        return self.config.classification_prompt
+
+    @property
     def temperature(self) -> torch.Tensor:
         return torch.exp(-self.log_inverse_temperature)
 
@@ -97,9 +103,9 @@ class VLJepa(nn.Module):
         with evaluating(self), torch.no_grad(), self.inference_precision.autocast(self.device.type):
             yield self
 
-    def visual_tokens(self, frames: torch.Tensor) -> torch.Tensor:
-        """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D)."""
-        video = torch.stack([self.x_encoder.preprocess(f) for f in frames]).to(self.device)
+    def visual_tokens(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3), a tensor or an array -> X-encoder tokens (B, N, D)."""
+        video = torch.stack([self.x_encoder.preprocess(f) for f in torch.as_tensor(frames)]).to(self.device)
         return self.x_encoder(video)
 
     def predict(self, visual_tokens: torch.Tensor, queries: list[str | None] | None = None) -> torch.Tensor:
@@ -109,7 +115,7 @@ class VLJepa(nn.Module):
         return self.predictor(visual_tokens.to(self.device), ids, mask).float()
 
     def encode_video(
-        self, frames: torch.Tensor, query: str | list[str | None] | None = None, normalize: bool = True
+        self, frames: torch.Tensor | np.ndarray, query: str | list[str | None] | None = None, normalize: bool = True
     ) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) [+ a query or one per clip] -> (B, shared_dim)."""
         queries = query if isinstance(query, list) else [query] * len(frames)

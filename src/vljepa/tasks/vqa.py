@@ -7,8 +7,10 @@ question string, among the options): yes/no questions can look solved while the 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def choose_options(predicted: torch.Tensor, option_embeddings: list[torch.Tensor]) -> list[int]:

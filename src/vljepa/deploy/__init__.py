@@ -1,0 +1,2 @@
+"""Inference without PyTorch: ONNX export (`export.py`), the onnxruntime model (`runtime.py`), its numpy
+preprocessing (`preprocess.py`) and the export's sidecar (`sidecar.py`). Only `export.py` imports torch."""

@@ -1,0 +1,109 @@
+"""`OnnxVLJepa`: a `vljepa export onnx` folder run by onnxruntime, with no PyTorch in the process.
+
+It answers as `VLJepa` does where the tasks need it (`encode_video`, `encode_text`, `inference()`, the
+classification prompt), in numpy: frames are preprocessed by `deploy/preprocess.py`, queries and texts are
+tokenized by the `tokenizers` library from the folder's tokenizer files, and the three graphs run on the CPU
+execution provider. Queries are cut at the predictor's limit without special tokens, as `Predictor.tokenize`
+does; texts get the sentence encoder's special tokens and document prompt, padded to the longest and cut
+at its limit, as sentence-transformers does. `threads` sets onnxruntime's intra-op threads (default: its own
+choice, one per core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from tokenizers import Tokenizer
+
+from ..errors import require_extra
+from .preprocess import preprocess_frames
+from .sidecar import LABELS_FILE, OnnxExportError, OnnxSidecar, read_sidecar
+
+
+def _normalise(rows: np.ndarray) -> np.ndarray:
+    return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
+
+
+def _padded(rows: list[list[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """Right-padded ids (B, L) int64 and mask (B, L) bool; L may be 0."""
+    length = max((len(row) for row in rows), default=0)
+    ids = np.full((len(rows), length), pad, dtype=np.int64)
+    mask = np.zeros((len(rows), length), dtype=bool)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)], mask[i, : len(row)] = row, True
+    return ids, mask
+
+
+class OnnxVLJepa:
+    def __init__(self, folder: str | Path, threads: int | None = None):
+        self.folder = Path(folder)
+        self.sidecar: OnnxSidecar = read_sidecar(self.folder)
+        onnxruntime = require_extra("onnxruntime", "onnx", "running an ONNX export")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.sessions = {}
+        for name, graph in self.sidecar.graphs.items():
+            session = onnxruntime.InferenceSession(
+                str(self.folder / graph.file), options, providers=["CPUExecutionProvider"]
+            )
+            inputs = [node.name for node in session.get_inputs()]
+            if inputs != graph.inputs:
+                raise OnnxExportError(
+                    f"{self.folder / graph.file}: inputs {inputs}, the sidecar records {graph.inputs}"
+                )
+            self.sessions[name] = session
+        self.query_tokenizer = Tokenizer.from_file(str(self.folder / self.sidecar.query.tokenizer))
+        self.text_tokenizer = Tokenizer.from_file(str(self.folder / self.sidecar.text.tokenizer))
+        self.text_tokenizer.enable_truncation(self.sidecar.text.max_tokens)
+        self.label_embeddings = np.load(self.folder / LABELS_FILE) if self.sidecar.labels else None
+        self._query_ids: dict[str, list[int]] = {}
+
+    @property
+    def num_frames(self) -> int:
+        return self.sidecar.preprocessing.num_frames
+
+    @property
+    def classification_prompt(self) -> str:
+        return self.sidecar.classification_prompt
+
+    @contextmanager
+    def inference(self) -> Iterator[OnnxVLJepa]:
+        """As `VLJepa.inference()`: the graphs are inference-only already."""
+        yield self
+
+    def visual_tokens(self, frames: np.ndarray) -> np.ndarray:
+        """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D)."""
+        spec = self.sidecar.preprocessing
+        video = np.stack([preprocess_frames(np.asarray(f), spec.image_size, spec.mean, spec.std) for f in frames])
+        return self.sessions["x_encoder"].run(None, {"video": video})[0]
+
+    def _query_row(self, query: str | None) -> list[int]:
+        if not query:
+            return []
+        if query not in self._query_ids:
+            ids = self.query_tokenizer.encode(query, add_special_tokens=False).ids
+            self._query_ids[query] = ids[: self.sidecar.query.max_tokens]
+        return self._query_ids[query]
+
+    def predict(self, tokens: np.ndarray, queries: list[str | None]) -> np.ndarray:
+        """Visual tokens (B, N, D) and one query per row (None = caption mode) -> unnormalised (B, shared_dim)."""
+        ids, mask = _padded([self._query_row(q) for q in queries], pad=0)
+        feeds = {"tokens": tokens.astype(np.float32), "query_ids": ids, "query_mask": mask}
+        return self.sessions["predictor"].run(None, feeds)[0]
+
+    def encode_video(self, frames: np.ndarray, query: str | list[str | None] | None = None) -> np.ndarray:
+        """uint8 frames (B, T, H, W, 3) [+ a query or one per clip] -> L2-normalised (B, shared_dim)."""
+        queries = query if isinstance(query, list) else [query] * len(frames)
+        return _normalise(self.predict(self.visual_tokens(frames), queries))
+
+    def encode_text(self, texts: list[str]) -> np.ndarray:
+        """Texts -> L2-normalised Y-encoder embeddings (B, shared_dim)."""
+        prompt = self.sidecar.text.prompt or ""
+        encoded = self.text_tokenizer.encode_batch([prompt + text for text in texts])
+        ids, mask = _padded([e.ids for e in encoded], pad=self.sidecar.text.pad_id)
+        feeds = {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
+        return _normalise(self.sessions["y_encoder"].run(None, feeds)[0])

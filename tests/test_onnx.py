@@ -1,0 +1,144 @@
+"""ONNX export and the onnxruntime model: the same answers as PyTorch, no torch import, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import tiny_model_config
+from typer.testing import CliRunner
+
+from vljepa.cli import app
+from vljepa.config import XEncoderConfig
+from vljepa.data.video import read_clip_array
+from vljepa.deploy.preprocess import preprocess_frames
+from vljepa.deploy.runtime import OnnxVLJepa
+from vljepa.deploy.sidecar import SIDECAR_FILE, OnnxExportError
+from vljepa.model import VLJepa
+from vljepa.model.x_encoder import preprocess_clip
+
+runner = CliRunner()
+LABELS = ["moving left", "moving right", "standing still"]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """(PyTorch model folder, its fp32 ONNX export with LABELS embedded)."""
+    root = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(0)
+    VLJepa(tiny_model_config()).save_pretrained(root / "model")
+    result = runner.invoke(
+        app, ["export", "onnx", "-m", str(root / "model"), "--out", str(root / "onnx"), "--labels", ",".join(LABELS)]
+    )
+    assert result.exit_code == 0, result.output
+    return root / "model", root / "onnx"
+
+
+def clips(manifest, count: int) -> np.ndarray:
+    videos = sorted({json.loads(line)["video"] for line in manifest.read_text().splitlines()})[:count]
+    return np.stack([read_clip_array(manifest.parent / video, 4) for video in videos])
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 32), (360, 640, 32), (31, 45, 32), (20, 30, 48), (100, 100, 100)])
+def test_numpy_preprocessing_is_the_encoders(shape):
+    height, width, size = shape
+    frames = np.random.default_rng(0).integers(0, 256, (2, height, width, 3), dtype=np.uint8)
+    config = XEncoderConfig(image_size=size)
+    ours = preprocess_frames(frames, size, list(config.mean), list(config.std))
+    reference = preprocess_clip(torch.from_numpy(frames), config).numpy()
+    assert ours.shape == reference.shape == (2, 3, size, size)
+    np.testing.assert_allclose(ours, reference, atol=1e-4)
+
+
+def test_the_export_answers_as_pytorch(exported, clip_manifest):
+    model_dir, onnx_dir = exported
+    pytorch, onnx = VLJepa.from_pretrained(model_dir, bf16=False), OnnxVLJepa(onnx_dir)
+    frames = clips(clip_manifest, 6)
+    for query in (None, "which way does the square move?", "a question far longer than any the model saw " * 20):
+        with pytorch.inference():
+            expected = pytorch.encode_video(frames, query).numpy()
+        cosine = (expected * onnx.encode_video(frames, query)).sum(-1)
+        assert cosine.min() > 0.9999, (query, cosine)
+    texts = ["left", "a blue square moves right", "a long caption " * 40]  # the last is cut at the text limit
+    with pytorch.inference():
+        expected = pytorch.encode_text(texts).numpy()
+        labels = pytorch.encode_text(LABELS).numpy()
+    assert (expected * onnx.encode_text(texts)).sum(-1).min() > 0.9999
+    np.testing.assert_allclose(onnx.label_embeddings, labels, atol=1e-6)
+    video = str(clip_manifest.parent / "clips/00.mp4")
+    for command in (
+        ["classify", video, "--labels", ",".join(LABELS), "--top", "3"],
+        ["ask", video, "which way does the square move?", "-o", "left", "-o", "right"],
+    ):
+        answers = [runner.invoke(app, [*command, "-m", str(folder)]) for folder in (model_dir, onnx_dir)]
+        assert all(a.exit_code == 0 for a in answers), [a.output for a in answers]
+        assert answers[0].output.splitlines()[-3:] == answers[1].output.splitlines()[-3:]
+
+
+def test_classifying_an_export_never_imports_torch(exported, clip_manifest):
+    _, onnx_dir = exported
+    script = (
+        "import sys\nfrom vljepa.cli import app\n"
+        f"app(['classify', {str(clip_manifest.parent / 'clips/01.mp4')!r}, '-m', {str(onnx_dir)!r}, "
+        "'--labels', 'moving left,moving right'], standalone_mode=False)\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "moving" in result.stdout and "torch imported: False" in result.stdout
+
+
+def test_int8_weights_stay_close_to_fp32(exported, clip_manifest, tmp_path):
+    model_dir, onnx_dir = exported
+    result = runner.invoke(app, ["export", "onnx", "-m", str(model_dir), "--out", str(tmp_path / "int8"), "--int8"])
+    assert result.exit_code == 0, result.output
+    int8 = OnnxVLJepa(tmp_path / "int8")
+    assert int8.sidecar.weights == "int8"
+    assert {g.file for g in int8.sidecar.graphs.values()} == {
+        "x_encoder.int8.onnx",
+        "predictor.int8.onnx",
+        "y_encoder.onnx",
+    }
+    frames = clips(clip_manifest, 6)
+    query = "which way does the square move?"
+    # a random 32-wide model quantises worst (0.93 here; the demo model's 0.999 and accuracy are in BENCHMARKS.md)
+    assert (OnnxVLJepa(onnx_dir).encode_video(frames, query) * int8.encode_video(frames, query)).sum(-1).min() > 0.9
+
+
+def test_a_missing_or_mismatched_sidecar_is_named(exported, tmp_path):
+    _, onnx_dir = exported
+    broken = tmp_path / "broken"
+    shutil.copytree(onnx_dir, broken)
+    sidecar = json.loads((broken / SIDECAR_FILE).read_text())
+    with open(broken / "predictor.onnx", "ab") as graph:  # a graph from another export
+        graph.write(b"\0")
+    with pytest.raises(OnnxExportError, match="predictor.onnx: .* bytes, .* records"):
+        OnnxVLJepa(broken)
+    (broken / SIDECAR_FILE).write_text(json.dumps({**sidecar, "format": 2}))
+    with pytest.raises(OnnxExportError, match="format: this vljepa reads ONNX exports of format 1, not 2"):
+        OnnxVLJepa(broken)
+    (broken / SIDECAR_FILE).write_text(json.dumps({**sidecar, "colour": "red"}))
+    with pytest.raises(OnnxExportError, match="colour: unknown config key"):
+        OnnxVLJepa(broken)
+    (broken / SIDECAR_FILE).unlink()
+    result = runner.invoke(app, ["classify", str(onnx_dir / "labels.npy"), "-m", str(broken), "--labels", "a,b"])
+    assert result.exit_code == 2
+    assert "no config.json; not a vljepa checkpoint directory" in result.output  # neither model nor export
+
+
+def test_commands_that_need_pytorch_say_so_and_an_export_does_not_overwrite_other_files(
+    exported, clip_manifest, tmp_path
+):
+    model_dir, onnx_dir = exported
+    result = runner.invoke(app, ["caption", str(clip_manifest.parent / "clips/00.mp4"), "-m", str(onnx_dir)])
+    assert result.exit_code == 2
+    assert "an ONNX export; this command needs the PyTorch model folder" in result.output
+    (tmp_path / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ["export", "onnx", "-m", str(model_dir), "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "exists and is not an ONNX export" in result.output
+    assert (tmp_path / "notes.txt").read_text() == "mine"
