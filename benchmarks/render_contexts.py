@@ -393,3 +393,16 @@ def plan_paper() -> dict:
     first = next(iter(data["plans"].values()))
     notes = first["assumptions"][1:]  # the first names the GPUs, which each row's label gives
     return {**data, "notes": notes, "command": f"`{data['command']}`", "results": ["plan_paper.json"]}
+
+
+@context("onnx_runtime")
+def onnx_runtime() -> dict:
+    """docs/deploy.md and BENCHMARKS.md: PyTorch eager, ONNX fp32 and ONNX int8 side by side."""
+    data = results("onnx_runtime.json")
+    return {
+        **data,
+        "answers": data["label_records"] + data["question_records"],
+        "command": "`python benchmarks/onnx_runtime.py --model runs/demo/model/final --world runs/demo/world`, "
+        "after `vljepa demo`",
+        "results": ["onnx_runtime.json"],
+    }
