@@ -134,6 +134,12 @@ def ask(
         typer.echo(f"{'->' if option == options[choice] else '  '} {score:+.3f}  {option}")
 
 
+def _percentile(values: list[float], q: float) -> str:
+    import numpy as np
+
+    return f"{np.percentile(values, q):.2f} s" if values else "n/a (no change of meaning)"
+
+
 def _decode(vljepa, embeddings, beam: int) -> list[str]:
     if not hasattr(vljepa, "decode"):
         raise typer.BadParameter(
@@ -163,7 +169,9 @@ def caption(
 
 
 def stream(
-    video: Path,
+    video: Annotated[
+        str, typer.Argument(help="A video file; with --live also a growing file, - (a pipe on stdin) or a URL.")
+    ],
     model: ModelOption,
     hz: Annotated[
         float | None,
@@ -186,6 +194,16 @@ def stream(
         Path | None, typer.Option("--json", help="Write captions, segments and timings as JSON.")
     ] = None,
     plot: Annotated[Path | None, typer.Option(help="Write a timeline PNG (embedding change, cuts, captions).")] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live", help="Read frames as they arrive and caption when the meaning changes (online segmenter)."
+        ),
+    ] = False,
+    queue: Annotated[
+        int, typer.Option(min=1, help="--live: windows waiting for the model at most; more are dropped and counted.")
+    ] = 8,
+    stall: Annotated[float, typer.Option(min=0.1, help="--live: seconds without new data that end the stream.")] = 5.0,
 ):
     """Caption a long video, decoding once per segment of stable meaning (selective decoding)."""
     import dataclasses
@@ -194,30 +212,44 @@ def stream(
     from ..tasks.stream_captioner import StreamConfig, caption_stream
 
     checked(StreamRequest, hz=hz, threshold=threshold, window=window, stride=stride)
-    if threshold is not None and (hz is not None or uniform):
-        raise typer.BadParameter("--threshold (online) excludes --hz and --uniform")
+    if (threshold is not None or live) and (hz is not None or uniform):
+        raise typer.BadParameter("--threshold and --live (online) exclude --hz and --uniform")
+    if live and plot:
+        raise typer.BadParameter("--plot draws a whole video's timeline; a live stream keeps only its open segment")
     config = StreamConfig(
         window_seconds=window,
         stride_seconds=stride,
         hz=hz or 0.35,
-        segmenter="online" if threshold is not None else ("uniform" if uniform else "ward"),
+        segmenter="online" if threshold is not None or live else ("uniform" if uniform else "ward"),
         **({"threshold": threshold} if threshold is not None else {}),
     )
-    existing_file(video)
+    if not live:
+        existing_file(Path(video))
     vljepa = load_model(model)
     if vljepa.y_decoder is None:
         raise typer.BadParameter(
             "this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model"
         )
-    result = caption_stream(
-        vljepa, video, config, on_caption=lambda c: typer.echo(f"[{c.start:7.2f}-{c.end:7.2f} s] {c.text}")
-    )
-    duration = result.duration
-    typer.echo(
-        f"{len(result.captions)} decodes for {duration:.1f} s of video ({len(result.times)} windows); "
-        f"{duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time",
-        err=True,
-    )
+
+    def show(caption) -> None:
+        typer.echo(f"[{caption.start:7.2f}-{caption.end:7.2f} s] {caption.text}")
+
+    if live:
+        from ..tasks.live_captioner import caption_live
+
+        outcome = caption_live(vljepa, video, config, show, queue_size=queue, stall_seconds=stall)
+        result, latencies = outcome.stream, outcome.latencies
+        summary = (
+            f"{len(result.captions)} decodes from {outcome.windows} windows ({outcome.dropped} dropped: the model was "
+            f"behind); caption latency p50 {_percentile(latencies, 50)}, p99 {_percentile(latencies, 99)}"
+        )
+    else:
+        result = caption_stream(vljepa, Path(video), config, on_caption=show)
+        summary = (
+            f"{len(result.captions)} decodes for {result.duration:.1f} s of video ({len(result.times)} windows); "
+            f"{result.duration / max(sum(result.seconds.values()), 1e-9):.1f}x real time"
+        )
+    typer.echo(summary, err=True)
     if json_out:
         json_out.write_text(
             json.dumps(

@@ -418,31 +418,41 @@ def iter_windows(
     """Yield ((start, end), frames (num_frames, H, W, 3)) for the windows of
     `sliding_windows(duration, length, stride)`, each as soon as the video passes its end,
     sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""
+    import torch
+
+    path = Path(path)
+    with _reporting_errors(path):
+        for bounds, frames in windows_of(_iter_frames(path), length, stride, num_frames, str(path)):
+            yield bounds, torch.from_numpy(frames)
+
+
+def windows_of(
+    frames: Iterable[tuple[np.ndarray, float]], length: float, stride: float, num_frames: int, source: str
+) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
+    """The sliding windows of a stream of (frame, time): each ((start, end), frames (num_frames, H, W, 3)) as
+    soon as the stream passes its end, then the windows that end with the stream; only the last `length`
+    seconds of frames are held. A stream without frames is a `VideoError` naming `source`."""
     if length <= 0 or stride <= 0:
         raise ValueError(f"window length {length} and stride {stride} must be positive")
-    path = Path(path)
-    frames: list[np.ndarray] = []
+    kept: list[np.ndarray] = []
     times: list[float] = []
     first_times: list[float] = []  # the first two frame times: the frame period, for the duration
     emitted = 0  # windows yielded so far; while streaming, window k is [k * stride, k * stride + length)
 
-    import torch
-
-    def window(start: float, end: float) -> tuple[tuple[float, float], torch.Tensor]:
+    def window(start: float, end: float) -> tuple[tuple[float, float], np.ndarray]:
         chosen = sample_indices(times, num_frames, start, end)
-        return (start, end), torch.from_numpy(np.stack([frames[i] for i in chosen]))
+        return (start, end), np.stack([kept[i] for i in chosen])
 
-    with _reporting_errors(path):
-        for frame, time in _iter_frames(path):
-            while time >= emitted * stride + length:  # the video has passed the end of window `emitted`
-                yield window(emitted * stride, emitted * stride + length)
-                emitted += 1
-            frames.append(frame)
-            times.append(time)
-            first_times = (first_times + [time])[:2]
-            while times[0] < time - length:  # every window still to come starts later
-                frames.pop(0), times.pop(0)
+    for frame, time in frames:
+        while time >= emitted * stride + length:  # the stream has passed the end of window `emitted`
+            yield window(emitted * stride, emitted * stride + length)
+            emitted += 1
+        kept.append(frame)
+        times.append(time)
+        first_times = (first_times + [time])[:2]
+        while times[0] < time - length:  # every window still to come starts later
+            kept.pop(0), times.pop(0)
     if not times:
-        raise VideoError(f"{path}: no decodable frames")
+        raise VideoError(f"{source}: no decodable frames")
     for start, end in sliding_windows(times[-1] + _frame_step(first_times), length, stride)[emitted:]:
-        yield window(start, end)  # the windows that end with the video
+        yield window(start, end)  # the windows that end with the stream

@@ -103,9 +103,10 @@ class VLJepa(nn.Module):
         with evaluating(self), torch.no_grad(), self.inference_precision.autocast(self.device.type):
             yield self
 
-    def visual_tokens(self, frames: torch.Tensor | np.ndarray) -> torch.Tensor:
-        """uint8 frames (B, T, H, W, 3), a tensor or an array -> X-encoder tokens (B, N, D)."""
-        video = torch.stack([self.x_encoder.preprocess(f) for f in torch.as_tensor(frames)]).to(self.device)
+    def visual_tokens(self, frames: torch.Tensor | np.ndarray | list) -> torch.Tensor:
+        """uint8 frames (B, T, H, W, 3) -> X-encoder tokens (B, N, D). A tensor, an array, or a list of clips of
+        any sizes (the preprocessing resizes each)."""
+        video = torch.stack([self.x_encoder.preprocess(torch.as_tensor(f)) for f in frames]).to(self.device)
         return self.x_encoder(video)
 
     def predict(self, visual_tokens: torch.Tensor, queries: list[str | None] | None = None) -> torch.Tensor:
@@ -115,7 +116,10 @@ class VLJepa(nn.Module):
         return self.predictor(visual_tokens.to(self.device), ids, mask).float()
 
     def encode_video(
-        self, frames: torch.Tensor | np.ndarray, query: str | list[str | None] | None = None, normalize: bool = True
+        self,
+        frames: torch.Tensor | np.ndarray | list,
+        query: str | list[str | None] | None = None,
+        normalize: bool = True,
     ) -> torch.Tensor:
         """uint8 frames (B, T, H, W, 3) [+ a query or one per clip] -> (B, shared_dim)."""
         queries = query if isinstance(query, list) else [query] * len(frames)

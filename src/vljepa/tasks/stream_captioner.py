@@ -11,7 +11,7 @@ uniform need the whole stream first.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated
@@ -103,27 +103,48 @@ def caption_stream(
     model: VLJepa, path: str | Path, config: StreamConfig, on_caption: Callable[[TimedCaption], None] | None = None
 ) -> StreamResult:
     """Caption a video file with selective decoding; `on_caption` sees each caption as it is decoded."""
+    return caption_embedded(model, embed_windows(model, path, config), config, on_caption)
+
+
+def caption_embedded(
+    model: VLJepa,
+    embedded: Iterable[tuple[tuple[float, float], np.ndarray]],
+    config: StreamConfig,
+    on_caption: Callable[[TimedCaption], None] | None = None,
+    keep_history: bool = True,
+) -> StreamResult:
+    """Selective decoding of a stream of ((start, end), embedding) windows. Without `keep_history` (a live
+    stream that may never end: online segmenter only) the windows of each decoded segment are let go, and the
+    result's `times` and `embeddings` hold only the windows after the last cut."""
+    if not keep_history and config.segmenter != "online":
+        raise ValueError("only the online segmenter can let go of the windows it has decoded")
     on_caption = on_caption or (lambda caption: None)
     times, embeddings, segments, captions = [], [], [], []
+    released = 0  # windows let go so far (keep_history=False): embeddings[i] is window released + i
     seconds = {"embedding": 0.0, "decoding": 0.0}
     online = OnlineSegmenter(config.threshold, config.smoothing, config.min_length)
     edges = [0.0, 0.0]  # the first window's start and the last window's end
 
     def decode(new_segments: list[Segment]) -> None:
         """Decode segments, stacking only the windows from their first one on (a live stream grows)."""
+        nonlocal released
         began = time.perf_counter()
-        first = new_segments[0].members[0] if new_segments else 0
+        first = new_segments[0].members[0] if new_segments else released
         local = [replace(s, members=tuple(m - first for m in s.members)) for s in new_segments]
-        new_captions = decode_segments(model, local, np.stack(embeddings[first:]), config.beam_size)
+        new_captions = decode_segments(model, local, np.stack(embeddings[first - released :]), config.beam_size)
         seconds["decoding"] += time.perf_counter() - began
         segments.extend(new_segments)
         captions.extend(new_captions)
         for caption in new_captions:
             on_caption(caption)
+        if not keep_history and new_segments:
+            done = new_segments[-1].members[-1] + 1 - released
+            del times[:done], embeddings[:done]
+            released += done
 
     began = time.perf_counter()
-    for (start, end), embedding in embed_windows(model, path, config):
-        edges[:] = [edges[0] if times else start, end]
+    for (start, end), embedding in embedded:
+        edges[:] = [edges[0] if times or released else start, end]
         times.append(0.5 * (start + end))
         embeddings.append(embedding)
         if config.segmenter == "online" and (closed := online.push(embedding, times[-1])) is not None:
@@ -131,13 +152,18 @@ def caption_stream(
             decode(with_edges([closed], start=None if segments else edges[0]))
             began = time.perf_counter()
     seconds["embedding"] += time.perf_counter() - began
-    times_array, embedding_array = np.array(times), np.stack(embeddings)
+    if not times and not released:
+        raise ValueError("the stream has no windows")
     if config.segmenter == "online":
         last = online.flush()
         decode(with_edges([last] if last else [], start=None if segments else edges[0], end=edges[1]))
     else:
+        times_array, embedding_array = np.array(times), np.stack(embeddings)
         began = time.perf_counter()
         cut = offline_segments(embedding_array, times_array, config)
         seconds["segmenting"] = time.perf_counter() - began
         decode(with_edges(cut, *edges))
-    return StreamResult(times_array, embedding_array, segments, captions, seconds)
+    dim = model.config.shared_dim
+    return StreamResult(
+        np.array(times), np.stack(embeddings) if embeddings else np.zeros((0, dim)), segments, captions, seconds
+    )
