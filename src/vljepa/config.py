@@ -37,7 +37,7 @@ from .core.config_loader import (
     read_yaml_mapping,
 )
 from .core.precision import check_bf16_setting
-from .errors import ConfigError
+from .errors import ConfigError, check_extra
 
 __all__ = [
     "Bf16Setting",
@@ -158,6 +158,16 @@ class StageConfig(CheckedConfig):
             raise ConfigError(f"mixture: the weights must sum to more than 0, got {self.mixture}")
 
 
+REPORT_TO = ("tensorboard", "wandb")  # experiment trackers; each is the name of its package and of its pip extra
+ReportTo = list[Annotated[str, OneOf(REPORT_TO)]]
+
+
+def check_report_to(report_to: list[str]) -> None:
+    """Refuse a tracker whose package is not installed (a `MissingExtraError` naming the extra), before any work."""
+    for tracker in report_to:
+        check_extra(tracker, tracker, f"report_to: {tracker}")
+
+
 @dataclass
 class TrainConfig(CheckedConfig):
     """`train_manifest`/`val_manifest`: a JSONL manifest or a shard source (a `.tar`, a folder of them, a brace
@@ -191,6 +201,7 @@ class TrainConfig(CheckedConfig):
     best_metric: str | None = None  # keep best/ by this val figure, e.g. val_caption_top1, eval.retrieval.exact.t2v_R@1
     best_mode: Annotated[str, OneOf(("max", "min"))] = "max"  # whether a higher or a lower best_metric is better
     save_every: PositiveInt = 500
+    report_to: ReportTo = field(default_factory=list)  # experiment trackers besides metrics.jsonl: tensorboard, wandb
     collapse_threshold: NonNegativeFloat = 0.05
     init_from: str | None = (
         None  # a previous run's model directory (its final/) to start from; a resumable checkpoint wins
@@ -216,6 +227,7 @@ class TrainConfig(CheckedConfig):
     )
 
     def check(self) -> None:
+        check_report_to(self.report_to)
         if not self.stages:
             raise ConfigError("stages: at least one stage is needed")
         if self.best_metric and not self.val_manifest:

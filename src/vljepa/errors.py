@@ -27,6 +27,10 @@ class MissingExtraError(VljepaError, ImportError):
     """An optional feature whose packages are not installed; the message names the pip extra that installs them."""
 
 
+def _missing(module: str, extra: str, feature: str, reason: str) -> MissingExtraError:
+    return MissingExtraError(f'{feature} needs the {module} package ({reason}): pip install "vljepa[{extra}]"')
+
+
 def require_extra(module: str, extra: str, feature: str):
     """`import module`, or a `MissingExtraError` saying `pip install "vljepa[extra]"` installs `feature`."""
     import importlib
@@ -34,6 +38,12 @@ def require_extra(module: str, extra: str, feature: str):
     try:
         return importlib.import_module(module)
     except ImportError as error:
-        raise MissingExtraError(
-            f'{feature} needs the {module} package ({error}): pip install "vljepa[{extra}]"'
-        ) from error
+        raise _missing(module, extra, feature, str(error)) from error
+
+
+def check_extra(module: str, extra: str, feature: str) -> None:
+    """`require_extra` without importing the module (a check before any work, not its use)."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is None:
+        raise _missing(module, extra, feature, "not installed")

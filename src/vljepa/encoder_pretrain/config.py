@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Bf16Setting, XEncoderConfig, load_config
+from ..config import Bf16Setting, ReportTo, XEncoderConfig, check_report_to, load_config
 from ..core.config_loader import (
     CheckedConfig,
     Fraction,
@@ -84,6 +84,7 @@ class EncoderPretrainConfig(CheckedConfig):
     bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (core/precision.py)
     log_every: PositiveInt = 20
     save_every: PositiveInt = 500
+    report_to: ReportTo = field(default_factory=list)  # experiment trackers besides metrics.jsonl: tensorboard, wandb
     collapse_threshold: NonNegativeFloat = 0.05
     content_weighting: UnitInterval = 0.0  # 0: V-JEPA's plain L1 mean; up to 1: weight target tokens by pixel spread
     x_encoder: XEncoderConfig = field(default_factory=XEncoderConfig)
@@ -96,6 +97,7 @@ class EncoderPretrainConfig(CheckedConfig):
     )
 
     def check(self) -> None:
+        check_report_to(self.report_to)
         _check_ordered("ema", self.ema)
         if not self.data and not self.world_clips:
             raise ConfigError("data: at least one manifest or video folder is needed (or world_clips > 0)")

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from ..config import save_json
+from ..config import save_json, to_dict
 from ..core.atomic import atomic_directory, writable_folder
 from ..core.precision import announce_precision, resolve_precision
 from ..core.progress import console, progress_bar
@@ -139,7 +139,12 @@ class EncoderPretrainer:
                 self.progress,
                 fields="loss {loss:.4f} | spread {spread:.3f} | {rate:.0f} clips/s",
             ) as advance,
-            MetricsLog(log_path, resumed_at) as log,
+            MetricsLog(
+                log_path,
+                resumed_at,
+                report_to=config.report_to,
+                config={**to_dict(config), "resolved": self.precision.as_dict()},
+            ) as log,
         ):
             while self.step < config.steps and self.step != stop_at_step:
                 out, grad_norm = self.train_step()

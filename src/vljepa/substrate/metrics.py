@@ -2,15 +2,19 @@
 
 A fresh run starts an empty log; a resumed run cuts it back to its checkpoint's step, so that the lines an
 interrupted run wrote after its last checkpoint (and a last line a kill cut short) are gone and the log
-reads as one uninterrupted run. Lines are identified by their `global_step`.
+reads as one uninterrupted run. Lines are identified by their `global_step`. Each line also goes to the
+run's experiment trackers, if it asks for any (`report_to`, `trackers.py`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
+
+from .trackers import Trackers
 
 METRICS_FILE = "metrics.jsonl"
 
@@ -32,11 +36,21 @@ def trim_metrics(path: Path, global_step: int) -> None:
 
 class MetricsLog:
     """`with MetricsLog(path, resume_step) as log: log.write({...})`; `resume_step=None` starts afresh,
-    `enabled=False` (the other ranks of a data-parallel run) writes nothing."""
+    `enabled=False` (the other ranks of a data-parallel run) writes nothing. `report_to` names the trackers
+    that see each entry too, with the run's `config` (a dict) logged once."""
 
-    def __init__(self, path: Path, resume_step: int | None, enabled: bool = True):
+    def __init__(
+        self,
+        path: Path,
+        resume_step: int | None,
+        enabled: bool = True,
+        report_to: Sequence[str] = (),
+        config: dict | None = None,
+    ):
         self.path, self.enabled = Path(path), enabled
         self._file: IO[str] | None = None
+        self._trackers: Trackers | None = None
+        self._tracking = (list(report_to), resume_step, config or {})
         if not enabled:
             return
         if resume_step is None:
@@ -47,6 +61,9 @@ class MetricsLog:
     def __enter__(self) -> MetricsLog:
         if self.enabled:
             self._file = self.path.open("a")
+            report_to, resume_step, config = self._tracking
+            if report_to:
+                self._trackers = Trackers(report_to, self.path.parent, resume_step, config)
         return self
 
     def __exit__(
@@ -55,8 +72,13 @@ class MetricsLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+        if self._trackers is not None:
+            self._trackers.close()
+            self._trackers = None
 
     def write(self, entry: dict) -> None:
         if self._file is not None:
             self._file.write(json.dumps(entry) + "\n")
             self._file.flush()
+        if self._trackers is not None:
+            self._trackers.log(entry, entry["global_step"])

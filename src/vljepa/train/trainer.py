@@ -85,11 +85,14 @@ def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> t
     return build_adamw(parameter_groups(model, stage.lr, config.weight_decay), stage.lr, VLJEPA_BETAS)
 
 
+def run_config(config: TrainConfig, precision: Precision, compilation: Compilation) -> dict:
+    """The config as given (`bf16` and `compile` may say auto) and what they resolved to, each with its reason."""
+    return {**to_dict(config), "resolved": {**precision.as_dict(), **compilation.as_dict()}}
+
+
 def save_run_config(config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path) -> None:
-    """`train_config.json`: the config as given (`bf16` and `compile` may say auto) and what they resolved to, each
-    with its own reason."""
-    resolved = {**precision.as_dict(), **compilation.as_dict()}
-    (directory / RUN_CONFIG_FILE).write_text(json.dumps({**to_dict(config), "resolved": resolved}, indent=2))
+    """`train_config.json`: `run_config`."""
+    (directory / RUN_CONFIG_FILE).write_text(json.dumps(run_config(config, precision, compilation), indent=2))
 
 
 def prediction_spread(predicted: torch.Tensor) -> float:
@@ -440,7 +443,13 @@ class Trainer:
         resume_stage, resume_step = (resume.position["stage"], resume.position["step"]) if resume else (0, 0)
         resume_global = sum(s.steps for s in self.config.stages[:resume_stage]) + resume_step if resume else None
         self.model.train()
-        with MetricsLog(self.out_dir / METRICS_FILE, resume_global, self.world.is_main) as log:
+        with MetricsLog(
+            self.out_dir / METRICS_FILE,
+            resume_global,
+            self.world.is_main,
+            report_to=self.config.report_to,
+            config=run_config(self.config, self.precision, self.compilation),
+        ) as log:
             for stage_index in range(len(self.config.stages)):
                 if stage_index < resume_stage:
                     continue

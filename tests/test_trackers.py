@@ -1,0 +1,67 @@
+"""`report_to`: TensorBoard and W&B see what metrics.jsonl holds, resume continues the same run, and a tracker
+that is not installed is refused before any work."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_train import _config
+
+from vljepa.config import load_train_config
+from vljepa.errors import MissingExtraError
+from vljepa.substrate.trackers import WANDB_ID_FILE, Trackers, scalars
+from vljepa.train.trainer import Trainer
+
+
+def metrics(out) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_tensorboard_holds_the_scalars_of_metrics_jsonl_across_a_resume(tmp_path, clip_manifest):
+    out = tmp_path / "run"
+    config = dataclasses.replace(_config(clip_manifest, out, tmp_path / "cache"), report_to=["tensorboard"])
+    Trainer(config, progress=False).run(stop_at_global_step=5)  # a checkpoint at step 5
+    interrupted = Trackers(["tensorboard"], out, 5, {})  # what a process killed before its next checkpoint logged
+    interrupted.log({"loss": 99.0, "val_caption_loss": 99.0}, step=6)
+    interrupted.close()
+    Trainer(config, progress=False).run()  # resumes at step 5: step 6 is logged again, and the stray one purged
+    events = EventAccumulator(str(out / "tensorboard"))
+    events.Reload()
+    logged = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
+    expected: dict[str, dict[int, float]] = {}
+    for entry in metrics(out):
+        for key, value in scalars(entry).items():
+            expected.setdefault(key, {})[entry["global_step"]] = value
+    assert {"loss", "lr", "grad_norm", "prediction_spread", "val_caption_loss", "val_vqa_top1"} <= set(expected)
+    assert logged.keys() == expected.keys()
+    for key, values in expected.items():
+        assert logged[key] == pytest.approx(values, rel=1e-6), key
+    assert "config/text_summary" in events.Tags()["tensors"]  # the run's config, once, as text
+
+
+def test_wandb_offline_writes_a_run_that_resume_continues(tmp_path, clip_manifest, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    out = tmp_path / "run"
+    config = dataclasses.replace(_config(clip_manifest, out, tmp_path / "cache"), report_to=["wandb"])
+    Trainer(config, progress=False).run(stop_at_global_step=3)
+    run_id = (out / WANDB_ID_FILE).read_text()
+    Trainer(config, progress=False).run()
+    assert (out / WANDB_ID_FILE).read_text() == run_id
+    runs = sorted((out / "wandb").glob("offline-run-*"))
+    assert len(runs) == 2 and all(r.name.endswith(run_id) for r in runs)  # one W&B run, in two sittings
+    assert all((r / f"run-{run_id}.wandb").is_file() for r in runs)
+
+
+def test_a_tracker_that_is_not_installed_is_refused_at_once(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "wandb" else real(name, *a))
+    with pytest.raises(MissingExtraError, match=r'report_to: wandb needs the wandb package .* "vljepa\[wandb\]"'):
+        load_train_config(None, ["report_to=[wandb]"])
+    with pytest.raises(Exception, match="report_to.0: must be one of tensorboard, wandb"):
+        load_train_config(None, ["report_to=[mlflow]"])
