@@ -79,6 +79,7 @@ COMMANDS = {  # name -> function, in the order `vljepa --help` lists them
     "probe": evaluation.probe,
     "list-models": models.list_models_command,
     "info": models.info,
+    "card": models.card,
     "plan": models.plan,
     "convert-vjepa2": models.convert_vjepa2_command,
     "serve": serve_command,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .support import existing_file, quiet_loading
+from .support import existing_file, existing_folder, quiet_loading
 
 
 def list_models_command():
@@ -84,3 +84,19 @@ def plan(
         typer.echo(json.dumps(plan_json(plans, notes), indent=2))
     else:
         Console(width=200).print(plan_table(f"{target} on {hardware.ranks} x {gpu_memory}", plans, notes))
+
+
+def card(
+    model: Annotated[Path, typer.Argument(help="A saved model folder (e.g. runs/demo/model/final).")],
+    results: Annotated[
+        list[Path] | None,
+        typer.Option(help="Results JSON of vljepa eval, benchmark run or demo to add to the card; repeatable."),
+    ] = None,
+):
+    """Write the model card (README.md with Hugging Face front matter) of a model folder, adding results files."""
+    from ..eval.model_card import add_results, write_card
+
+    existing_folder(model)
+    for path in results or []:
+        add_results(model, existing_file(path))
+    typer.echo(f"model card: {write_card(model)}")

@@ -33,11 +33,12 @@ def train(
     from ..config import load_train_config
 
     settings = load_train_config(config, overrides or [])
+    from ..eval.model_card import write_card
     from ..eval.suite import validation_figures
     from ..train.trainer import Trainer
 
     quiet_loading()
-    final = Trainer(settings, score=validation_figures).run()
+    final = Trainer(settings, score=validation_figures, write_card=write_card).run()
     typer.echo(f"model: {final}")
 
 

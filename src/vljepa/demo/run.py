@@ -20,6 +20,7 @@ from ..core.progress import console
 from ..data.feature_cache import FeatureCache
 from ..data.world import WorldConfig, generate_world
 from ..encoder_pretrain import load_encoder_pretrain_config, pretrain_encoder
+from ..eval.model_card import add_results, write_card
 from ..eval.report import write_report
 from ..eval.stream_naming import stream_naming
 from ..eval.stream_plot import plot_stream_timeline
@@ -191,7 +192,7 @@ def run_demo(
             *overrides,
         ],
     )
-    trainer = Trainer(config)
+    trainer = Trainer(config, write_card=write_card)
     decoder_config = load_config(
         DecoderTrainConfig,
         packaged_config(DECODER_CONFIG),
@@ -260,6 +261,8 @@ def run_demo(
         results["budget"] = {**sizing.summary(), "wall minutes": round(timings["total"] / 60, 2)}
     results["timings_s"] = timings
     (out / "results.json").write_text(json.dumps(results, indent=2))
+    add_results(out / "model" / "final", out / "results.json", "demo.json")
+    write_card(out / "model" / "final")  # with its Y-decoder and held-out figures
     return write_report(out, results, timings, out / "model" / METRICS_FILE, command)
 
 

@@ -40,27 +40,27 @@ def machine_description() -> str:
 
 
 def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]:
-    """(task, value, chance, question-only prior or None) for the held-out test split."""
+    """(task, value, chance, question-only prior or None) for the held-out test split: the figures of each part
+    the evaluation has (a benchmark may have only VQA, or only retrieval)."""
     test, rows = results["test"], []
-    classification = test["classification"]
-    rows.append(
-        ("action classification top-1", classification["prompted"]["top1"], classification["chance"]["top1"], None)
-    )
-    rows.append(
-        ("action classification top-5", classification["prompted"]["top5"], classification["chance"]["top5"], None)
-    )
-    retrieval = test["retrieval"]
-    rows.append(("text->video R@1 (exact clip)", retrieval["exact"]["t2v_R@1"], retrieval["chance_R@1"], None))
-    rows.append(
-        (
-            "text->video R@1 (same meaning)",
-            retrieval["same_meaning"]["t2v_R@1"],
-            retrieval["chance_R@1_same_meaning"],
-            None,
+    if "classification" in test:
+        classification = test["classification"]
+        for k in ("top1", "top5"):
+            name = f"action classification top-{k[-1]}"
+            rows.append((name, classification["prompted"][k], classification["chance"][k], None))
+    if "retrieval" in test:
+        retrieval = test["retrieval"]
+        rows.append(("text->video R@1 (exact clip)", retrieval["exact"]["t2v_R@1"], retrieval["chance_R@1"], None))
+        rows.append(
+            (
+                "text->video R@1 (same meaning)",
+                retrieval["same_meaning"]["t2v_R@1"],
+                retrieval["chance_R@1_same_meaning"],
+                None,
+            )
         )
-    )
-    rows.append(("video->text R@1 (exact clip)", retrieval["exact"]["v2t_R@1"], retrieval["chance_R@1"], None))
-    for kind, stats in test["vqa"].items():
+        rows.append(("video->text R@1 (exact clip)", retrieval["exact"]["v2t_R@1"], retrieval["chance_R@1"], None))
+    for kind, stats in test.get("vqa", {}).items():
         rows.append((f"VQA {kind}", stats["accuracy"], stats["chance"], stats.get("question_prior")))
     for kind, stats in results.get("world_prediction", {}).get("vqa", {}).items():
         rows.append((f"{kind}", stats["accuracy"], stats["chance"], None))

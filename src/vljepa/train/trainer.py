@@ -162,15 +162,23 @@ def batch_backward(
 
 
 class Trainer:
-    def __init__(self, config: TrainConfig, progress: bool = True, score: ManifestScorer | None = None):
+    def __init__(
+        self,
+        config: TrainConfig,
+        progress: bool = True,
+        score: ManifestScorer | None = None,
+        write_card: Callable[[Path], object] | None = None,
+    ):
         """`score(model, manifest, cache)`: the figures a `best_metric` of `eval.<figure>` is read from (the command
-        line wires in the evaluation suite); needed only for such a metric."""
+        line wires in the evaluation suite); needed only for such a metric. `write_card(folder)` writes the model
+        card of each model folder saved (each stage's, `final/`, `best/`); the command line gives
+        `eval.model_card.write_card`."""
         if config.best_metric and config.best_metric.startswith(EVAL_PREFIX) and score is None:
             raise ConfigError(
                 f"best_metric: {config.best_metric!r} is an evaluation figure, and this trainer was given no "
                 f"evaluation to read it from (Trainer(..., score=...); `vljepa train` gives it)"
             )
-        self.config, self.score = config, score
+        self.config, self.score, self.write_card = config, score, write_card
         self.world, self.device = init_distributed(resolve_device(config.device))
         self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
@@ -290,7 +298,8 @@ class Trainer:
         if self.world.main_value(self.best.improves(evaluation[metric])):
             weights = full_trained_state(self.model)
             if self.world.is_main:
-                self.best.offer(evaluation[metric], position, lambda directory: self._write_weights(directory, weights))
+                if self.best.offer(evaluation[metric], position, lambda folder: self._write_weights(folder, weights)):
+                    self._describe(self.best.directory)
             evaluation["best"] = evaluation[metric]
 
     # --- checkpoints ---------------------------------------------------------------------------
@@ -300,10 +309,15 @@ class Trainer:
         save_run_config(self.config, self.precision, self.compilation, directory)
 
     def _save_model(self, directory: Path) -> None:
-        """The model, unsharded, to `directory` (atomically) by rank 0; every rank calls it."""
+        """The model, unsharded, to `directory` (atomically) and its card, by rank 0; every rank calls it."""
         weights = full_trained_state(self.model)
         if self.world.is_main:
             atomic_directory(directory, lambda tmp: self.model.save_pretrained(tmp, weights))
+            self._describe(directory)
+
+    def _describe(self, directory: Path) -> None:
+        if self.write_card is not None:
+            self.write_card(directory)
 
     def _save_checkpoint(self, stage_index: int, step: int, optimizer=None, scheduler=None, sampler=None) -> None:
         """Optimizer, scheduler and sampler (the stage's batches) are None at a stage boundary (the next stage
