@@ -406,3 +406,14 @@ def onnx_runtime() -> dict:
         "after `vljepa demo`",
         "results": ["onnx_runtime.json"],
     }
+
+
+@context("decode_memory")
+def decode_memory() -> dict:
+    """BENCHMARKS.md: peak memory of classifying a clip against its resolution."""
+    data = results("decode_memory.json")
+    return {
+        **data,
+        "command": "`python benchmarks/decode_memory.py --model runs/demo/model/final`, after `vljepa demo`",
+        "results": ["decode_memory.json"],
+    }

@@ -172,3 +172,19 @@ def test_probe_tasks_come_from_the_manifests(tmp_path, clip_manifest):
     manifest.write_text("".join(json.dumps(r) + "\n" for r in records))
     with pytest.raises(ManifestError, match="`probe` field must map task names to class names"):
         labels_of(manifest)
+
+
+def test_frames_are_decoded_at_a_bounded_size_whatever_the_source():
+    import av
+    import numpy as np
+
+    from vljepa.data.video import DECODE_MAX_SHORT_SIDE, rgb_converter
+
+    convert = rgb_converter()
+    huge = av.VideoFrame.from_ndarray(np.full((4320, 7680, 3), 200, np.uint8), format="rgb24").reformat(
+        format="yuv420p"
+    )
+    small = av.VideoFrame.from_ndarray(np.full((360, 640, 3), 200, np.uint8), format="rgb24").reformat(format="yuv420p")
+    assert convert(huge).shape == (DECODE_MAX_SHORT_SIDE, round(7680 * DECODE_MAX_SHORT_SIDE / 4320), 3)
+    assert convert(small).shape == (360, 640, 3)  # below the bound: untouched
+    assert abs(int(convert(huge).mean()) - 200) <= 2  # an area average, not a crop

@@ -30,7 +30,8 @@ samples, and its decoding with the groups of pictures (GOPs) that hold them, not
 So the result equals decoding every frame and sampling them (tests/test_seeking_reads.py), given that a
 GOP the read skips decodes to one frame per packet, as every GOP of an undamaged file does.
 Decoding costs (ours): frames are converted to RGB through one swscale context per read (`rgb_converter`)
-rather than one per frame; the decoder runs on one thread for frames under 640x360 and in DataLoader
+rather than one per frame, and larger than `DECODE_MAX_SHORT_SIDE` on their shorter side are downscaled in
+that conversion, so that memory does not grow with the source's resolution; the decoder runs on one thread for frames under 640x360 and in DataLoader
 workers (`use_decoder_threads`), where starting frame threads costs more than they save; and a packet the
 decoder rejects as invalid data is skipped, as FFmpeg's command line does (`decoded_frames`).
 `video_duration` reads the header (the stream's duration, else the container's) and decodes only when
@@ -69,6 +70,11 @@ if TYPE_CHECKING:
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 FRAME_THREADS_MIN_PIXELS = 640 * 360  # smaller frames decode faster on one thread
+# Frames are converted to RGB at a shorter side of at most this many pixels, whatever the source: the model resizes
+# them to its own size (256 px for V-JEPA 2, 384 for its largest variant) anyway, and an RGB frame of 8K video is
+# 100 MB. With it, classifying an 8K clip peaks near a 360p clip's memory (BENCHMARKS.md, "Decoding memory").
+DECODE_MAX_SHORT_SIDE = 512
+FRAME_THREADS_MAX_PIXELS = 3840 * 2160 + 1  # above 4K each frame thread holds frames of 100 MB and more: one thread
 
 
 class VideoError(VljepaError, RuntimeError):
@@ -131,7 +137,8 @@ def use_decoder_threads(stream: av.video.stream.VideoStream) -> None:
     """Decode on one thread per core only where that pays: frames of `FRAME_THREADS_MIN_PIXELS` and more, in
     a process that is not a DataLoader worker. Starting the decoder's threads costs more than they save on
     small frames, and loader workers are already one process per core."""
-    large = (stream.width or 0) * (stream.height or 0) >= FRAME_THREADS_MIN_PIXELS
+    pixels = (stream.width or 0) * (stream.height or 0)
+    large = FRAME_THREADS_MIN_PIXELS <= pixels < FRAME_THREADS_MAX_PIXELS
     torch = sys.modules.get("torch")  # a process that never imported torch is no DataLoader worker
     in_loader_worker = torch is not None and torch.utils.data.get_worker_info() is not None
     if large and not in_loader_worker:
@@ -154,12 +161,21 @@ def decoded_frames(
         yield from frames
 
 
-def rgb_converter() -> Callable[[av.VideoFrame], np.ndarray]:
-    """A function from a decoded frame to (H, W, 3) uint8 RGB through one reused swscale context.
-    `frame.to_ndarray(format="rgb24")` sets up a context for every frame, which costs more than decoding a
-    small frame; one converter per read keeps the set-up to once (the pixels are the same)."""
+def rgb_converter(max_short_side: int = DECODE_MAX_SHORT_SIDE) -> Callable[[av.VideoFrame], np.ndarray]:
+    """A function from a decoded frame to (H, W, 3) uint8 RGB through one reused swscale context, downscaled
+    (area averaging) to a shorter side of `max_short_side` when it is larger. `frame.to_ndarray(format="rgb24")`
+    sets up a context for every frame, which costs more than decoding a small frame; one converter per read
+    keeps the set-up to once (the pixels are the same)."""
     reformatter = VideoReformatter()
-    return lambda frame: reformatter.reformat(frame, format="rgb24").to_ndarray()
+
+    def convert(frame: av.VideoFrame) -> np.ndarray:
+        short = min(frame.width, frame.height)
+        if short <= max_short_side:
+            return reformatter.reformat(frame, format="rgb24").to_ndarray()
+        width, height = round(frame.width * max_short_side / short), round(frame.height * max_short_side / short)
+        return reformatter.reformat(frame, width, height, format="rgb24", interpolation="AREA").to_ndarray()
+
+    return convert
 
 
 def _frame_time(frame: av.VideoFrame, index: int, stream: av.video.stream.VideoStream) -> float:

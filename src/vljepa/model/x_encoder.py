@@ -25,6 +25,7 @@ from torch import nn
 from transformers import VJEPA2Config, VJEPA2Model
 
 from ..config import XEncoderConfig
+from ..data.video import DECODE_MAX_SHORT_SIDE
 
 
 def tiny_vjepa2_config(config: XEncoderConfig) -> VJEPA2Config:
@@ -91,6 +92,7 @@ class XEncoder(nn.Module):
             "mean": list(config.mean),
             "std": list(config.std),
             "resize": "shorter-side bilinear antialias, centre crop",
+            "decoded_short_side_at_most": DECODE_MAX_SHORT_SIDE,
         }
 
     def train(self, mode: bool = True) -> XEncoder:
