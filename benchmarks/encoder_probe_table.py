@@ -20,6 +20,9 @@ RANDOM_STARTS = {  # the sweep's random variants (encoder_pretrain_sweep.sh): no
 }
 
 
+DEFAULT_EMA = [0.996, 1.0]  # EncoderPretrainConfig's target momentum, left out of the descriptions
+
+
 def describe(name: str, config: dict | None) -> str:
     """A variant's pretraining in a few words, from its saved config (None: a random start)."""
     if config is None:
@@ -28,9 +31,11 @@ def describe(name: str, config: dict | None) -> str:
     spans = "one of two time steps" if config["masks"][0]["temporal_scale"][1] < 1 else "the whole clip"
     weighting = config.get("content_weighting", 0)
     loss = f", loss weighted by pixel spread ({weighting:g})" if weighting else ""
+    ema = config.get("ema", DEFAULT_EMA)
+    target = "" if list(ema) == DEFAULT_EMA else f", target EMA {ema[0]:g} to {ema[1]:g}"
     return (
         f"V-JEPA, {x['image_size']} px / patch {x['patch_size']}, {config['steps']} steps of {config['batch_size']} "
-        f"from {config['world_clips']:,} world clips, blocks hide {spans}{loss}"
+        f"from {config['world_clips']:,} world clips, blocks hide {spans}{loss}{target}"
     )
 
 
