@@ -202,6 +202,7 @@ class TrainConfig(CheckedConfig):
     best_mode: Annotated[str, OneOf(("max", "min"))] = "max"  # whether a higher or a lower best_metric is better
     save_every: PositiveInt = 500
     report_to: ReportTo = field(default_factory=list)  # experiment trackers besides metrics.jsonl: tensorboard, wandb
+    allow_config_changes: bool = False  # resume a run with its safe changes (train/run_contract.py), recorded
     collapse_threshold: NonNegativeFloat = 0.05
     init_from: str | None = (
         None  # a previous run's model directory (its final/) to start from; a resumable checkpoint wins

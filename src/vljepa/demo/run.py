@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
 import time
 from dataclasses import asdict
 from importlib import resources
@@ -26,6 +27,7 @@ from ..eval.stream_naming import stream_naming
 from ..eval.stream_plot import plot_stream_timeline
 from ..eval.suite import evaluate_manifest
 from ..model.vljepa import DECODER_DIR, VLJepa
+from ..substrate.run_dir import RunDirectory
 from ..tasks.stream_captioner import StreamConfig, StreamResult, caption_stream
 from ..train.decoder import DecoderTrainConfig, fit_model_decoder, measure_decoder_step_seconds, save_decoder
 from ..train.trainer import METRICS_FILE, Trainer
@@ -192,6 +194,10 @@ def run_demo(
             *overrides,
         ],
     )
+    if (out / "model").exists():  # a demo is sized to its own time budget: it starts afresh, never resumes
+        with RunDirectory(out / "model"):  # refused while another demo trains there
+            console.print(f"replacing the earlier demo model in {out / 'model'}")
+            shutil.rmtree(out / "model")
     trainer = Trainer(config, write_card=write_card)
     decoder_config = load_config(
         DecoderTrainConfig,

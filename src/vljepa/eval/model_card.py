@@ -21,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from ..config import ModelConfig, read_config_json
+from ..config import RUN_CONFIG_FILE, ModelConfig, read_config_json
 from ..errors import VljepaError
 from ..eval.contamination import file_sha256
 from ..eval.report import headline_rows
@@ -32,7 +32,6 @@ from ..substrate.metrics import METRICS_FILE
 
 CARD_FILE = "README.md"
 RESULTS_DIR = "results"
-RUN_CONFIG_FILE = "train_config.json"
 KNOWN_LICENCES = (  # (text in a checkpoint's path, licence), first match wins
     ("vjepa", "MIT (V-JEPA 2)"),
     ("llama", "Llama 3.2 Community License"),

@@ -32,7 +32,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import torch
@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel
 
 from ..config import RUN_CONFIG_FILE, StageConfig, TrainConfig, to_dict
-from ..core.atomic import atomic_directory, writable_folder
+from ..core.atomic import atomic_directory, atomic_write, writable_folder
 from ..core.compilation import Compilation, announce_compilation, resolve_compilation
 from ..core.precision import Precision, announce_precision, resolve_precision
 from ..core.progress import console, progress_bar
@@ -57,6 +57,7 @@ from .best import EVAL_PREFIX, BestCheckpoint, metric_value
 from .dataset import load_samples
 from .distributed import World, init_distributed
 from .grad_cache import grad_cache_backward
+from .run_contract import recorded_config, resume_changes
 from .sharding import (
     full_trained_state,
     load_full_state,
@@ -85,14 +86,19 @@ def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> t
     return build_adamw(parameter_groups(model, stage.lr, config.weight_decay), stage.lr, VLJEPA_BETAS)
 
 
-def run_config(config: TrainConfig, precision: Precision, compilation: Compilation) -> dict:
-    """The config as given (`bf16` and `compile` may say auto) and what they resolved to, each with its reason."""
-    return {**to_dict(config), "resolved": {**precision.as_dict(), **compilation.as_dict()}}
+def run_config(config: TrainConfig, precision: Precision, compilation: Compilation, history: list[dict] = ()) -> dict:
+    """The config as given (`bf16` and `compile` may say auto), what they resolved to, each with its reason, and
+    the changes accepted on resumes (`run_contract.py`)."""
+    resolved = {**precision.as_dict(), **compilation.as_dict()}
+    return {**to_dict(config), "resolved": resolved, **({"history": list(history)} if history else {})}
 
 
-def save_run_config(config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path) -> None:
-    """`train_config.json`: `run_config`."""
-    (directory / RUN_CONFIG_FILE).write_text(json.dumps(run_config(config, precision, compilation), indent=2))
+def save_run_config(
+    config: TrainConfig, precision: Precision, compilation: Compilation, directory: Path, history: list[dict] = ()
+) -> None:
+    """`train_config.json`, written atomically: `run_config`."""
+    text = json.dumps(run_config(config, precision, compilation, history), indent=2)
+    atomic_write(directory / RUN_CONFIG_FILE, lambda tmp: tmp.write_text(text))
 
 
 def prediction_spread(predicted: torch.Tensor) -> float:
@@ -182,7 +188,31 @@ class Trainer:
         self.world, self.device = init_distributed(resolve_device(config.device))
         self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
-        self.precision = resolve_precision(config.bf16, self.device)
+        # the folder's lock before anything else: a run refused here has written nothing into it
+        self._lock = RunDirectory(self.out_dir).__enter__() if self.world.is_main else None
+        try:
+            self._set_up(config)
+        except BaseException:
+            self.release()
+            raise
+
+    def _set_up(self, config: TrainConfig) -> None:
+        """Everything `__init__` does once the run folder is this process's: check the config against the run
+        it may resume, then build the model, the data and the validation set."""
+        self._found = load_training_state(self.out_dir)  # (checkpoint folder, state) of a run to resume, or None
+        saved = recorded_config(self.out_dir) if self._found else None
+        self.history = list(saved.get("history", [])) if saved else []
+        if saved is not None:
+            position = self._found[1].position
+            changes = resume_changes(saved, config, position)
+            if changes:
+                self.history.append({"from": dict(position), "changed": changes})
+        kept = (saved or {}).get("resolved", {}).get("precision") if config.bf16 == "auto" else None
+        self.precision = (
+            Precision(kept == "bf16", f"kept from the run's start ({saved['resolved']['reason']})")
+            if kept
+            else resolve_precision(config.bf16, self.device)
+        )
         if self.world.is_main:
             announce_precision(self.precision)
         for stage in config.stages:
@@ -229,7 +259,7 @@ class Trainer:
         if self.world.is_main:
             if self.samples is not None:
                 self._warn_of_repeats()
-            save_run_config(config, self.precision, self.compilation, self.out_dir)
+            save_run_config(config, self.precision, self.compilation, self.out_dir, self.history)
         self.best = (
             BestCheckpoint.resume(self.out_dir, config.best_metric, config.best_mode) if config.best_metric else None
         )
@@ -342,7 +372,8 @@ class Trainer:
         )
 
     def _load_checkpoint(self) -> TrainingState | None:
-        found = load_training_state(self.out_dir)
+        found, self._found = self._found, None  # read at init; a second `run` reads the folder again
+        found = found or load_training_state(self.out_dir)
         if found is None:
             return None
         directory, state = found
@@ -431,8 +462,18 @@ class Trainer:
         become the steps done; single-process runs). Rank 0 holds the run folder's lock throughout."""
         if stage_deadline is not None and self.world.size > 1:
             raise ValueError("stage_deadline: ranks would stop at different steps; it is for one process")
-        with RunDirectory(self.out_dir) if self.world.is_main else nullcontext():
+        if self.world.is_main and self._lock is None:  # a second run of this trainer
+            self._lock = RunDirectory(self.out_dir).__enter__()
+        try:
             return self._run(stop_at_global_step, before_stage, stage_deadline)
+        finally:
+            self.release()
+
+    def release(self) -> None:
+        """Let go of the run folder's lock (`run` does at its end; a trainer that never runs may call it)."""
+        if self._lock is not None:
+            self._lock.__exit__(None, None, None)
+            self._lock = None
 
     def resize_stage(self, index: int, **changes) -> StageConfig:
         """Stage `index` replaced by a copy with `changes` (e.g. `steps=`), checked as any config is; the run's
@@ -442,7 +483,7 @@ class Trainer:
         stages[index] = dataclasses.replace(stages[index], **changes)
         self.config = dataclasses.replace(self.config, stages=stages)
         if self.world.is_main:
-            save_run_config(self.config, self.precision, self.compilation, self.out_dir)
+            save_run_config(self.config, self.precision, self.compilation, self.out_dir, self.history)
         return stages[index]
 
     def _run(
@@ -462,7 +503,7 @@ class Trainer:
             resume_global,
             self.world.is_main,
             report_to=self.config.report_to,
-            config=run_config(self.config, self.precision, self.compilation),
+            config=run_config(self.config, self.precision, self.compilation, self.history),
         ) as log:
             for stage_index in range(len(self.config.stages)):
                 if stage_index < resume_stage:
