@@ -103,3 +103,31 @@ def test_task_limits_are_the_servers_and_are_checked_before_the_model_loads(tmp_
     result = CliRunner().invoke(app, [*arguments, "-m", str(tmp_path / "no-model")])
     assert result.exit_code == 2, result.output
     assert result.stderr == f"error: {message}\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "model.predictor.num_heads=3"], "model.predictor.num_heads: 3 heads do not divide hidden_size 128"),
+        (["train", "model.x_encoder.num_heads=5"], "model.x_encoder.num_heads: 5 heads do not divide hidden_size 192"),
+        (["train", "device=gpu"], "device: expected auto, cpu, cuda, cuda:N, xpu or mps, got 'gpu'"),
+        (["serve", "-m", ".", "--port", "99999"], "Invalid value for '--port'"),
+        (["eval", "-m", ".", "--manifest", "x.jsonl", "--view", "bogus"], "'bogus': choose from clip, single_frame"),
+    ],
+)
+def test_bad_values_are_one_line_before_any_work(args, message):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.replace("│", " ").split())
+    assert "Traceback" not in result.output
+
+
+def test_an_unwritable_eval_output_is_refused_before_the_work(model_with_decoder, clip_manifest, tmp_path):
+    model, cache = model_with_decoder
+    (tmp_path / "a-file").write_text("")
+    out = tmp_path / "a-file" / "eval.json"
+    result = runner.invoke(
+        app, ["eval", "-m", str(model), "--manifest", str(clip_manifest), "--cache-dir", str(cache), "--out", str(out)]
+    )
+    assert result.exit_code == 2 and "a-file: cannot write here" in result.output
+    assert "classification" not in result.output  # refused before evaluating

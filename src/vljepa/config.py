@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -73,6 +74,20 @@ SHARDING_MODES = ("none", "fsdp")  # how torchrun ranks hold the trained parts (
 LOSS_NAMES = ("infonce", "cosine", "l1", "l2")  # ModelConfig.loss: InfoNCE, or a regression (model/losses.py)
 
 
+def check_heads(hidden_size: int, num_heads: int) -> None:
+    """Attention splits the width into heads: a width the heads do not divide is refused, naming both."""
+    if hidden_size % num_heads:
+        raise ConfigError(f"num_heads: {num_heads} heads do not divide hidden_size {hidden_size}")
+
+
+DEVICE_NAME = re.compile(r"auto|cpu|mps|(cuda|xpu)(:\d+)?")
+
+
+def check_device(name: str) -> None:
+    if not DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"device: expected auto, cpu, cuda, cuda:N, xpu or mps, got {name!r}")
+
+
 @dataclass
 class XEncoderConfig(CheckedConfig):
     """Frozen video encoder. `path` = a transformers VJEPA2 directory; None = tiny seeded random VJEPA2."""
@@ -88,6 +103,9 @@ class XEncoderConfig(CheckedConfig):
     num_frames: PositiveInt = 8
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[PositiveFloat, PositiveFloat, PositiveFloat] = IMAGENET_STD
+
+    def check(self) -> None:
+        check_heads(self.hidden_size, self.num_heads)
 
 
 @dataclass
@@ -107,6 +125,9 @@ class PredictorConfig(CheckedConfig):
     attention: Annotated[str, OneOf(ATTENTIONS)] = (
         "sdpa"  # transformers attention: "eager" is faster for tiny CPU models
     )
+
+    def check(self) -> None:
+        check_heads(self.hidden_size, self.num_heads)
 
 
 @dataclass
@@ -229,6 +250,7 @@ class TrainConfig(CheckedConfig):
 
     def check(self) -> None:
         check_report_to(self.report_to)
+        check_device(self.device)
         if not self.stages:
             raise ConfigError("stages: at least one stage is needed")
         if self.best_metric and not self.val_manifest:

@@ -22,11 +22,15 @@ def evaluate(
     out: Annotated[Path, typer.Option(help="Where to write the JSON results.")] = Path("eval.json"),
 ):
     """Evaluate on manifests: classification, retrieval, VQA per type, each beside chance."""
-    from ..data.feature_cache import FeatureCache, default_cache_dir
+    from ..core.atomic import writable_folder
+    from ..data.feature_cache import VIEWS, FeatureCache, default_cache_dir
     from ..eval.suite import evaluate_manifest
 
+    if view not in VIEWS:
+        raise typer.BadParameter(f"{view!r}: choose from {', '.join(VIEWS)}", param_hint="--view")
     for path in [*manifest, *([prior] if prior else [])]:
         existing_data(path)
+    writable_folder(out.parent)  # before the work, not after it
     vljepa = load_model(model)
     cache = FeatureCache(cache_dir or default_cache_dir(), vljepa.x_encoder, view=view)
     results = {str(m): evaluate_manifest(vljepa, m, cache, prior) for m in manifest}

@@ -15,7 +15,7 @@ def serve_command(
     model: Annotated[Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/final).")],
     index: Annotated[Path | None, typer.Option(help="A video index directory, for /search.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
     root: Annotated[
         list[Path] | None, typer.Option(help="A folder whose videos requests may name by path (repeatable).")
     ] = None,

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..config import Bf16Setting, ReportTo, XEncoderConfig, check_report_to, load_config
+from ..config import Bf16Setting, ReportTo, XEncoderConfig, check_device, check_report_to, load_config
 from ..core.config_loader import (
     CheckedConfig,
     Fraction,
@@ -98,6 +98,7 @@ class EncoderPretrainConfig(CheckedConfig):
 
     def check(self) -> None:
         check_report_to(self.report_to)
+        check_device(self.device)
         _check_ordered("ema", self.ema)
         if not self.data and not self.world_clips:
             raise ConfigError("data: at least one manifest or video folder is needed (or world_clips > 0)")

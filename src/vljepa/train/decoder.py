@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import Bf16Setting, to_dict
+from ..config import Bf16Setting, check_device, to_dict
 from ..core.atomic import atomic_directory, writable_folder
 from ..core.config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from ..core.precision import Precision, announce_precision, resolve_precision
@@ -62,6 +62,7 @@ class DecoderTrainConfig(CheckedConfig):
     decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
 
     def check(self) -> None:
+        check_device(self.device)
         if self.inversion_steps + self.adaptation_steps < 1:
             raise ConfigError("inversion_steps, adaptation_steps: at least one step is needed in all")
 
