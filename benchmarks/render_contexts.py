@@ -417,3 +417,14 @@ def decode_memory() -> dict:
         "command": "`python benchmarks/decode_memory.py --model runs/demo/model/final`, after `vljepa demo`",
         "results": ["decode_memory.json"],
     }
+
+
+@context("live_stream")
+def live_stream() -> dict:
+    """docs/deploy.md: live captioning of a real-time source."""
+    data = results("live_stream.json")
+    return {
+        **data,
+        "command": "`python benchmarks/live_stream.py --model runs/demo/model/final`, after `vljepa demo`",
+        "results": ["live_stream.json"],
+    }

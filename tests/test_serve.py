@@ -21,7 +21,7 @@ from vljepa.data.video import read_clip
 from vljepa.model import VLJepa
 from vljepa.serve.app import create_app
 from vljepa.serve.server import Server
-from vljepa.serve.settings import Limits, ServeSettings
+from vljepa.serve.settings import Limits, LiveStream, ServeSettings
 from vljepa.tasks.index import VideoIndex
 from vljepa.tasks.stream_captioner import StreamConfig, caption_stream
 
@@ -157,6 +157,22 @@ def test_a_stream_job_sends_each_caption_then_its_timeline(api, model, stream_vi
     assert video.status_code == 206 and video.content == stream_video.read_bytes()[:100]
     asked = client.post("/ask", data={"video_id": job["video_id"], "question": "what happens?", "options": ["a", "b"]})
     assert asked.status_code == 200, asked.text
+
+
+def test_a_live_source_is_captioned_as_it_arrives_and_followed_over_sse(model, stream_video, tmp_path):
+    from test_live import started, writer
+
+    target = tmp_path / "live.ts"
+    child = writer(stream_video, str(target))
+    live = LiveStream(window_seconds=1.0, stride_seconds=0.5, stall_seconds=1.0)
+    with serving(model, live_sources={"cam": str(started(target, child))}, stream=live) as (client, _):
+        with client.stream("GET", "/streams/cam/events") as events:
+            received = sse_events("".join(events.iter_text()))
+        timeline = client.get("/streams/cam").json()
+    child.wait(timeout=30)
+    assert [kind for kind, _ in received] == ["segment"] * (len(received) - 1) + ["done"] and len(received) > 1
+    assert timeline == received[-1][1] and timeline["live"] is True
+    assert timeline["segments"] == [data for _, data in received[:-1]]
 
 
 def test_info_health_docs_page_and_thumbnails(api, model, clips):

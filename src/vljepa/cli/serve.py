@@ -53,6 +53,13 @@ def serve_command(
     threshold: Annotated[
         float, typer.Option(help="Stream jobs: cosine distance that closes a segment (live decoding).")
     ] = LiveStream.threshold,
+    live: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME=SOURCE: caption a live source (a growing file, a URL, a device) from the start; its captions "
+            "are server-sent events at /streams/NAME/events (repeatable)."
+        ),
+    ] = None,
 ):
     """Serve a model over HTTP: an API (OpenAPI at /docs) and a web page at /."""
     import uvicorn
@@ -76,6 +83,7 @@ def serve_command(
         ),
         batching=Batching(enabled=batching, max_batch=max_batch, max_wait_ms=max_wait_ms),
         stream=LiveStream(window_seconds=window, stride_seconds=stride, threshold=threshold),
+        live_sources=dict(_named(entry) for entry in live or []),
     )
     vljepa = load_model(model)
     video_index = None
@@ -85,3 +93,10 @@ def serve_command(
         video_index = VideoIndex.open(index, model=vljepa)
     typer.echo(f"serving {model} on http://{host}:{port}/ (API docs: /docs)", err=True)
     uvicorn.run(create_app(Server(vljepa, settings, video_index, model)), host=host, port=port, log_level="warning")
+
+
+def _named(entry: str) -> tuple[str, str]:
+    name, separator, source = entry.partition("=")
+    if not separator or not name or not source:
+        raise typer.BadParameter(f"{entry!r}: expected NAME=SOURCE", param_hint="--live")
+    return name, source

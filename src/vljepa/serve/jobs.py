@@ -8,6 +8,11 @@ bounded queue (`max_stream_jobs` queued or running; more is refused) and run one
 event (a segment, the end, a failure) is appended to the job's list; a listener replays the list from
 the start and then waits for more, so one that connects late misses nothing. Finished jobs are kept
 (their timeline) until `max_stream_jobs` x 8 newer ones have finished.
+Live sources (`vljepa serve --live NAME=SOURCE`) are jobs too, named by the operator and started with the
+server, each on its own thread (a live source has no end to wait for): `tasks.live_captioner.caption_live`
+reads it through its bounded queue, its model calls go through the model thread like every job's, and its
+captions are events at `/streams/NAME/events`. Clients can follow a live source, never name one: the server
+opens only the sources its operator gave.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from typing import Any
 
 import torch
 
+from ..tasks.live_captioner import caption_live
 from ..tasks.stream_captioner import StreamConfig, TimedCaption, caption_stream
 from .batching import ModelWorker
 from .settings import LiveStream
@@ -46,7 +52,7 @@ class Event:
 @dataclass
 class StreamJob:
     id: str
-    video: VideoSource
+    video: VideoSource | None  # None: a live source
     status: str = QUEUED
     segments: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
@@ -59,6 +65,14 @@ class StreamJob:
         return self.status in (DONE, FAILED)
 
     def timeline(self) -> dict[str, Any]:
+        if self.video is None:
+            return {
+                "id": self.id,
+                "status": self.status,
+                "live": True,
+                "segments": list(self.segments),
+                "error": self.error,
+            }
         return {
             "id": self.id,
             "status": self.status,
@@ -130,20 +144,33 @@ class StreamJobs:
             threshold=live.threshold,
         )
         self.max_jobs = max_jobs
+        self.stall_seconds = live.stall_seconds
         self._jobs: OrderedDict[str, StreamJob] = OrderedDict()
         self._pending: queue.Queue[StreamJob | None] = queue.Queue()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="vljepa-streams", daemon=True)
         self._stopping = threading.Event()
+        self._live: list[threading.Thread] = []
 
-    def start(self) -> None:
+    def start(self, live_sources: dict[str, str] | None = None) -> None:
         self._thread.start()
+        for name, source in (live_sources or {}).items():
+            job = StreamJob(name, None, RUNNING)
+            with self._lock:
+                self._jobs[name] = job
+            thread = threading.Thread(
+                target=self._run_live, args=(job, source), name=f"vljepa-live-{name}", daemon=True
+            )
+            thread.start()
+            self._live.append(thread)
 
     def stop(self) -> None:
-        """End the running job at its next model call, fail the queued ones, and end the thread."""
+        """End the running jobs at their next model call, fail the queued ones, and end the threads."""
         self._stopping.set()
         self._pending.put(None)
         self._thread.join()
+        for thread in self._live:
+            thread.join(timeout=10)
 
     def submit(self, video: VideoSource) -> StreamJob:
         with self._lock:
@@ -165,17 +192,31 @@ class StreamJobs:
     def _run(self) -> None:
         while (job := self._pending.get()) is not None:
             job.status = RUNNING
+            self._caption(
+                job, lambda model, on_caption, job=job: caption_stream(model, job.video.path, self.config, on_caption)
+            )
 
-            def on_caption(caption: TimedCaption, job: StreamJob = job) -> None:
-                segment = dataclasses.asdict(caption)
-                job.segments.append(segment)
-                job.publish(Event("segment", segment))
+    def _run_live(self, job: StreamJob, source: str) -> None:
+        self._caption(
+            job,
+            lambda model, on_caption: caption_live(
+                model, source, self.config, on_caption, stall_seconds=self.stall_seconds
+            ),
+        )
 
-            try:
-                model = _QueuedModel(self.worker, self._stopping)
-                caption_stream(model, job.video.path, self.config, on_caption)  # type: ignore[arg-type]
-            except Exception as error:  # the job fails with a message; the server and the next job go on
-                job.error = " ".join(str(error).replace(str(job.video.path), job.video.name).split())
-                job.publish(Event("failed", {"error": job.error}), FAILED)
-                continue
-            job.publish(Event("done", job.timeline() | {"status": DONE}), DONE)
+    def _caption(self, job: StreamJob, caption) -> None:
+        """Run `caption(model, on_caption)` for the job, publishing each caption, then its end or failure."""
+
+        def on_caption(caption: TimedCaption) -> None:
+            segment = dataclasses.asdict(caption)
+            job.segments.append(segment)
+            job.publish(Event("segment", segment))
+
+        try:
+            caption(_QueuedModel(self.worker, self._stopping), on_caption)
+        except Exception as error:  # the job fails with a message; the server and the next job go on
+            message = str(error) if job.video is None else str(error).replace(str(job.video.path), job.video.name)
+            job.error = " ".join(message.split())
+            job.publish(Event("failed", {"error": job.error}), FAILED)
+            return
+        job.publish(Event("done", job.timeline() | {"status": DONE}), DONE)

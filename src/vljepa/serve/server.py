@@ -50,7 +50,7 @@ class Server:
 
     def start(self) -> None:
         self.worker.start()
-        self.jobs.start()
+        self.jobs.start(self.settings.live_sources)
 
     def stop(self) -> None:
         self.jobs.stop()

@@ -8,6 +8,7 @@ each caption is sent as soon as its segment closes (the `stream` command's `--th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +46,7 @@ class LiveStream(CheckedConfig):
     window_seconds: PositiveFloat = 2.0  # the clip length the model was trained on (world clips: 2 s)
     stride_seconds: PositiveFloat = 0.5
     threshold: PositiveFloat = 0.2  # cosine distance from the segment mean that closes a segment
+    stall_seconds: PositiveFloat = 5.0  # live sources: seconds without new data that end the stream
 
 
 @dataclass(frozen=True)
@@ -55,7 +57,11 @@ class ServeSettings(CheckedConfig):
     batching: Batching = field(default_factory=Batching)
     stream: LiveStream = field(default_factory=LiveStream)
     upload_dir: Path | None = None  # None: a temporary folder removed at shutdown
+    live_sources: dict[str, str] = field(default_factory=dict)  # name -> a live source captioned from the start
 
     def check(self) -> None:
         if self.token is not None and not self.token.strip():
             raise ConfigError("token: empty (an unset variable?); give a token, or leave it out to serve without one")
+        for name in self.live_sources:
+            if not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+                raise ConfigError(f"live_sources: {name!r}: a name is letters, digits, - and _ (it is in the URL)")
