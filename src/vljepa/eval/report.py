@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 from pathlib import Path
@@ -14,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from ..core.precision import cpu_bf16_units, cpu_capability  # noqa: E402
+from ..substrate.curves import plot_learning_curves  # noqa: E402
 
 # The figures the demo is expected to reach on held-out clips (the direction control, on a single frame,
 # should instead stay near chance).
@@ -65,28 +65,6 @@ def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]
     for kind, stats in results.get("world_prediction", {}).get("vqa", {}).items():
         rows.append((f"{kind}", stats["accuracy"], stats["chance"], None))
     return rows
-
-
-def plot_learning_curves(metrics_path: Path, out: Path) -> None:
-    entries = [json.loads(line) for line in metrics_path.read_text().splitlines() if line]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for stage in dict.fromkeys(e["stage"] for e in entries):
-        rows = [e for e in entries if e["stage"] == stage]
-        left.plot([e["global_step"] for e in rows], [e["loss"] for e in rows], label=f"train loss ({stage})")
-    val_keys = sorted({k for e in entries for k in e if k.startswith("val_") and k.endswith("_top1")})
-    for key in val_keys:
-        rows = [e for e in entries if key in e]
-        right.plot([e["global_step"] for e in rows], [e[key] for e in rows], marker="o", label=key)
-    left.set(xlabel="step", ylabel="InfoNCE loss", title="training loss")
-    right.set(
-        xlabel="step", ylabel="in-batch top-1", title="validation (prediction -> its target in a batch)", ylim=(0, 1)
-    )
-    for axis in (left, right):
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
 
 
 def plot_tasks(rows: list[tuple[str, float, float, float | None]], out: Path) -> None:

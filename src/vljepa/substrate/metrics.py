@@ -14,9 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
+from .curves import plot_learning_curves
 from .trackers import Trackers
 
 METRICS_FILE = "metrics.jsonl"
+CURVES_FILE = "learning_curves.png"  # drawn at each stage's end for the trackers
 
 
 def trim_metrics(path: Path, global_step: int) -> None:
@@ -75,6 +77,13 @@ class MetricsLog:
         if self._trackers is not None:
             self._trackers.close()
             self._trackers = None
+
+    def stage_end(self, global_step: int) -> None:
+        """A stage has ended: its trackers receive the run's learning curves so far, as an image."""
+        if self._trackers is not None:
+            image = self.path.with_name(CURVES_FILE)
+            plot_learning_curves(self.path, image)
+            self._trackers.image("learning_curves", image, global_step)
 
     def write(self, entry: dict) -> None:
         if self._file is not None:

@@ -4,7 +4,8 @@ Every numeric value of a metrics entry becomes a scalar under its own key at the
 the loss, LR, gradient norm, samples/s, prediction spread and temperature, each validation or evaluation
 figure under its suite name (`val_...`, `eval.retrieval...`), and `best` when a new best checkpoint is kept.
 Texts (stage, precision) are not scalars; the run's config and what `auto` resolved to are logged once, as
-TensorBoard text and as W&B's run config.
+TensorBoard text and as W&B's run config. At the end of each stage the run's learning curves
+(`substrate/curves.py`) are logged as an image.
 - TensorBoard (`torch.utils.tensorboard`, the `tensorboard` package): event files in `<out_dir>/tensorboard`.
   A resumed run writes into the same folder and purges the steps after its checkpoint, which the
   interrupted process may have logged, so the curves read as one run (as `metrics.jsonl` is cut back).
@@ -25,6 +26,8 @@ import uuid
 from collections.abc import Sequence
 from numbers import Real
 from pathlib import Path
+
+import numpy as np
 
 TENSORBOARD_DIR = "tensorboard"
 WANDB_DIR = "wandb"
@@ -80,6 +83,18 @@ class Trackers:
             self.tensorboard.flush()
         if self.wandb is not None:
             self.wandb.log(values, step=step)
+
+    def image(self, tag: str, png: Path, step: int) -> None:
+        if self.tensorboard is not None:
+            from PIL import Image
+
+            pixels = np.asarray(Image.open(png).convert("RGB"))
+            self.tensorboard.add_image(tag, pixels, global_step=step, dataformats="HWC")
+            self.tensorboard.flush()
+        if self.wandb is not None:
+            import wandb
+
+            self.wandb.log({tag: wandb.Image(str(png))}, step=step)
 
     def close(self) -> None:
         if self.tensorboard is not None:

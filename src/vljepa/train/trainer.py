@@ -612,6 +612,8 @@ class Trainer:
                     return True
                 if done == stage.steps:
                     break  # a stage ended at its deadline
+        if main:
+            log.stage_end(offset + stage.steps)
         self._save_model(self.out_dir / stage.name)
         self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
