@@ -36,7 +36,7 @@ from torch import nn
 
 from ..config import XEncoderConfig
 from ..core.config_loader import CheckedConfig, Fraction, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
-from ..core.progress import console
+from ..core.progress import console, progress_bar
 from ..data.feature_cache import FeatureCache
 from ..data.manifest import ClipRef, ManifestError, Record, class_names
 from ..data.shards import load_records
@@ -288,14 +288,15 @@ def probe_encoder(
             f"e.g. {next(iter(cache.failed.values()))}"
         )
     results: dict[str, dict[str, dict]] = {kind: {} for kind in PROBES}
-    for name in names:
-        classes = sorted(set(train_labels[name].values()))
-        train = gather(train_labels[name], tokens, classes)
-        test = gather(test_labels.get(name, {}), tokens, classes)
-        if len(classes) < 2 or train is None or test is None:
-            continue
-        for kind, scores in run_task(train, test, len(classes), config).items():
-            results[kind][name] = scores
+    with progress_bar("fitting probes (tasks)", len(names), progress, fields="{task}") as advance:
+        for name in names:
+            classes = sorted(set(train_labels[name].values()))
+            train = gather(train_labels[name], tokens, classes)
+            test = gather(test_labels.get(name, {}), tokens, classes)
+            if len(classes) >= 2 and train is not None and test is not None:
+                for kind, scores in run_task(train, test, len(classes), config).items():
+                    results[kind][name] = scores
+            advance(task=name)
     for by_task in results.values():
         binding = binding_summary(by_task)
         if binding is not None:
