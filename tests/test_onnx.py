@@ -135,10 +135,31 @@ def test_commands_that_need_pytorch_say_so_and_an_export_does_not_overwrite_othe
     exported, clip_manifest, tmp_path
 ):
     model_dir, onnx_dir = exported
-    result = runner.invoke(app, ["caption", str(clip_manifest.parent / "clips/00.mp4"), "-m", str(onnx_dir)])
+    video = str(clip_manifest.parent / "clips/00.mp4")
+    result = runner.invoke(app, ["stream", video, "-m", str(onnx_dir)])
     assert result.exit_code == 2
     assert "an ONNX export; this command needs the PyTorch model folder" in result.output
+    result = runner.invoke(app, ["caption", video, "-m", str(onnx_dir)])  # a model without a Y-decoder
+    assert result.exit_code == 2 and "this ONNX export has no Y-decoder" in " ".join(result.output.split())
     (tmp_path / "notes.txt").write_text("mine")
     result = runner.invoke(app, ["export", "onnx", "-m", str(model_dir), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "exists and is not an ONNX export" in result.output
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_the_y_decoder_graph_writes_what_pytorch_writes(model_with_decoder, clip_manifest, tmp_path):
+    model_dir, _ = model_with_decoder
+    result = runner.invoke(app, ["export", "onnx", "-m", str(model_dir), "--out", str(tmp_path / "onnx")])
+    assert result.exit_code == 0, result.output
+    pytorch, onnx = VLJepa.from_pretrained(model_dir, bf16=False), OnnxVLJepa(tmp_path / "onnx")
+    frames = clips(clip_manifest, 16)
+    with pytorch.inference():
+        expected = pytorch.decode(pytorch.encode_video(frames))
+    assert onnx.decode(onnx.encode_video(frames)) == expected
+    video = str(clip_manifest.parent / "clips/03.mp4")
+    answers = [
+        runner.invoke(app, ["caption", video, "-m", str(folder)]).output for folder in (model_dir, tmp_path / "onnx")
+    ]
+    assert answers[0].splitlines()[-1] == answers[1].splitlines()[-1]
+    result = runner.invoke(app, ["caption", video, "-m", str(tmp_path / "onnx"), "--beam", "3"])
+    assert result.exit_code == 2 and "decodes greedily (beam 1)" in " ".join(result.output.split())

@@ -23,7 +23,7 @@ InferenceModelOption = Annotated[
         "(run by onnxruntime, without PyTorch).",
     ),
 ]
-ONNX_COMMANDS = "classify and ask"
+ONNX_COMMANDS = "classify, ask and caption"
 
 
 def existing_file(path: Path) -> Path:

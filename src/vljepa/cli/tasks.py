@@ -141,10 +141,6 @@ def _percentile(values: list[float], q: float) -> str:
 
 
 def _decode(vljepa, embeddings, beam: int) -> list[str]:
-    if not hasattr(vljepa, "decode"):
-        raise typer.BadParameter(
-            "an ONNX export has no Y-decoder: decode with the PyTorch model folder", param_hint="--model"
-        )
     try:
         return vljepa.decode(embeddings, beam_size=beam)
     except RuntimeError as error:
@@ -153,7 +149,7 @@ def _decode(vljepa, embeddings, beam: int) -> list[str]:
 
 def caption(
     video: Path,
-    model: ModelOption,
+    model: InferenceModelOption,
     start: Annotated[float | None, typer.Option(help="Clip start (seconds).")] = None,
     end: Annotated[float | None, typer.Option(help="Clip end (seconds).")] = None,
     beam: Annotated[int, typer.Option(help="Beam size.")] = 1,
@@ -163,7 +159,7 @@ def caption(
 
     checked(CaptionRequest, start=start, end=end, beam=beam)
     frames = _read(video, model, start, end)
-    vljepa = load_model(model)
+    vljepa = load_inference_model(model)
     with vljepa.inference():
         typer.echo(_decode(vljepa, vljepa.encode_video(frames), beam)[0])
 

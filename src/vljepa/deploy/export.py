@@ -7,6 +7,10 @@ Three graphs, each through `torch.onnx.export(..., dynamo=True)` (the exporter b
   (B, shared_dim). Batch and query length are dynamic; a query of length 0 is caption mode.
 - `y_encoder.onnx`: text ids and mask (B, L) -> unnormalised text embedding (B, shared_dim): the sentence
   encoder, its pooling and normalisation, and the head; batch and length are dynamic.
+- `y_decoder.onnx`, when the model has a Y-decoder: the embedding (B, shared_dim) and the vocabulary rows
+  written so far (B, L, L >= 0) -> the next row's logits. It recomputes the whole short sequence at each step
+  (no key-value cache: captions are a few dozen tokens); the runtime decodes greedily with the decoder's
+  rule against repeated token pairs, as `YDecoder.decode` does with a beam of 1.
 The preprocessing runs in numpy (`deploy/preprocess.py`) and the tokenizers through the `tokenizers` library,
 from the two tokenizer files written beside the graphs. Label names given at export are Y-encoded once into
 `labels.npy`, so classifying against them needs no text graph call. Every graph is run once by onnxruntime on
@@ -40,9 +44,11 @@ from ..core.progress import progress_bar
 from ..errors import require_extra
 from ..model.vljepa import VLJepa
 from .sidecar import (
+    DECODER_ROWS_FILE,
     FORMAT_VERSION,
     LABELS_FILE,
     SIDECAR_FILE,
+    Decoding,
     GraphSpec,
     OnnxExportError,
     OnnxSidecar,
@@ -53,7 +59,11 @@ from .sidecar import (
 
 OPSET = 18
 MIN_COSINE = 0.9999  # an exported graph's outputs against PyTorch's on the example input
-QUERY_TOKENIZER, TEXT_TOKENIZER = "query_tokenizer.json", "text_tokenizer.json"
+QUERY_TOKENIZER, TEXT_TOKENIZER, DECODER_TOKENIZER = (
+    "query_tokenizer.json",
+    "text_tokenizer.json",
+    "decoder_tokenizer.json",
+)
 
 
 class _XEncoderGraph(nn.Module):
@@ -96,6 +106,19 @@ def _quiet_exporter() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
+
+
+class _DecoderStepGraph(nn.Module):
+    """The Y-decoder's next-token logits (B, vocabulary rows) given the embedding and the rows written so far."""
+
+    def __init__(self, model: VLJepa):
+        super().__init__()
+        self.decoder = model.y_decoder
+
+    def forward(self, embedding: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        prefix = self.decoder._prefix_embeds(embedding)
+        sequence = torch.cat([prefix, self.decoder.lm.get_input_embeddings()(rows)], dim=1)
+        return self.decoder.lm(inputs_embeds=sequence, use_cache=False).logits[:, -1]
 
 
 def _export_graph(
@@ -209,6 +232,16 @@ def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) ->
             "text_embedding",
         ),
     }
+    decoder = model.y_decoder
+    if decoder is not None:
+        embedding = F.normalize(torch.randn(2, config.shared_dim), dim=-1)
+        rows = torch.tensor([[decoder.bos_row, decoder.eos_row]] * 2)
+        jobs["y_decoder"] = (
+            _DecoderStepGraph(model),
+            {"embedding": embedding, "rows": rows},
+            {"embedding": batch, "rows": {0: "batch", 1: "written"}},
+            "next_logits",
+        )
     graphs = {}
     with progress_bar("exporting ONNX graphs", len(jobs) + (2 if int8 else 0)) as advance:
         for name, (module, example, dynamic, output) in jobs.items():
@@ -224,6 +257,17 @@ def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) ->
     if labels:
         with torch.no_grad():
             np.save(folder / LABELS_FILE, model.encode_text(labels).numpy())
+    decoding = None
+    if decoder is not None:
+        _text_tokenizer_file(decoder.tokenizer, folder / DECODER_TOKENIZER)
+        np.save(folder / DECODER_ROWS_FILE, decoder.vocabulary.tokenizer_ids.numpy())
+        decoding = Decoding(
+            tokenizer=DECODER_TOKENIZER,
+            bos=decoder.bos_row,
+            eos=decoder.eos_row,
+            max_new_tokens=decoder.config.max_text_tokens + 1,
+            no_repeat_ngram_size=decoder.config.no_repeat_ngram_size,
+        )
     write_sidecar(
         OnnxSidecar(
             format=FORMAT_VERSION,
@@ -242,6 +286,7 @@ def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) ->
             ),
             graphs=graphs,
             labels=labels,
+            decoding=decoding,
             source={"x_encoder_fingerprint": model.x_encoder.fingerprint()},
             versions=_versions(),
         ),

@@ -20,7 +20,7 @@ from tokenizers import Tokenizer
 
 from ..errors import require_extra
 from .preprocess import preprocess_frames
-from .sidecar import LABELS_FILE, OnnxExportError, OnnxSidecar, read_sidecar
+from .sidecar import DECODER_ROWS_FILE, LABELS_FILE, OnnxExportError, OnnxSidecar, read_sidecar
 
 
 def _normalise(rows: np.ndarray) -> np.ndarray:
@@ -60,6 +60,10 @@ class OnnxVLJepa:
         self.text_tokenizer = Tokenizer.from_file(str(self.folder / self.sidecar.text.tokenizer))
         self.text_tokenizer.enable_truncation(self.sidecar.text.max_tokens)
         self.label_embeddings = np.load(self.folder / LABELS_FILE) if self.sidecar.labels else None
+        decoding = self.sidecar.decoding
+        if decoding is not None:
+            self.decoder_tokenizer = Tokenizer.from_file(str(self.folder / decoding.tokenizer))
+            self.decoder_rows = np.load(self.folder / DECODER_ROWS_FILE)
         self._query_ids: dict[str, list[int]] = {}
 
     @property
@@ -107,3 +111,41 @@ class OnnxVLJepa:
         ids, mask = _padded([e.ids for e in encoded], pad=self.sidecar.text.pad_id)
         feeds = {"input_ids": ids, "attention_mask": mask.astype(np.int64)}
         return _normalise(self.sessions["y_encoder"].run(None, feeds)[0])
+
+    def decode(self, embeddings: np.ndarray, beam_size: int = 1) -> list[str]:
+        """Embeddings (B, shared_dim) -> B texts through the Y-decoder graph, greedily, never writing a token
+        pair twice (the decoder's `no_repeat_ngram_size`), as `YDecoder.decode` does with a beam of 1."""
+        decoding = self.sidecar.decoding
+        if decoding is None:
+            raise RuntimeError("this ONNX export has no Y-decoder: export a model that has one (vljepa train-decoder)")
+        if beam_size != 1:
+            raise RuntimeError(f"an ONNX export decodes greedily (beam 1), not with a beam of {beam_size}")
+        unit = _normalise(np.asarray(embeddings, dtype=np.float32))
+        written = np.zeros((len(unit), 0), dtype=np.int64)
+        finished = np.zeros(len(unit), dtype=bool)
+        for _ in range(decoding.max_new_tokens):
+            logits = self.sessions["y_decoder"].run(None, {"embedding": unit, "rows": written})[0]
+            for row, banned in enumerate(_repeated_pairs(written, decoding.no_repeat_ngram_size)):
+                logits[row, banned] = -np.inf
+            chosen = np.where(finished, decoding.eos, logits.argmax(-1))
+            written = np.concatenate([written, chosen[:, None]], axis=1)
+            finished |= chosen == decoding.eos
+            if finished.all():
+                break
+        return [self._text(row, decoding.eos) for row in written]
+
+    def _text(self, rows: np.ndarray, eos: int) -> str:
+        ended = np.flatnonzero(rows == eos)
+        kept = rows[: ended[0]] if len(ended) else rows
+        return self.decoder_tokenizer.decode(self.decoder_rows[kept].tolist(), skip_special_tokens=True).strip()
+
+
+def _repeated_pairs(written: np.ndarray, size: int) -> list[list[int]]:
+    """Per row, the next tokens that would repeat an n-gram (n = `size`) already written."""
+    if size == 0 or written.shape[1] < size - 1:
+        return [[] for _ in written]
+    banned = []
+    for row in written.tolist():
+        tail = tuple(row[len(row) - size + 1 :]) if size > 1 else ()
+        banned.append([row[i + size - 1] for i in range(len(row) - size + 1) if tuple(row[i : i + size - 1]) == tail])
+    return banned

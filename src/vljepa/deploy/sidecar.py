@@ -22,6 +22,7 @@ from ..errors import ConfigError, VljepaError
 SIDECAR_FILE = "vljepa-onnx.json"
 FORMAT_VERSION = 1
 LABELS_FILE = "labels.npy"
+DECODER_ROWS_FILE = "decoder_rows.npy"  # the Y-decoder's vocabulary: row -> tokenizer id
 GRAPH_NAMES = ("x_encoder", "predictor", "y_encoder")
 
 
@@ -58,6 +59,17 @@ class TextSpec(CheckedConfig):
 
 
 @dataclass
+class Decoding(CheckedConfig):
+    """The Y-decoder's greedy decoding: its tokenizer file, the rows of BOS and EOS, and its limits."""
+
+    tokenizer: str
+    bos: NonNegativeInt
+    eos: NonNegativeInt
+    max_new_tokens: PositiveInt
+    no_repeat_ngram_size: NonNegativeInt
+
+
+@dataclass
 class OnnxSidecar(CheckedConfig):
     format: PositiveInt
     weights: Annotated[str, OneOf(("fp32", "int8"))]
@@ -68,6 +80,7 @@ class OnnxSidecar(CheckedConfig):
     text: TextSpec  # the Y-encoder's texts: special tokens, padded to the longest, cut at `max_tokens`
     graphs: dict[str, GraphSpec]
     labels: list[str] = field(default_factory=list)  # rows of `labels.npy`, the Y-encoded label names
+    decoding: Decoding | None = None  # with a `y_decoder` graph
     source: dict[str, str] = field(default_factory=dict)  # the model folder and its X-encoder fingerprint
     versions: dict[str, str] = field(default_factory=dict)
 
@@ -105,6 +118,12 @@ def read_sidecar(folder: str | Path) -> OnnxSidecar:
     for spec in (sidecar.query, sidecar.text):
         if not (folder / spec.tokenizer).is_file():
             raise OnnxExportError(f"{folder / spec.tokenizer}: missing ({path} lists it as a tokenizer)")
+    if (sidecar.decoding is None) != ("y_decoder" not in sidecar.graphs):
+        raise OnnxExportError(f"{path}: a y_decoder graph and its decoding settings go together")
+    if sidecar.decoding is not None:
+        for name in (sidecar.decoding.tokenizer, DECODER_ROWS_FILE):
+            if not (folder / name).is_file():
+                raise OnnxExportError(f"{folder / name}: missing ({path} lists a Y-decoder)")
     if sidecar.labels and not (folder / LABELS_FILE).is_file():
         raise OnnxExportError(f"{folder / LABELS_FILE}: missing ({path} lists {len(sidecar.labels)} labels)")
     return sidecar

@@ -92,8 +92,9 @@ class YDecoder(DirectoryCheckpoint, nn.Module):
         if self.training and self.config.noise_std > 0:
             noise = torch.randn_like(unit) * self.config.noise_std / unit.shape[-1] ** 0.5
             unit = F.normalize(unit + noise, dim=-1)
-        prefix = self.prefix(unit).view(len(unit), self.config.prefix_tokens, self.config.hidden_size)
-        bos = self.lm.get_input_embeddings()(torch.full((len(unit), 1), self.bos_row, device=self.device))
+        # shapes from ops, not from len(): the ONNX export keeps the batch dynamic
+        prefix = self.prefix(unit).unflatten(-1, (self.config.prefix_tokens, self.config.hidden_size))
+        bos = self.lm.get_input_embeddings().weight[self.bos_row].expand(prefix.shape[0], 1, -1)
         return torch.cat([prefix, bos], dim=1)
 
     def _text_rows(self, text: str) -> tuple[int, ...]:
