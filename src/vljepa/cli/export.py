@@ -24,8 +24,8 @@ def export_onnx_command(
         typer.Option(help="Class names to embed once into the export: comma-separated, or @file with one per line."),
     ] = None,
 ):
-    """Write ONNX graphs of the X-encoder, predictor and Y-encoder, checked against PyTorch, with a sidecar;
-    `vljepa classify/ask --model OUT` then run them through onnxruntime."""
+    """Write ONNX graphs of the X-encoder, predictor, Y-encoder and Y-decoder step, checked against PyTorch, with
+    a sidecar; `vljepa classify/ask/caption --model OUT` then run them through onnxruntime."""
     from ..deploy.export import export_onnx
 
     existing_folder(model)
