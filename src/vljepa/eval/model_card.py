@@ -75,7 +75,7 @@ def _parts(config: ModelConfig) -> list[tuple[str, str, str, str]]:
     ]
 
 
-def _training(run: dict | None, folder: Path) -> tuple[list[str], list[str]]:
+def _training(run: dict | None) -> tuple[list[str], list[str]]:
     """(dataset names for the front matter, Markdown lines) of the run's training data."""
     if run is None:
         return [], ["No `train_config.json` beside this folder: the training data is not recorded here."]
@@ -139,7 +139,7 @@ def card_text(model_dir: Path) -> str:
     run = json.loads(run_file.read_text()) if run_file.is_file() else None
     info = describe(model_dir.name, ModelSpec("", config))
     parts = _parts(config)
-    datasets, training = _training(run, model_dir)
+    datasets, training = _training(run)
     figures = figure_rows(model_dir)
     base_models = [p for p in (config.x_encoder.path, config.predictor.llama_path, config.y_encoder.path) if p]
     front = {

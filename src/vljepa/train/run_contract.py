@@ -59,7 +59,7 @@ def _unsafe(key: str, saved_stages: int, position: dict, new_steps: dict[int, in
     if index >= saved_stages:
         return None  # a stage added after the last one
     if field != "steps":
-        return f"stage {index} has {'started' if index <= position['stage'] else 'its settings recorded'}"
+        return f"stage {index} has started" if index <= position["stage"] else f"stage {index}'s settings are the run's"
     if index < position["stage"]:
         return f"stage {index} has finished"
     if index == position["stage"] and new_steps[index] <= position["step"]:
