@@ -66,3 +66,35 @@ def test_a_tracker_that_is_not_installed_is_refused_at_once(monkeypatch):
         load_train_config(None, ["report_to=[wandb]"])
     with pytest.raises(Exception, match="report_to.0: must be one of tensorboard, wandb"):
         load_train_config(None, ["report_to=[mlflow]"])
+
+
+def test_the_y_decoders_training_reports_its_log(tmp_path, clip_manifest):
+    import torch
+    from conftest import TINY_DECODER, tiny_model_config
+    from typer.testing import CliRunner
+
+    from vljepa.cli import app
+    from vljepa.model import VLJepa
+
+    torch.manual_seed(0)
+    VLJepa(tiny_model_config()).save_pretrained(tmp_path / "model")
+    steps = ["inversion_steps=12", "adaptation_steps=4"]
+    result = CliRunner().invoke(
+        app,
+        [
+            "train-decoder",
+            "-m",
+            str(tmp_path / "model"),
+            "--manifest",
+            str(clip_manifest),
+            f"cache_dir={tmp_path / 'cache'}",
+        ]
+        + [o for o in TINY_DECODER if not o.startswith(("inversion", "adaptation"))]
+        + steps
+        + ["report_to=[tensorboard]"],
+    )
+    assert result.exit_code == 0, result.output
+    log = json.loads((tmp_path / "model" / "y_decoder" / "train_log.json").read_text())["log"]
+    events = EventAccumulator(str(tmp_path / "model" / "y_decoder_logs" / "tensorboard"))
+    events.Reload()
+    assert {e.step: e.value for e in events.Scalars("loss")} == pytest.approx({e["step"]: e["loss"] for e in log})

@@ -12,6 +12,7 @@ TensorBoard text and as W&B's run config. At the end of each stage the run's lea
 - W&B (`wandb`): a run in `<out_dir>/wandb`; its id is kept in `<out_dir>/wandb-run-id`, so a resumed run
   continues the same W&B run. The mode is `WANDB_MODE` when set, else online with an API key
   (`WANDB_API_KEY`) and offline without one (then `wandb sync <out_dir>/wandb/offline-run-*` uploads it).
+The Y-decoder's training (`train/decoder.py`) sends its per-step log the same way, into `<out_dir>_logs/`.
 Neither package is a dependency of vljepa: `pip install "vljepa[tensorboard]"` or `"vljepa[wandb]"`; a
 config asking for a missing one is refused when it is loaded (`config.check_report_to`). Only the process
 that writes `metrics.jsonl` (rank 0) reports.

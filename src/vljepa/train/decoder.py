@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import Bf16Setting, check_device, to_dict
+from ..config import Bf16Setting, ReportTo, check_device, check_report_to, to_dict
 from ..core.atomic import atomic_directory, writable_folder
 from ..core.config_loader import CheckedConfig, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 from ..core.precision import Precision, announce_precision, resolve_precision
@@ -36,6 +36,7 @@ from ..model.vljepa import DECODER_DIR, VLJepa
 from ..model.y_decoder import YDecoder, YDecoderConfig
 from ..substrate.device import resolve_device
 from ..substrate.optim import apply_gradients, build_adamw, build_schedule, decay_groups
+from ..substrate.trackers import Trackers
 from ..tasks.embed import embed_texts, predict_tokens
 from .dataset import FeatureTable, load_samples
 from .samples import Sample
@@ -60,8 +61,10 @@ class DecoderTrainConfig(CheckedConfig):
     bf16: Bf16Setting = "auto"  # bf16 autocast where the hardware computes it natively (core/precision.py)
     device: str = "auto"
     decoder: YDecoderConfig = field(default_factory=YDecoderConfig)  # shared_dim is taken from the model
+    report_to: ReportTo = field(default_factory=list)  # trackers of the per-step log, in `<out_dir>_logs/`
 
     def check(self) -> None:
+        check_report_to(self.report_to)
         check_device(self.device)
         if self.inversion_steps + self.adaptation_steps < 1:
             raise ConfigError("inversion_steps, adaptation_steps: at least one step is needed in all")
@@ -94,9 +97,14 @@ class Phase:
 
 
 def fit_decoder(
-    decoder: YDecoder, phases: list[Phase], config: DecoderTrainConfig, progress: bool = True
+    decoder: YDecoder,
+    phases: list[Phase],
+    config: DecoderTrainConfig,
+    progress: bool = True,
+    trackers: Trackers | None = None,
 ) -> list[dict]:
-    """Train through the phases in order under one warmup + cosine schedule; returns the per-step log."""
+    """Train through the phases in order under one warmup + cosine schedule; returns the per-step log, each
+    entry also sent to `trackers` when given."""
     total = sum(phase.steps for phase in phases)
     generator = torch.Generator().manual_seed(config.seed)
     optimizer = decoder_optimizer(decoder, config.lr, config.weight_decay)
@@ -111,15 +119,16 @@ def fit_decoder(
                 loss = decoder_step(
                     decoder, optimizer, scheduler, *phase.batch(config.batch_size, generator), precision
                 )
-                log.append(
-                    {
-                        "step": step,
-                        "phase": phase.name,
-                        "loss": loss.item(),
-                        "lr": scheduler.get_last_lr()[0],
-                        "precision": precision.name,
-                    }
-                )
+                entry = {
+                    "step": step,
+                    "phase": phase.name,
+                    "loss": loss.item(),
+                    "lr": scheduler.get_last_lr()[0],
+                    "precision": precision.name,
+                }
+                log.append(entry)
+                if trackers is not None:
+                    trackers.log(entry, step)
                 advance(phase=phase.name, loss=loss.item())
                 step += 1
     decoder.eval()
@@ -191,7 +200,11 @@ def adaptation_pairs(model: VLJepa, samples: list[Sample], table: FeatureTable, 
 
 
 def fit_model_decoder(
-    model: VLJepa, config: DecoderTrainConfig, cache: FeatureCache, progress: bool = True
+    model: VLJepa,
+    config: DecoderTrainConfig,
+    cache: FeatureCache,
+    progress: bool = True,
+    trackers: Trackers | None = None,
 ) -> tuple[YDecoder, list[dict]]:
     """Train a Y-decoder for an in-memory model on `config.train_manifest`; returns it and its log."""
     torch.manual_seed(config.seed)
@@ -213,6 +226,7 @@ def fit_model_decoder(
         ],
         config,
         progress,
+        trackers,
     )
     return decoder, log
 
@@ -226,7 +240,15 @@ def train_decoder(config: DecoderTrainConfig, progress: bool = True) -> Path:
     writable_folder(out_dir.parent)  # before any training; the decoder's folder appears whole at the end
     model = VLJepa.from_pretrained(config.model, device=str(resolve_device(config.device)), bf16=config.bf16)
     cache = FeatureCache(config.cache_dir or default_cache_dir(), model.x_encoder)
-    decoder, log = fit_model_decoder(model, config, cache, progress)
+    trackers = None
+    if config.report_to:
+        logs = writable_folder(out_dir.with_name(f"{out_dir.name}_logs"))
+        trackers = Trackers(config.report_to, logs, None, to_dict(config))
+    try:
+        decoder, log = fit_model_decoder(model, config, cache, progress, trackers)
+    finally:
+        if trackers is not None:
+            trackers.close()
     save_decoder(out_dir, decoder, config, log)
     return out_dir
 
