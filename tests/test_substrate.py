@@ -115,12 +115,12 @@ def _config(manifest, out, cache, steps: int = 3, batch_size: int = 8) -> TrainC
     )
 
 
-def test_trainer_run_refuses_a_folder_another_run_holds(tmp_path, clip_manifest):
-    trainer = Trainer(_config(clip_manifest, tmp_path / "run", tmp_path / "cache"), progress=False)
+def test_a_trainer_refuses_a_folder_another_run_holds_before_any_setup(tmp_path, clip_manifest):
     with RunDirectory(tmp_path / "run"):
         with pytest.raises(RunDirectoryInUse, match=str(tmp_path / "run")):
-            trainer.run()
-    assert not (tmp_path / "run" / "checkpoint").exists() and not (tmp_path / "run" / "metrics.jsonl").exists()
+            Trainer(_config(clip_manifest, tmp_path / "run", tmp_path / "cache"), progress=False)
+    assert [p.name for p in (tmp_path / "run").iterdir()] == [".lock"]  # nothing written, not even its config
+    assert not (tmp_path / "cache").exists()  # refused before the clips were encoded
 
 
 def test_no_collapse_warning_in_a_short_stage(tmp_path, clip_manifest, capsys):

@@ -208,8 +208,9 @@ class Trainer:
             if changes:
                 self.history.append({"from": dict(position), "changed": changes})
         kept = (saved or {}).get("resolved", {}).get("precision") if config.bf16 == "auto" else None
+        # the run's own choice and reason, not a new one
         self.precision = (
-            Precision(kept == "bf16", f"kept from the run's start ({saved['resolved']['reason']})")
+            Precision(kept == "bf16", saved["resolved"]["reason"])
             if kept
             else resolve_precision(config.bf16, self.device)
         )
