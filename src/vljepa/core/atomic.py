@@ -70,7 +70,7 @@ def writable_folder(path: str | Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
         probe = _temp_name(path / ".write-check")
         probe.touch()
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # a rank taking the run lock may have cleared it already
     except OSError as error:
         raise OutputError(f"{path}: cannot write here ({error.strerror or error})") from error
     return path
