@@ -1,6 +1,6 @@
 """`vljepa export onnx`: a trained model's inference graphs as ONNX, run by onnxruntime without PyTorch.
 
-Three graphs, each through `torch.onnx.export(..., dynamo=True)` (the exporter built on `torch.export`):
+Three graphs and, with a Y-decoder, a fourth, each through `torch.onnx.export(..., dynamo=True)` (the exporter built on `torch.export`):
 - `x_encoder.onnx`: normalised video (B, T, 3, S, S) -> visual tokens (B, N, D). T is the model's frame count
   (the token grid and its rotary positions depend on it); the batch is dynamic.
 - `predictor.onnx`: visual tokens, query ids (B, Q) and mask (B, Q) -> unnormalised prediction

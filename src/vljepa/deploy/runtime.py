@@ -2,7 +2,7 @@
 
 It answers as `VLJepa` does where the tasks need it (`encode_video`, `encode_text`, `inference()`, the
 classification prompt), in numpy: frames are preprocessed by `deploy/preprocess.py`, queries and texts are
-tokenized by the `tokenizers` library from the folder's tokenizer files, and the three graphs run on the CPU
+tokenized by the `tokenizers` library from the folder's tokenizer files, and the graphs run on the CPU
 execution provider. Queries are cut at the predictor's limit without special tokens, as `Predictor.tokenize`
 does; texts get the sentence encoder's special tokens and document prompt, padded to the longest and cut
 at its limit, as sentence-transformers does. `threads` sets onnxruntime's intra-op threads (default: its own
