@@ -1,6 +1,6 @@
 """`OnnxVLJepa`: a `vljepa export onnx` folder run by onnxruntime, with no PyTorch in the process.
 
-It answers as `VLJepa` does where the tasks need it (`encode_video`, `encode_text`, `inference()`, the
+It answers as `VLJepa` does where the tasks need it (`encode_video`, `encode_text`, `decode`, `inference()`, the
 classification prompt), in numpy: frames are preprocessed by `deploy/preprocess.py`, queries and texts are
 tokenized by the `tokenizers` library from the folder's tokenizer files, and the graphs run on the CPU
 execution provider. Queries are cut at the predictor's limit without special tokens, as `Predictor.tokenize`
