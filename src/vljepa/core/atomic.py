@@ -24,6 +24,7 @@ from pathlib import Path
 
 from ..errors import OutputError
 
+WRITE_CHECK = ".write-check"  # the name `writable_folder`'s probe files begin with
 NEARLY_FULL_BYTES = 1 << 20  # a failed write with less free space than this is blamed on a full disk
 
 
@@ -68,7 +69,7 @@ def writable_folder(path: str | Path) -> Path:
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
-        probe = _temp_name(path / ".write-check")
+        probe = _temp_name(path / WRITE_CHECK)
         probe.touch()
         probe.unlink(missing_ok=True)  # a rank taking the run lock may have cleared it already
     except OSError as error:

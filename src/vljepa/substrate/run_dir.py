@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from types import TracebackType
 
+from ..core.atomic import WRITE_CHECK
 from ..errors import VljepaError
 
 LOCK_FILE = ".lock"
@@ -55,9 +56,12 @@ class RunDirectory:
             self._fd = None
 
     def remove_interrupted_writes(self) -> None:
-        """Delete every `*.tmp` file or folder directly in the run folder (an atomic write cut short)."""
+        """Delete every `*.tmp` file or folder directly in the run folder (an atomic write cut short), except the
+        write checks of other ranks starting beside this one; one already gone is no error."""
         for leftover in self.path.glob("*.tmp"):
+            if leftover.name.startswith(WRITE_CHECK):
+                continue  # another rank checking it can write here, not an interrupted write
             if leftover.is_dir():
-                shutil.rmtree(leftover)
+                shutil.rmtree(leftover, ignore_errors=True)
             else:
-                leftover.unlink()
+                leftover.unlink(missing_ok=True)
