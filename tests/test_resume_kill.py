@@ -15,6 +15,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 from conftest import tiny_model_config
@@ -89,20 +90,27 @@ def _log_without_timing(out: Path) -> list[str]:
     return [line.split('"samples_per_s"')[0] for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_a_run_killed_mid_run_resumes_exactly(tmp_path, clip_manifest):
-    config_file = _write_config(tmp_path / "config.yaml", clip_manifest, tmp_path / "cache")
-    straight = Trainer(_config(config_file, tmp_path / "straight"), progress=False).run()
+@pytest.fixture(scope="module")
+def straight(clip_manifest, tmp_path_factory) -> tuple[Path, Path]:
+    """(the config file, its uninterrupted run's folder): the reference both kills are compared with."""
+    root = tmp_path_factory.mktemp("straight")
+    config_file = _write_config(root / "config.yaml", clip_manifest, root / "cache")
+    Trainer(_config(config_file, root / "run"), progress=False).run()
+    return config_file, root / "run"
+
+
+def test_a_run_killed_mid_run_resumes_exactly(tmp_path, straight):
+    config_file, straight_run = straight
     killed = tmp_path / "killed"
     _kill_when(config_file, killed, lambda: (killed / "checkpoint" / "trainer_state.pt").is_file())
     assert not (killed / "final").exists()  # killed mid-run, after its first checkpoint
     resumed = Trainer(_config(config_file, killed), progress=False).run()
-    _assert_same_final(straight, resumed)
-    assert _log_without_timing(killed) == _log_without_timing(tmp_path / "straight")
+    _assert_same_final(straight_run / "final", resumed)
+    assert _log_without_timing(killed) == _log_without_timing(straight_run)
 
 
-def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly_and_leaves_no_tmp(tmp_path, clip_manifest):
-    config_file = _write_config(tmp_path / "config.yaml", clip_manifest, tmp_path / "cache")
-    straight = Trainer(_config(config_file, tmp_path / "straight"), progress=False).run()
+def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly_and_leaves_no_tmp(tmp_path, straight):
+    config_file, straight_run = straight
     killed = tmp_path / "killed"
 
     # the second checkpoint's write: a whole checkpoint/ exists and its temp folder (checkpoint.<pid>-<id>.tmp)
@@ -113,5 +121,5 @@ def test_a_run_killed_while_writing_a_checkpoint_resumes_exactly_and_leaves_no_t
     _kill_when(config_file, killed, writing)
     assert any(killed.glob("checkpoint.*.tmp")) and not (killed / "final").exists()
     resumed = Trainer(_config(config_file, killed), progress=False).run()
-    _assert_same_final(straight, resumed)
+    _assert_same_final(straight_run / "final", resumed)
     assert sorted(p.name for p in killed.glob("*.tmp")) == [] and sorted(p.name for p in killed.glob("*.old")) == []

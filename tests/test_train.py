@@ -68,19 +68,30 @@ def _config(manifest: Path, out: Path, cache: Path) -> TrainConfig:
     )
 
 
-@pytest.mark.parametrize("stop_at", [3, 5, 7])
-def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, clip_manifest, stop_at):
-    """Stops mid-stage, at the stage boundary, and inside stage 2 (the text model trains at x0.05 with dropout)."""
-    cache = tmp_path / "cache"
-    straight = Trainer(_config(clip_manifest, tmp_path / "a", cache), progress=False).run()
-    stopped = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run(stop_at_global_step=stop_at)
-    assert stopped.name == "checkpoint"
-    resumed = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run()
-    a, b = load_file(straight / "model.safetensors"), load_file(resumed / "model.safetensors")
+@pytest.fixture(scope="module")
+def uninterrupted(clip_manifest, tmp_path_factory) -> Path:
+    """The run folder of `_config` trained without a stop (its feature cache beside it, shared by the tests)."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    Trainer(_config(clip_manifest, root / "run", root / "cache"), progress=False).run()
+    return root / "run"
+
+
+def _same_weights(a_dir: Path, b_dir: Path) -> None:
+    a, b = load_file(a_dir / "model.safetensors"), load_file(b_dir / "model.safetensors")
     assert a.keys() == b.keys() and any(k.startswith("y_encoder.text_model.") for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    log_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+
+
+@pytest.mark.parametrize("stop_at", [3, 5, 7])
+def test_resume_after_a_stop_equals_the_uninterrupted_run(tmp_path, clip_manifest, uninterrupted, stop_at):
+    """Stops mid-stage, at the stage boundary, and inside stage 2 (the text model trains at x0.05 with dropout)."""
+    cache = uninterrupted.parent / "cache"
+    stopped = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run(stop_at_global_step=stop_at)
+    assert stopped.name == "checkpoint"
+    resumed = Trainer(_config(clip_manifest, tmp_path / "b", cache), progress=False).run()
+    _same_weights(uninterrupted / "final", resumed)
+    log_a = (uninterrupted / "metrics.jsonl").read_text().splitlines()
     log_b = (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()
     assert [line.split('"samples_per_s"')[0] for line in log_a] == [line.split('"samples_per_s"')[0] for line in log_b]
 
@@ -201,18 +212,15 @@ def test_paper_recipe_stages_chain_through_init_from():
         assert stage.micro_batch_size and stage.batch_size % stage.micro_batch_size == 0
 
 
-def test_measuring_a_step_leaves_the_run_untouched(tmp_path, clip_manifest):
+def test_measuring_a_step_leaves_the_run_untouched(tmp_path, clip_manifest, uninterrupted):
     """The demo times steps before training: the run that follows must be the run it would have been."""
-    measured = Trainer(_config(clip_manifest, tmp_path / "a", tmp_path / "cache"), progress=False)
+    measured = Trainer(_config(clip_manifest, tmp_path / "a", uninterrupted.parent / "cache"), progress=False)
     before = {name: tensor.clone() for name, tensor in measured.model.state_dict().items()}
     rng = torch.get_rng_state()
     assert all(measured.measure_step_seconds(index, steps=2) > 0 for index in (0, 1))
     assert torch.equal(torch.get_rng_state(), rng)
     assert all(torch.equal(tensor, before[name]) for name, tensor in measured.model.state_dict().items())
-    first = load_file(measured.run() / "model.safetensors")
-    plain = Trainer(_config(clip_manifest, tmp_path / "b", tmp_path / "cache"), progress=False)
-    second = load_file(plain.run() / "model.safetensors")
-    assert first.keys() == second.keys() and all(torch.equal(first[k], second[k]) for k in first)
+    _same_weights(uninterrupted / "final", measured.run())
 
 
 def test_a_stage_past_its_deadline_ends_after_the_step_in_progress(tmp_path, clip_manifest, capsys):

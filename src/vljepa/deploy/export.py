@@ -16,10 +16,8 @@ from the two tokenizer files written beside the graphs. Label names given at exp
 `labels.npy`, so classifying against them needs no text graph call. Every graph is run once by onnxruntime on
 the export's own example input and compared with PyTorch before the export is written: a graph that does not
 reproduce the model is an error, not a file.
-int8 (`int8=True`): onnxruntime's dynamic quantisation (int8 weights, activations quantised per batch at
-run time) of the X-encoder and predictor, whose matmuls are the cost; the Y-encoder stays fp32, so label
-and option embeddings are the fp32 model's. Its accuracy cost is measured, not assumed
-(`benchmarks/onnx_runtime.py`).
+int8 (`int8=True`): the fp32 export, then `deploy/quantise.py` on it. Its accuracy cost is measured, not
+assumed (`benchmarks/onnx_runtime.py`).
 """
 
 from __future__ import annotations
@@ -43,6 +41,7 @@ from ..core.atomic import writable_folder
 from ..core.progress import progress_bar
 from ..errors import require_extra
 from ..model.vljepa import VLJepa
+from .quantise import quantise_export
 from .sidecar import (
     DECODER_ROWS_FILE,
     FORMAT_VERSION,
@@ -162,20 +161,6 @@ def _text_tokenizer_file(tokenizer, path: Path) -> None:
     backend.save(str(path))
 
 
-def _quantise(folder: Path, spec: GraphSpec) -> GraphSpec:
-    """The graph with int8 weights, after onnxruntime's recommended shape inference and graph optimisation."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    path = folder / spec.file
-    prepared, quantised = path.with_suffix(".prepared.onnx"), path.with_suffix(".int8.onnx")
-    quant_pre_process(str(path), str(prepared))
-    quantize_dynamic(prepared, quantised, weight_type=QuantType.QInt8)
-    path.unlink()
-    prepared.unlink()
-    return GraphSpec(file=quantised.name, bytes=quantised.stat().st_size, inputs=spec.inputs, outputs=spec.outputs)
-
-
 def _versions() -> dict[str, str]:
     packages = ("vljepa", "torch", "transformers", "onnx", "onnxruntime", "onnxscript")
     return {"python": platform.python_version(), **{p: importlib.metadata.version(p) for p in packages}}
@@ -196,7 +181,9 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, 
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
-        _write_export(model, staging, int8, [label for label in labels if label.strip()])
+        _write_export(model, staging, [label for label in labels if label.strip()])
+        if int8:
+            quantise_export(staging)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -206,7 +193,7 @@ def export_onnx(model_dir: str | Path, out_dir: str | Path, int8: bool = False, 
     return out_dir
 
 
-def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) -> None:
+def _write_export(model: VLJepa, folder: Path, labels: list[str]) -> None:
     config = model.config
     frames, size = config.x_encoder.num_frames, config.x_encoder.image_size
     video = torch.randn(2, frames, 3, size, size)
@@ -243,14 +230,10 @@ def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) ->
             "next_logits",
         )
     graphs = {}
-    with progress_bar("exporting ONNX graphs", len(jobs) + (2 if int8 else 0)) as advance:
+    with progress_bar("exporting ONNX graphs", len(jobs)) as advance:
         for name, (module, example, dynamic, output) in jobs.items():
             graphs[name] = _export_graph(module, example, dynamic, output, folder / f"{name}.onnx")
             advance()
-        if int8:
-            for name in ("x_encoder", "predictor"):
-                graphs[name] = _quantise(folder, graphs[name])
-                advance()
     _text_tokenizer_file(model.predictor.tokenizer, folder / QUERY_TOKENIZER)
     text_tokenizer = model.y_encoder.text_model.tokenizer
     _text_tokenizer_file(text_tokenizer, folder / TEXT_TOKENIZER)
@@ -271,7 +254,7 @@ def _write_export(model: VLJepa, folder: Path, int8: bool, labels: list[str]) ->
     write_sidecar(
         OnnxSidecar(
             format=FORMAT_VERSION,
-            weights="int8" if int8 else "fp32",
+            weights="fp32",
             shared_dim=config.shared_dim,
             classification_prompt=config.classification_prompt,
             preprocessing=Preprocessing(
