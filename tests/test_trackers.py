@@ -12,8 +12,12 @@ from test_train import _config
 
 from vljepa.config import load_train_config
 from vljepa.errors import MissingExtraError
+from vljepa.eval.report import plot_validation
+from vljepa.eval.suite import validation_figures
 from vljepa.substrate.trackers import WANDB_ID_FILE, Trackers, scalars
 from vljepa.train.trainer import Trainer
+
+BEST = "eval.retrieval.exact.t2v_R@1"
 
 
 def metrics(out) -> list[dict]:
@@ -22,12 +26,15 @@ def metrics(out) -> list[dict]:
 
 def test_tensorboard_holds_the_scalars_of_metrics_jsonl_across_a_resume(tmp_path, clip_manifest):
     out = tmp_path / "run"
-    config = dataclasses.replace(_config(clip_manifest, out, tmp_path / "cache"), report_to=["tensorboard"])
-    Trainer(config, progress=False).run(stop_at_global_step=3)  # a checkpoint at step 3
+    config = dataclasses.replace(
+        _config(clip_manifest, out, tmp_path / "cache"), report_to=["tensorboard"], best_metric=BEST
+    )
+    evaluation = {"score": validation_figures, "draw_figures": plot_validation}
+    Trainer(config, progress=False, **evaluation).run(stop_at_global_step=3)  # a checkpoint at step 3
     interrupted = Trackers(["tensorboard"], out, 3, {})  # what a process killed before its next checkpoint logged
     interrupted.log({"loss": 99.0, "val_caption_loss": 99.0}, step=4)
     interrupted.close()
-    Trainer(config, progress=False).run()  # resumes at step 3: step 4 is logged again, and the stray one purged
+    Trainer(config, progress=False, **evaluation).run()  # resumes at step 3: step 4 is logged again, the stray purged
     events = EventAccumulator(str(out / "tensorboard"))
     events.Reload()
     logged = {tag: {e.step: e.value for e in events.Scalars(tag)} for tag in events.Tags()["scalars"]}
@@ -40,7 +47,9 @@ def test_tensorboard_holds_the_scalars_of_metrics_jsonl_across_a_resume(tmp_path
     for key, values in expected.items():
         assert logged[key] == pytest.approx(values, rel=1e-6), key
     assert "config/text_summary" in events.Tags()["tensors"]  # the run's config, once, as text
+    assert BEST in expected  # the evaluation figure, scored at each eval_every
     assert [e.step for e in events.Images("learning_curves")] == [5, 10]  # at the end of each stage
+    assert [e.step for e in events.Images("tasks")] == [5, 10]  # the latest evaluation's task plot, too
 
 
 def test_wandb_offline_writes_a_run_that_resume_continues(tmp_path, clip_manifest, monkeypatch):

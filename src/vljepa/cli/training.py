@@ -34,11 +34,12 @@ def train(
 
     settings = load_train_config(config, overrides or [])
     from ..eval.model_card import write_card
+    from ..eval.report import plot_validation
     from ..eval.suite import validation_figures
     from ..train.trainer import Trainer
 
     quiet_loading()
-    final = Trainer(settings, score=validation_figures, write_card=write_card).run()
+    final = Trainer(settings, score=validation_figures, write_card=write_card, draw_figures=plot_validation).run()
     typer.echo(f"model: {final}")
 
 

@@ -67,7 +67,9 @@ def headline_rows(results: dict) -> list[tuple[str, float, float, float | None]]
     return rows
 
 
-def plot_tasks(rows: list[tuple[str, float, float, float | None]], out: Path) -> None:
+def plot_tasks(
+    rows: list[tuple[str, float, float, float | None]], out: Path, title: str = "held-out world clips"
+) -> None:
     fig, axis = plt.subplots(figsize=(9, 0.45 * len(rows) + 1))
     names = [r[0] for r in rows][::-1]
     axis.barh(names, [r[1] for r in rows][::-1], color="tab:blue", label="VL-JEPA")
@@ -82,12 +84,17 @@ def plot_tasks(rows: list[tuple[str, float, float, float | None]], out: Path) ->
             label="question-only prior",
             zorder=3,
         )
-    axis.set(xlim=(0, 1), xlabel="accuracy / recall", title="held-out world clips")
+    axis.set(xlim=(0, 1), xlabel="accuracy / recall", title=title)
     axis.grid(axis="x", alpha=0.3)
     axis.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
+
+
+def plot_validation(figures: dict, out: Path) -> None:
+    """The task plot of a training run's evaluation of its validation manifest (`suite.validation_figures`)."""
+    plot_tasks(headline_rows({"test": figures}), out, title="validation clips, scored for best_metric")
 
 
 def _pct(value: float | None) -> str:

@@ -9,7 +9,7 @@ run's experiment trackers, if it asks for any (`report_to`, `trackers.py`).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -19,6 +19,7 @@ from .trackers import Trackers
 
 METRICS_FILE = "metrics.jsonl"
 CURVES_FILE = "learning_curves.png"  # drawn at each stage's end for the trackers
+TASKS_FILE = "tasks.png"  # the latest evaluation's figures, drawn at each stage's end for the trackers
 
 
 def trim_metrics(path: Path, global_step: int) -> None:
@@ -78,12 +79,17 @@ class MetricsLog:
             self._trackers.close()
             self._trackers = None
 
-    def stage_end(self, global_step: int) -> None:
-        """A stage has ended: its trackers receive the run's learning curves so far, as an image."""
+    def stage_end(self, global_step: int, draw_tasks: Callable[[Path], None] | None = None) -> None:
+        """A stage has ended: its trackers receive the run's learning curves so far, and the task plot of its
+        latest evaluation (`draw_tasks(png)` draws it, when the run evaluates), as images."""
         if self._trackers is not None:
             image = self.path.with_name(CURVES_FILE)
             plot_learning_curves(self.path, image)
             self._trackers.image("learning_curves", image, global_step)
+            if draw_tasks is not None:
+                image = self.path.with_name(TASKS_FILE)
+                draw_tasks(image)
+                self._trackers.image("tasks", image, global_step)
 
     def write(self, entry: dict) -> None:
         if self._file is not None:

@@ -174,17 +174,20 @@ class Trainer:
         progress: bool = True,
         score: ManifestScorer | None = None,
         write_card: Callable[[Path], object] | None = None,
+        draw_figures: Callable[[dict, Path], None] | None = None,
     ):
         """`score(model, manifest, cache)`: the figures a `best_metric` of `eval.<figure>` is read from (the command
         line wires in the evaluation suite); needed only for such a metric. `write_card(folder)` writes the model
         card of each model folder saved (each stage's, `final/`, `best/`); the command line gives
-        `eval.model_card.write_card`."""
+        `eval.model_card.write_card`. `draw_figures(figures, png)` draws `score`'s latest figures for the
+        trackers at each stage's end (the command line gives `eval.report.plot_validation`)."""
         if config.best_metric and config.best_metric.startswith(EVAL_PREFIX) and score is None:
             raise ConfigError(
                 f"best_metric: {config.best_metric!r} is an evaluation figure, and this trainer was given no "
                 f"evaluation to read it from (Trainer(..., score=...); `vljepa train` gives it)"
             )
-        self.config, self.score, self.write_card = config, score, write_card
+        self.config, self.score, self.write_card, self.draw_figures = config, score, write_card, draw_figures
+        self._latest_figures: dict | None = None  # `score`'s, for the trackers' task plot
         self.world, self.device = init_distributed(resolve_device(config.device))
         self.out_dir = writable_folder(config.out_dir)  # before any expensive work
         self.progress = progress and self.world.is_main
@@ -322,6 +325,7 @@ class Trainer:
         if metric.startswith(EVAL_PREFIX):
             results = self.score(self.model, self.config.val_manifest, self.cache)
             evaluation[metric] = metric_value(results, metric.removeprefix(EVAL_PREFIX))
+            self._latest_figures = results
         elif metric not in evaluation:
             raise ConfigError(
                 f"best_metric: validation logs no {metric!r}; it logs {sorted(evaluation)}, or use eval.<figure>"
@@ -332,6 +336,10 @@ class Trainer:
                 if self.best.offer(evaluation[metric], position, lambda folder: self._write_weights(folder, weights)):
                     self._describe(self.best.directory)
             evaluation["best"] = evaluation[metric]
+
+    def _task_plot(self) -> Callable[[Path], None] | None:
+        figures, draw = self._latest_figures, self.draw_figures
+        return None if figures is None or draw is None else lambda png: draw(figures, png)
 
     # --- checkpoints ---------------------------------------------------------------------------
 
@@ -614,7 +622,7 @@ class Trainer:
                 if done == stage.steps:
                     break  # a stage ended at its deadline
         if main:
-            log.stage_end(offset + stage.steps)
+            log.stage_end(offset + stage.steps, self._task_plot())
         self._save_model(self.out_dir / stage.name)
         self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
