@@ -244,6 +244,9 @@ def test_paths_outside_the_roots_are_refused(api, clip_manifest, tmp_path):
             assert_refused(client.post("/classify", data={"labels": LABELS, "path": path}), 403, "outside")
             assert_refused(client.get("/video", params={"path": path}), 403, "outside")
         assert_refused(client.post("/classify", data={"labels": LABELS, "path": "clips/99.mp4"}), 404, "no such file")
+        for inside_but_not_media in [clip_manifest.name, "clips/../" + clip_manifest.name]:  # the manifest, in a root
+            assert_refused(client.get("/video", params={"path": inside_but_not_media}), 403, "only media")
+            assert_refused(client.get("/thumbnail", params={"path": inside_but_not_media}), 403, "only media")
         assert_refused(client.post("/classify", data={"labels": LABELS, "path": "x" * 5000}), 400, "too long")
     finally:
         link.unlink()

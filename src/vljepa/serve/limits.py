@@ -5,7 +5,8 @@ reads the container's packets (no decoding: cheap, and the packet timestamps giv
 frame count, not the header's claim) to refuse a video that is too long, or whose decoded frames would
 not fit the whole-clip budget, before anything is decoded; the decoding itself (`data.video`) then
 refuses what does not decode. Paths are resolved (symlinks followed, `..` collapsed) before they are
-compared with the resolved roots, so neither a traversal nor a link out of a root gets through.
+compared with the resolved roots, so neither a traversal nor a link out of a root gets through, and only
+video and image files are handed out by path: a root may also hold manifests, configs or keys.
 Every refusal is a `RequestError` carrying its HTTP status and a message that names the file as the
 client named it (never the server's temporary path).
 """
@@ -21,8 +22,12 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..data.clip_source import VIDEO_SUFFIXES
+from ..data.video import IMAGE_SUFFIXES
 from ..errors import VljepaError
 from .settings import MB, Limits
+
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES  # the only files a request may name by path
 
 
 class RequestError(VljepaError):
@@ -84,7 +89,9 @@ def check_whole_clip(facts: VideoFacts, name: str, limits: Limits) -> None:
 
 
 def allowed_path(raw: str, roots: tuple[Path, ...]) -> Path:
-    """The file `raw` names (absolute, or relative to a root), resolved; 403 outside every root, 404 if absent."""
+    """The file `raw` names (absolute, or relative to a root), resolved; 403 outside every root or when it is not
+    a video or image (a root may hold manifests, configs or keys, which the server never hands out), 404 if
+    absent."""
     if not roots:
         raise RequestError(403, "this server reads no files by path (start it with --root DIR)")
     if "\0" in raw or not raw.strip():
@@ -98,6 +105,8 @@ def allowed_path(raw: str, roots: tuple[Path, ...]) -> Path:
             if any(resolved.is_relative_to(root) for root in resolved_roots):
                 inside = True
                 if resolved.is_file():
+                    if resolved.suffix.lower() not in MEDIA_SUFFIXES:
+                        raise RequestError(403, f"path {raw!r}: not a video or image; this server reads only media")
                     return resolved
         except OSError as error:  # a name too long, a link loop
             raise RequestError(400, f"path {raw!r}: {error.strerror or error}") from None
