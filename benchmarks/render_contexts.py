@@ -317,6 +317,18 @@ def serve_load() -> dict:
     }
 
 
+@context("serve_memory")
+def serve_memory() -> dict:
+    """BENCHMARKS.md: the server's memory after 50 requests, 400 uploads and a 60-s load test."""
+    data = results("serve_memory.json")
+    return {
+        **data,
+        "command": "`python benchmarks/serve_memory.py -m runs/demo/model/final --world runs/demo/world`, after "
+        "`vljepa demo`",
+        "results": ["serve_memory.json"],
+    }
+
+
 @context("input_pipeline_throughput")
 def input_pipeline_throughput() -> dict:
     """BENCHMARKS.md: training samples/s from the feature cache and from shards with the encoder online."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -65,6 +66,11 @@ def test_training_keeps_the_model_with_the_best_val_retrieval(tmp_path, clip_man
     )
     with pytest.raises(ConfigError, match="evaluation figure.*no evaluation"):
         Trainer(config, progress=False)
+    bogus = dataclasses.replace(config, best_metric="eval.retrieval.exact.R@1")
+    with pytest.raises(ConfigError, match=r"no figure 'retrieval.exact.R@1' here"):  # before the first step
+        Trainer(bogus, progress=False, score=validation_figures).run()
+    log_file = tmp_path / "run" / METRICS_FILE
+    assert not (log_file.exists() and log_file.read_text()) and not (tmp_path / "run" / "checkpoint").exists()
     Trainer(config, progress=False, score=validation_figures).run()
     log = [json.loads(line) for line in (tmp_path / "run" / METRICS_FILE).read_text().splitlines()]
     scores = [(entry[metric], entry["global_step"]) for entry in log if metric in entry]

@@ -315,6 +315,13 @@ class Trainer:
             metrics[f"val_{kind}_top1"] = sum(items[b].target == s.target for b, s in zip(best, items)) / len(items)
         return metrics
 
+    def _check_evaluation_figure(self) -> None:
+        """A `best_metric` of `eval.<figure>` read from an evaluation of the starting model, so that a figure the
+        evaluation does not give stops a fresh run before its first step (every rank calls it, as `_keep_best`)."""
+        if self.best is not None and self.best.metric.startswith(EVAL_PREFIX):
+            results = self.score(self.model, self.config.val_manifest, self.cache)
+            metric_value(results, self.best.metric.removeprefix(EVAL_PREFIX))
+
     def _keep_best(self, evaluation: dict, position: dict) -> None:
         """Score the model by `best_metric` (into `evaluation`, the validation figures) and keep it in `best/`
         if rank 0's best so far is beaten. Every rank calls it: a sharded model's forward and weights are
@@ -504,6 +511,8 @@ class Trainer:
         resume = self._load_checkpoint()
         if resume is None and self.config.init_from:
             self._initialise_from(Path(self.config.init_from))
+        if resume is None:
+            self._check_evaluation_figure()
         resume_stage, resume_step = (resume.position["stage"], resume.position["step"]) if resume else (0, 0)
         resume_global = sum(s.steps for s in self.config.stages[:resume_stage]) + resume_step if resume else None
         self.model.train()
