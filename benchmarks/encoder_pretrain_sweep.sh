@@ -29,6 +29,9 @@ declare -A variants=(
   # the same with a target encoder that follows faster (EMA 0.99 rising to 0.999, from 0.996 to 1.0): in 300
   # steps the slow target stays close to its random start, so there is little for the context to bootstrap from
   [temporal_p4_content_fastema]="$temporal x_encoder.patch_size=4 world_clips=20000 steps=300 warmup_steps=40 batch_size=64 content_weighting=0.9 ema=[0.99,0.999]"
+  # temporal_p4_content trained three times as long on twice the distinct clips (900 steps x 64 from 40,000): is
+  # form lost to too little training, or to the objective?
+  [temporal_p4_content_long]="$temporal x_encoder.patch_size=4 world_clips=40000 steps=900 warmup_steps=120 batch_size=64 content_weighting=0.9"
 )
 names=("$@"); [ ${#names[@]} -gt 0 ] || names=(random $(printf '%s\n' "${!variants[@]}" | sort))
 tasks=$(printf -- '--task %s ' ${PROBE_TASKS:-shape colour binding direction})
