@@ -92,6 +92,40 @@ def test_classifying_an_export_never_imports_torch(exported, clip_manifest):
     assert "moving" in result.stdout and "torch imported: False" in result.stdout
 
 
+def test_an_export_captions_a_stream_as_pytorch_does_without_importing_torch(exported, stream_video, tmp_path):
+    model_dir, onnx_dir = exported
+    script = (
+        "import sys\nfrom vljepa.cli import app\n"
+        f"app(['stream', {str(stream_video)!r}, '-m', {str(onnx_dir)!r}, '--hz', '1', "
+        f"'--json', {str(tmp_path / 'onnx.json')!r}], "
+        "standalone_mode=False)\n"
+        "print('torch imported:', 'torch' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "torch imported: False" in result.stdout
+    pytorch = runner.invoke(
+        app, ["stream", str(stream_video), "-m", str(model_dir), "--hz", "1", "--json", str(tmp_path / "pt.json")]
+    )
+    assert pytorch.exit_code == 0, pytorch.output
+    captions = [json.loads((tmp_path / name).read_text())["captions"] for name in ("onnx.json", "pt.json")]
+    assert len(captions[0]) >= 2 and captions[0] == captions[1]  # the same segments, bounds and texts
+
+
+def test_an_export_searches_the_index_its_model_built(exported, clip_manifest, tmp_path):
+    model_dir, onnx_dir = exported
+    clips = str(clip_manifest.parent / "clips")
+    built = runner.invoke(
+        app, ["index", "build", "-m", str(model_dir), "--videos", clips, "--out", str(tmp_path / "i")]
+    )
+    assert built.exit_code == 0, built.output
+    query = ["search", str(tmp_path / "i"), "a red square moves right", "-k", "3", "-m"]
+    pytorch, onnx = (runner.invoke(app, [*query, str(folder)]) for folder in (model_dir, onnx_dir))
+    assert onnx.exit_code == 0, onnx.output
+    ranked = [[line.split()[2:] for line in result.output.splitlines()] for result in (pytorch, onnx)]
+    assert len(ranked[1]) == 3 and ranked[0] == ranked[1]  # the same clips in the same order (scores aside)
+
+
 def test_int8_weights_stay_close_to_fp32(exported, clip_manifest, tmp_path):
     """`export onnx --int8` is the fp32 export quantised in place, as here on a copy of the shared export."""
     _, onnx_dir = exported
@@ -139,7 +173,8 @@ def test_commands_that_need_pytorch_say_so_and_an_export_does_not_overwrite_othe
 ):
     model_dir, onnx_dir = exported
     video = str(clip_manifest.parent / "clips/00.mp4")
-    result = runner.invoke(app, ["stream", video, "-m", str(onnx_dir)])
+    clips = str(clip_manifest.parent / "clips")
+    result = runner.invoke(app, ["retrieve", "-m", str(onnx_dir), "--query", "a square", "--videos", clips])
     assert result.exit_code == 2
     assert "an ONNX export; this command needs the PyTorch model folder" in result.output
     without = tmp_path / "without-decoder"
@@ -149,6 +184,8 @@ def test_commands_that_need_pytorch_say_so_and_an_export_does_not_overwrite_othe
     (without / SIDECAR_FILE).write_text(json.dumps({**sidecar, "decoding": None}))
     result = runner.invoke(app, ["caption", video, "-m", str(without)])
     assert result.exit_code == 2 and "this ONNX export has no Y-decoder" in " ".join(result.output.split())
+    result = runner.invoke(app, ["stream", video, "-m", str(without)])
+    assert result.exit_code == 2 and "this model has no Y-decoder" in " ".join(result.output.split())
     (tmp_path / "notes.txt").write_text("mine")
     result = runner.invoke(app, ["export", "onnx", "-m", str(model_dir), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "exists and is not an ONNX export" in result.output

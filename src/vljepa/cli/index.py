@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .support import existing_folder, load_model
+from .support import existing_folder, load_inference_model, load_model
 
 if TYPE_CHECKING:
     from ..data.clip_source import ClipSource
@@ -25,7 +25,13 @@ index_app = typer.Typer(
 )
 
 IndexModelOption = Annotated[
-    Path, typer.Option("--model", "-m", help="The trained model directory that builds (and searches) the index.")
+    Path,
+    typer.Option(
+        "--model",
+        "-m",
+        help="The trained model directory that builds (and searches) the index; `search` also takes its "
+        "`vljepa export onnx` folder.",
+    ),
 ]
 VideosOption = Annotated[
     str,
@@ -120,7 +126,7 @@ def search_index(index_dir: Path, model: Path, text: str, k: int) -> list[Hit]:
 
     existing_folder(model)
     index = VideoIndex.open(index_dir)
-    return index.search_text(load_model(model), [text], k)[0]
+    return index.search_text(load_inference_model(model), [text], k)[0]
 
 
 def search_command(

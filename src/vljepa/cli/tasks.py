@@ -168,7 +168,7 @@ def stream(
     video: Annotated[
         str, typer.Argument(help="A video file; with --live also a growing file, - (a pipe on stdin) or a URL.")
     ],
-    model: ModelOption,
+    model: InferenceModelOption,
     hz: Annotated[
         float | None,
         typer.Option(help="Adaptive (Ward) segmentation with this many decodes per second of video (default 0.35)."),
@@ -221,10 +221,11 @@ def stream(
     )
     if not live:
         existing_file(Path(video))
-    vljepa = load_model(model)
-    if vljepa.y_decoder is None:
+    vljepa = load_inference_model(model)
+    if not vljepa.can_decode:
         raise typer.BadParameter(
-            "this model has no Y-decoder: train one with `vljepa train-decoder`", param_hint="--model"
+            "this model has no Y-decoder: train one with `vljepa train-decoder` (and export the model again)",
+            param_hint="--model",
         )
 
     def show(caption) -> None:

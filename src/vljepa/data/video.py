@@ -436,10 +436,17 @@ def iter_windows(
     sampled as `read_clip(path, num_frames, start, end)` would; only the last `length` s are held."""
     import torch
 
+    for bounds, frames in iter_window_arrays(path, length, stride, num_frames):
+        yield bounds, torch.from_numpy(frames)
+
+
+def iter_window_arrays(
+    path: str | Path, length: float, stride: float, num_frames: int
+) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
+    """`iter_windows` as uint8 arrays, without PyTorch (an ONNX export's stream)."""
     path = Path(path)
     with _reporting_errors(path):
-        for bounds, frames in windows_of(_iter_frames(path), length, stride, num_frames, str(path)):
-            yield bounds, torch.from_numpy(frames)
+        yield from windows_of(_iter_frames(path), length, stride, num_frames, str(path))
 
 
 def windows_of(

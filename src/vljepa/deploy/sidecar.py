@@ -81,7 +81,7 @@ class OnnxSidecar(CheckedConfig):
     graphs: dict[str, GraphSpec]
     labels: list[str] = field(default_factory=list)  # rows of `labels.npy`, the Y-encoded label names
     decoding: Decoding | None = None  # with a `y_decoder` graph
-    source: dict[str, str] = field(default_factory=dict)  # the model folder and its X-encoder fingerprint
+    source: dict[str, str] = field(default_factory=dict)  # fingerprints of the model: its X-encoder's, its own
     versions: dict[str, str] = field(default_factory=dict)
 
     def check(self) -> None:

@@ -87,6 +87,19 @@ class VLJepa(nn.Module):
         return self.config.classification_prompt
 
     @property
+    def num_frames(self) -> int:
+        """Frames per clip the X-encoder reads."""
+        return self.config.x_encoder.num_frames
+
+    @property
+    def shared_dim(self) -> int:
+        return self.config.shared_dim
+
+    @property
+    def can_decode(self) -> bool:
+        return self.y_decoder is not None
+
+    @property
     def temperature(self) -> torch.Tensor:
         return torch.exp(-self.log_inverse_temperature)
 
@@ -138,7 +151,7 @@ class VLJepa(nn.Module):
             )
         self.y_decoder = decoder.to(self.device)
 
-    def decode(self, embeddings: torch.Tensor, beam_size: int = 1) -> list[str]:
+    def decode(self, embeddings: torch.Tensor | np.ndarray, beam_size: int = 1) -> list[str]:
         """Predicted (or text) embeddings (B, shared_dim) -> B texts, through the Y-decoder."""
         if self.y_decoder is None:
             raise RuntimeError(
@@ -146,7 +159,7 @@ class VLJepa(nn.Module):
                 "(it is saved into the model directory and loaded with it)"
             )
         with self.inference_precision.autocast(self.device.type):
-            return self.y_decoder.decode(embeddings.to(self.device), beam_size=beam_size)
+            return self.y_decoder.decode(torch.as_tensor(embeddings).float().to(self.device), beam_size=beam_size)
 
     def loss(self, predicted: torch.Tensor, target: torch.Tensor, targets: list[str]) -> VLJepaOutput:
         """The configured loss (`ModelConfig.loss`) of predicted and target embeddings whose target texts are

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..tasks.live_captioner import caption_live
@@ -116,7 +117,7 @@ class _QueuedModel:
     def __init__(self, worker: ModelWorker, stopping: threading.Event):
         self._worker = worker
         self._stopping = stopping
-        self.config = worker.model.config
+        self.num_frames, self.shared_dim = worker.model.num_frames, worker.model.shared_dim
 
     def _run(self, function):
         if self._stopping.is_set():
@@ -127,10 +128,10 @@ class _QueuedModel:
     def inference(self) -> Iterator[_QueuedModel]:
         yield self  # the model thread runs every call under the model's own `inference()`
 
-    def encode_video(self, frames: torch.Tensor, query: str | None = None) -> torch.Tensor:
+    def encode_video(self, frames: np.ndarray, query: str | None = None) -> torch.Tensor:
         return self._run(lambda model: model.encode_video(frames, query))
 
-    def decode(self, embeddings: torch.Tensor, beam_size: int = 1) -> list[str]:
+    def decode(self, embeddings: np.ndarray, beam_size: int = 1) -> list[str]:
         return self._run(lambda model: model.decode(embeddings, beam_size=beam_size))
 
 

@@ -54,6 +54,7 @@ from ..core.atomic import atomic_directory, exclusive_lock, readable_directory
 from ..core.progress import progress_bar
 from ..data.clip_source import DecodedClip, read_clips
 from ..data.manifest import ClipRef
+from ..deploy.runtime import OnnxVLJepa
 from ..errors import VljepaError
 from ..model.vljepa import VLJepa
 
@@ -294,11 +295,12 @@ class VideoIndex:
             atomic_directory(self.directory, fill)
             self._read_revision = self.meta["revision"]
 
-    def check_model(self, model: VLJepa) -> None:
-        """Raise `IndexModelMismatch` unless `model` is the model that built the index."""
+    def check_model(self, model: VLJepa | OnnxVLJepa) -> None:
+        """Raise `IndexModelMismatch` unless `model` is the model that built the index (or its ONNX export)."""
         if model in self._checked_models:
             return
-        built_by, given = self.meta["model"], model_fingerprint(model)
+        built_by = self.meta["model"]
+        given = model.model_fingerprint if isinstance(model, OnnxVLJepa) else model_fingerprint(model)
         if given != built_by["fingerprint"]:
             source = f" ({built_by['source']})" if built_by.get("source") else ""
             raise IndexModelMismatch(
@@ -390,7 +392,7 @@ class VideoIndex:
 
     # --- searching ------------------------------------------------------------------------------
 
-    def search(self, queries: torch.Tensor, k: int) -> list[list[Hit]]:
+    def search(self, queries: torch.Tensor | np.ndarray, k: int) -> list[list[Hit]]:
         """The `k` nearest clips (highest cosine) of each query row (Q, d); fewer when the index is smaller."""
         if queries.ndim != 2 or queries.shape[1] != self.meta["dim"]:
             raise ValueError(f"queries must be (Q, {self.meta['dim']}), got {tuple(queries.shape)}")
@@ -398,7 +400,7 @@ class VideoIndex:
             raise ValueError(f"k must be at least 1, got {k}")
         if not len(self):
             return [[] for _ in range(len(queries))]
-        normalised = F.normalize(queries.detach().float().cpu(), dim=-1).numpy()
+        normalised = F.normalize(torch.as_tensor(queries).detach().float().cpu(), dim=-1).numpy()
         scores, ids = self.vectors.search(np.ascontiguousarray(normalised), min(k, len(self)))
         return [
             [
@@ -409,8 +411,9 @@ class VideoIndex:
             for row_scores, row_ids in zip(scores, ids)
         ]
 
-    def search_text(self, model: VLJepa, texts: list[str], k: int) -> list[list[Hit]]:
-        """Search with the Y-encoder embeddings of `texts`; `model` must be the one that built the index."""
+    def search_text(self, model: VLJepa | OnnxVLJepa, texts: list[str], k: int) -> list[list[Hit]]:
+        """Search with the Y-encoder embeddings of `texts`; `model` must be the one that built the index, or its
+        ONNX export."""
         self.check_model(model)
         with model.inference():
             queries = model.encode_text(texts)

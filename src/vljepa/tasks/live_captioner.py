@@ -17,13 +17,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..data.live import live_frames
 from ..data.video import windows_of
-from ..model.vljepa import VLJepa
-from .stream_captioner import StreamConfig, StreamResult, TimedCaption, caption_embedded
+from .stream_captioner import StreamConfig, StreamResult, TimedCaption, caption_embedded, embedding_array
+
+if TYPE_CHECKING:
+    from .stream_captioner import InferenceModel
 
 _END = object()  # the reader's last item
 
@@ -86,7 +89,7 @@ class LiveWindows:
 
 
 def caption_live(
-    model: VLJepa,
+    model: InferenceModel,
     source: str,
     config: StreamConfig,
     on_caption: Callable[[TimedCaption], None] | None = None,
@@ -96,14 +99,14 @@ def caption_live(
     """Caption a live source with the online change detector (`config.segmenter` must be "online")."""
     if config.segmenter != "online":
         raise ValueError("a live source is captioned with the online segmenter (no look-ahead)")
-    windows = LiveWindows(source, config, model.config.x_encoder.num_frames, queue_size, stall_seconds)
+    windows = LiveWindows(source, config, model.num_frames, queue_size, stall_seconds)
     latencies: list[float] = []
     arrival: list[float | None] = [None]  # of the window last handed to the segmenter; None once the source ended
 
     def embedded() -> Iterator[tuple[tuple[float, float], np.ndarray]]:
         for batch in windows.batches(config.batch_size):
             with model.inference():
-                predicted = model.encode_video(np.stack([clip for _, clip, _ in batch])).cpu().numpy()
+                predicted = embedding_array(model.encode_video(np.stack([clip for _, clip, _ in batch])))
             for (bounds, _, came), row in zip(batch, predicted):
                 arrival[0] = came
                 yield bounds, row

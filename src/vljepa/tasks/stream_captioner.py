@@ -1,11 +1,13 @@
 """Captioning a video stream with selective decoding: windows -> embeddings -> segments -> one decode each.
 
-Runs the pure engine of `stream.py` on a video file: `iter_windows` decodes the file once and yields
+Runs the pure engine of `stream.py` on a video file: `iter_window_arrays` decodes the file once and yields
 sliding windows as they complete, the model predicts one query-free embedding per window (batched),
 a segmenter cuts the embedding stream, and the Y-decoder writes one caption per segment from the
 segment's mean embedding, stamped at the segment's midpoint. With the online segmenter each caption
 is decoded (and handed to `on_caption`) as soon as its segment closes, as on a live stream; Ward and
-uniform need the whole stream first.
+uniform need the whole stream first. The model is a PyTorch `VLJepa` or an ONNX export's `OnnxVLJepa`: both
+take uint8 frames and give embeddings, converted to numpy here (`embedding_array`), so a stream captioned by an
+export never imports PyTorch.
 """
 
 from __future__ import annotations
@@ -14,15 +16,19 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
 
 from ..core.config_loader import Bound, CheckedConfig, OneOf, PositiveFloat, PositiveInt
-from ..data.video import iter_windows
-from ..model.vljepa import VLJepa
+from ..data.video import iter_window_arrays
 from .stream import OnlineSegmenter, Segment, decode_points, segment_count, uniform, ward, with_edges
+
+if TYPE_CHECKING:
+    from ..deploy.runtime import OnnxVLJepa
+    from ..model.vljepa import VLJepa
+
+    InferenceModel = VLJepa | OnnxVLJepa
 
 SEGMENTERS = ("ward", "uniform", "online")
 
@@ -61,19 +67,24 @@ class StreamResult:
         return self.segments[-1].end if self.segments else 0.0
 
 
+def embedding_array(embeddings) -> np.ndarray:
+    """A model's embeddings as a float32 array: an export's already are; PyTorch's are tensors of any precision."""
+    return embeddings if isinstance(embeddings, np.ndarray) else embeddings.float().cpu().numpy()
+
+
 def embed_windows(
-    model: VLJepa, path: str | Path, config: StreamConfig
+    model: InferenceModel, path: str | Path, config: StreamConfig
 ) -> Iterator[tuple[tuple[float, float], np.ndarray]]:
     """((start, end), normalised query-free prediction) for each window, in order, batched."""
-    batch: list[tuple[tuple[float, float], torch.Tensor]] = []
+    batch: list[tuple[tuple[float, float], np.ndarray]] = []
 
     def flush() -> Iterator[tuple[tuple[float, float], np.ndarray]]:
         with model.inference():
-            predicted = model.encode_video(torch.stack([frames for _, frames in batch])).cpu().numpy()
+            predicted = embedding_array(model.encode_video(np.stack([frames for _, frames in batch])))
         yield from zip([bounds for bounds, _ in batch], predicted)
         batch.clear()
 
-    windows = iter_windows(path, config.window_seconds, config.stride_seconds, model.config.x_encoder.num_frames)
+    windows = iter_window_arrays(path, config.window_seconds, config.stride_seconds, model.num_frames)
     for (start, end), frames in windows:
         batch.append(((start, end), frames))
         if len(batch) == config.batch_size:
@@ -83,13 +94,13 @@ def embed_windows(
 
 
 def decode_segments(
-    model: VLJepa, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1
+    model: InferenceModel, segments: list[Segment], embeddings: np.ndarray, beam_size: int = 1
 ) -> list[TimedCaption]:
     """One caption per segment, from its mean embedding, stamped at its midpoint."""
     if not segments:
         return []
     midpoints, means = decode_points(segments, embeddings)
-    texts = model.decode(torch.from_numpy(means).float(), beam_size=beam_size)
+    texts = model.decode(means.astype(np.float32), beam_size=beam_size)
     return [TimedCaption(float(t), s.start, s.end, text) for t, s, text in zip(midpoints, segments, texts)]
 
 
@@ -100,14 +111,17 @@ def offline_segments(embeddings: np.ndarray, times: np.ndarray, config: StreamCo
 
 
 def caption_stream(
-    model: VLJepa, path: str | Path, config: StreamConfig, on_caption: Callable[[TimedCaption], None] | None = None
+    model: InferenceModel,
+    path: str | Path,
+    config: StreamConfig,
+    on_caption: Callable[[TimedCaption], None] | None = None,
 ) -> StreamResult:
     """Caption a video file with selective decoding; `on_caption` sees each caption as it is decoded."""
     return caption_embedded(model, embed_windows(model, path, config), config, on_caption)
 
 
 def caption_embedded(
-    model: VLJepa,
+    model: InferenceModel,
     embedded: Iterable[tuple[tuple[float, float], np.ndarray]],
     config: StreamConfig,
     on_caption: Callable[[TimedCaption], None] | None = None,
@@ -163,7 +177,7 @@ def caption_embedded(
         cut = offline_segments(embedding_array, times_array, config)
         seconds["segmenting"] = time.perf_counter() - began
         decode(with_edges(cut, *edges))
-    dim = model.config.shared_dim
+    dim = model.shared_dim
     return StreamResult(
         np.array(times), np.stack(embeddings) if embeddings else np.zeros((0, dim)), segments, captions, seconds
     )
