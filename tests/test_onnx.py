@@ -126,6 +126,33 @@ def test_an_export_searches_the_index_its_model_built(exported, clip_manifest, t
     assert len(ranked[1]) == 3 and ranked[0] == ranked[1]  # the same clips in the same order (scores aside)
 
 
+def test_the_server_runs_an_export_as_it_runs_the_model(exported, clip_manifest, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from vljepa.serve.app import create_app
+    from vljepa.serve.server import Server
+    from vljepa.serve.settings import ServeSettings
+    from vljepa.tasks.index import VideoIndex
+
+    model_dir, onnx_dir = exported
+    clips = clip_manifest.parent / "clips"
+    index = VideoIndex.build(VLJepa.from_pretrained(model_dir), [str(clips / "08.mp4")], tmp_path / "i", progress=False)
+    answers = {}
+    for name, model in (("pytorch", VLJepa.from_pretrained(model_dir)), ("onnx", OnnxVLJepa(onnx_dir))):
+        server = Server(model, ServeSettings(roots=(clip_manifest.parent,)), VideoIndex.open(tmp_path / "i"))
+        with TestClient(create_app(server)) as client:
+            labels = client.post("/classify", data={"path": "clips/01.mp4", "labels": ",".join(LABELS)}).json()
+            caption = client.post("/caption", data={"path": "clips/01.mp4"}).json()
+            search = client.get("/search", params={"q": "a red square moves right", "k": "1"}).json()
+            answers[name] = ([label["text"] for label in labels["labels"]], caption, search["results"][0]["path"])
+            if name == "onnx":
+                refused = client.post("/caption", data={"path": "clips/01.mp4", "beam": "2"})
+                assert refused.status_code == 422 and "decodes greedily" in refused.json()["error"]
+                info = client.get("/info").json()
+                assert "onnxruntime, fp32" in info["precision"] and info["parts"]["x_encoder"]["bytes"] > 0
+    assert answers["onnx"] == answers["pytorch"] and index.clips[0].path == answers["onnx"][2]
+
+
 def test_int8_weights_stay_close_to_fp32(exported, clip_manifest, tmp_path):
     """`export onnx --int8` is the fp32 export quantised in place, as here on a copy of the shared export."""
     _, onnx_dir = exported

@@ -8,11 +8,11 @@ from typing import Annotated
 import typer
 
 from ..serve.settings import Batching, Limits, LiveStream, ServeSettings
-from .support import existing_folder, load_model
+from .support import InferenceModelOption, existing_folder, load_inference_model
 
 
 def serve_command(
-    model: Annotated[Path, typer.Option("--model", "-m", help="A trained model directory (e.g. runs/demo/final).")],
+    model: InferenceModelOption,
     index: Annotated[Path | None, typer.Option(help="A video index directory, for /search.")] = None,
     host: Annotated[str, typer.Option(help="Address to listen on (127.0.0.1: this machine only).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on.")] = 8000,
@@ -85,7 +85,7 @@ def serve_command(
         stream=LiveStream(window_seconds=window, stride_seconds=stride, threshold=threshold),
         live_sources=dict(_named(entry) for entry in live or []),
     )
-    vljepa = load_model(model)
+    vljepa = load_inference_model(model)
     video_index = None
     if index is not None:
         from ..tasks.index import VideoIndex

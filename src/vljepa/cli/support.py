@@ -23,7 +23,7 @@ InferenceModelOption = Annotated[
         "(run by onnxruntime, without PyTorch).",
     ),
 ]
-ONNX_COMMANDS = "classify, ask, caption, stream and search"
+ONNX_COMMANDS = "classify, ask, caption, stream, search and serve"
 
 
 def existing_file(path: Path) -> Path:

@@ -29,7 +29,9 @@ from typing import Any
 
 import torch
 
+from ..deploy.runtime import OnnxVLJepa
 from ..model.vljepa import VLJepa
+from ..tasks.stream_captioner import embedding_array
 from .settings import Batching
 
 TEXT_CACHE_SIZE = 4096  # texts whose embeddings are kept (labels and options repeat across requests)
@@ -50,7 +52,7 @@ class _Item:
 class ModelWorker:
     """The one thread that runs `model`; `start()` it, `stop()` it."""
 
-    def __init__(self, model: VLJepa, batching: Batching, max_queue: int):
+    def __init__(self, model: VLJepa | OnnxVLJepa, batching: Batching, max_queue: int):
         self.model = model
         self.batching = batching
         self._queue: queue.Queue[_Item | None] = queue.Queue(maxsize=max_queue)
@@ -141,14 +143,19 @@ class ModelWorker:
         if kind == "video":
             clips, queries = zip(*(item.payload for item in batch))
             # a list, not a stacked tensor: clips may differ in size; each is preprocessed to the encoder's
-            return list(self.model.encode_video(list(clips), list(queries)).cpu())  # type: ignore[arg-type]
+            return list(_rows(self.model.encode_video(list(clips), list(queries))))  # type: ignore[arg-type]
         wanted = [text for item in batch for text in item.payload]
         missing = list(dict.fromkeys(text for text in wanted if text not in self._texts))
         if missing:
-            self._texts.update(zip(missing, self.model.encode_text(missing).cpu()))
+            self._texts.update(zip(missing, _rows(self.model.encode_text(missing))))
         rows = torch.stack([self._texts[text] for text in wanted])
         for text in wanted:
             self._texts.move_to_end(text)
         while len(self._texts) > TEXT_CACHE_SIZE:
             self._texts.popitem(last=False)
         return list(rows.split([len(item.payload) for item in batch]))
+
+
+def _rows(embeddings) -> torch.Tensor:
+    """A model's embeddings as a float32 CPU tensor: PyTorch's, or an ONNX export's arrays."""
+    return torch.from_numpy(embedding_array(embeddings))

@@ -22,6 +22,8 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from ..data.video import read_clip
+from ..deploy.runtime import OnnxVLJepa
+from ..model.vljepa import VLJepa
 from ..tasks.classify import rank_classes
 from ..tasks.requests import (
     MAX_BEAM,
@@ -128,7 +130,7 @@ async def classify(
     if len(names) > server.limits.max_labels:
         raise RequestError(422, f"labels: give 1 to {server.limits.max_labels} comma-separated class names")
     frames = await server.clip(await server.source(video, path, video_id))
-    prompt = server.model.config.classification_prompt if query is None else (query or None)
+    prompt = server.model.classification_prompt if query is None else (query or None)
     predicted = server.submit(server.worker.embed_video, frames, prompt)
     embedded = server.submit(server.worker.embed_texts, names)
     scores, indices = rank_classes((await server.wait(predicted))[None], await server.wait(embedded), top)
@@ -151,7 +153,7 @@ async def ask(
     request = checked(AskRequest, question=question, options=options or [], beam=beam)
     question, options, beam = request.question, request.options, request.beam
     if not options:
-        server.require_decoder()
+        server.require_decoder(beam)
     if len(options) > server.limits.max_labels:
         raise RequestError(422, f"options: at most {server.limits.max_labels}")
     frames = await server.clip(await server.source(video, path, video_id))
@@ -181,7 +183,7 @@ async def caption(
 ) -> CaptionResult:
     """Caption a clip (a whole short video, or [start, end) of a long one) through the Y-decoder."""
     beam = checked(CaptionRequest, start=start, end=end, beam=beam).beam
-    server.require_decoder()
+    server.require_decoder(beam)
     frames = await server.clip(await server.source(video, path, video_id), start, end)
     predicted = await server.wait(server.submit(server.worker.embed_video, frames, None))
     texts = await server.wait(server.submit(server.worker.call, lambda m: m.decode(predicted[None], beam_size=beam)))
@@ -316,15 +318,32 @@ async def stream_events(job: Annotated[Any, Depends(known_job)]) -> AsyncIterato
 @router.get("/info")
 async def info(server: ServerDep) -> dict[str, Any]:
     """The model (its parts and sizes), its precision, the index, batching and limits."""
-    model, config = server.model, server.model.config
-    parts = {
-        "x_encoder": model.x_encoder,
-        "predictor": model.predictor,
-        "y_encoder": model.y_encoder,
-        "y_decoder": model.y_decoder,
-    }
     return {
         "model": str(server.model_path) if server.model_path else None,
+        **_model_facts(server.model),
+        "index_size": None if server.index is None else len(server.index),
+        "batching": vars(server.settings.batching)
+        | {"batches": server.worker.batches, "items": server.worker.batched_items},
+        "limits": vars(server.limits),
+        "stream": vars(server.settings.stream),
+    }
+
+
+def _model_facts(model: VLJepa | OnnxVLJepa) -> dict[str, Any]:
+    """The model's parts (parameters, or an export's graph files and bytes), frames, image size, precision."""
+    if isinstance(model, OnnxVLJepa):
+        sidecar = model.sidecar
+        return {
+            "parts": {name: {"graph": graph.file, "bytes": graph.bytes} for name, graph in sidecar.graphs.items()},
+            "frames": sidecar.preprocessing.num_frames,
+            "image_size": sidecar.preprocessing.image_size,
+            "shared_dim": sidecar.shared_dim,
+            "precision": f"ONNX export run by onnxruntime, {sidecar.weights} weights",
+        }
+    config = model.config
+    parts = {"x_encoder": model.x_encoder, "predictor": model.predictor, "y_encoder": model.y_encoder}
+    parts["y_decoder"] = model.y_decoder
+    return {
         "parts": {
             name: None if part is None else {"parameters": sum(p.numel() for p in part.parameters())}
             for name, part in parts.items()
@@ -333,9 +352,4 @@ async def info(server: ServerDep) -> dict[str, Any]:
         "image_size": config.x_encoder.image_size,
         "shared_dim": config.shared_dim,
         "precision": model.inference_precision.name,
-        "index_size": None if server.index is None else len(server.index),
-        "batching": vars(server.settings.batching)
-        | {"batches": server.worker.batches, "items": server.worker.batched_items},
-        "limits": vars(server.limits),
-        "stream": vars(server.settings.stream),
     }

@@ -23,6 +23,7 @@ from fastapi import UploadFile
 from starlette.concurrency import run_in_threadpool
 
 from ..data.video import VideoError, check_window, read_clip
+from ..deploy.runtime import OnnxVLJepa
 from ..model.vljepa import VLJepa
 from .batching import Busy, ModelWorker
 from .jobs import StreamJobs
@@ -34,7 +35,9 @@ DECODE_SLOTS = 2  # whole clips decoded at once: bounds memory to this many clip
 
 
 class Server:
-    def __init__(self, model: VLJepa, settings: ServeSettings, index: Any = None, model_path: Path | None = None):
+    def __init__(
+        self, model: VLJepa | OnnxVLJepa, settings: ServeSettings, index: Any = None, model_path: Path | None = None
+    ):
         self.model = model
         self.settings = settings
         self.limits = settings.limits
@@ -58,9 +61,11 @@ class Server:
         if self._temporary is not None:
             self._temporary.cleanup()
 
-    def require_decoder(self) -> None:
-        if self.model.y_decoder is None:
+    def require_decoder(self, beam: int = 1) -> None:
+        if not self.model.can_decode:
             raise RequestError(400, "this model has no Y-decoder: train one with `vljepa train-decoder`")
+        if beam != 1 and isinstance(self.model, OnnxVLJepa):
+            raise RequestError(422, f"beam: this server runs an ONNX export, which decodes greedily (1), not {beam}")
 
     def require_index(self) -> Any:
         if self.index is None:
@@ -116,9 +121,7 @@ class Server:
             self._decode_slots = asyncio.Semaphore(DECODE_SLOTS)
         async with self._decode_slots:
             try:
-                return await run_in_threadpool(
-                    read_clip, source.path, self.model.config.x_encoder.num_frames, start, end
-                )
+                return await run_in_threadpool(read_clip, source.path, self.model.num_frames, start, end)
             except VideoError as error:
                 raise RequestError(415, str(error).replace(str(source.path), source.name)) from None
 
