@@ -8,6 +8,8 @@ import dataclasses
 import json
 
 import pytest
+import torch
+from safetensors.torch import load_file
 from test_train import _config
 
 from vljepa.config import StageConfig
@@ -56,12 +58,24 @@ def test_safe_changes_need_allowing_and_are_recorded(stopped):
     assert changed["stages.2.name"] == [None, "more"] and changed["stages.2.steps"] == [None, 2]
 
 
-def test_a_finished_stage_cannot_grow_and_a_run_refused_by_the_lock_writes_nothing(stopped, tmp_path):
+def test_a_finished_run_trains_the_steps_its_last_stage_is_given_and_no_earlier_stage_grows(stopped, tmp_path):
     config, out = stopped
     Trainer(config, progress=False).run()  # finishes
-    grown = dataclasses.replace(config, stages=[config.stages[0], dataclasses.replace(config.stages[1], steps=9)])
-    with pytest.raises(ConfigError, match="stages.1.steps: 5 -> 9.*stage 1 has finished"):
-        Trainer(dataclasses.replace(grown, allow_config_changes=True), progress=False)
+    before = load_file(out / "final" / "model.safetensors")
+    earlier = dataclasses.replace(config, stages=[dataclasses.replace(config.stages[0], steps=9), config.stages[1]])
+    with pytest.raises(ConfigError, match="stages.0.steps: 5 -> 9.*stage 0 has finished"):
+        Trainer(dataclasses.replace(earlier, allow_config_changes=True), progress=False)
+    grown = dataclasses.replace(config, stages=[config.stages[0], dataclasses.replace(config.stages[1], steps=8)])
+    Trainer(dataclasses.replace(grown, allow_config_changes=True), progress=False).run()
+    after = load_file(out / "final" / "model.safetensors")
+    assert any(not torch.equal(before[key], after[key]) for key in before)  # the 3 extra steps trained
+    steps = [json.loads(line)["global_step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 13 and steps == sorted(steps)
+    assert recorded(out)["history"][-1] == {"from": {"stage": 1, "step": 5}, "changed": {"stages.1.steps": [5, 8]}}
+
+
+def test_a_run_refused_by_the_lock_writes_nothing(stopped):
+    config, out = stopped
     before = (out / "train_config.json").read_text()
     with RunDirectory(out), pytest.raises(RunDirectoryInUse):
         Trainer(dataclasses.replace(config, seed=7), progress=False)

@@ -5,8 +5,11 @@ and the config given must be the one recorded, key for key (`resume_changes`). A
 any work, with the differing keys listed, unless every change is safe and `allow_config_changes` is set:
 - how often the run logs, evaluates and saves (`log_every`, `eval_every`, `save_every`), where it reports
   (`report_to`), where its feature cache lives (`cache_dir`) and the collapse warning's threshold;
-- more steps for a stage not yet finished (the stage under way or a later one): its schedule is recomputed
-  over the new length from the step reached, so the LR follows the new schedule from there on;
+- more steps for the stage under way, a later one, or the last stage of a finished run (the run's end keeps
+  its AdamW state, schedule and batch position, so the extra steps continue that stage as if it had been
+  given them): the stage's schedule is recomputed over the new length from the step reached, so the LR
+  follows the new schedule from there on (a cosine that had reached 0 at the old end rises to where the
+  longer cosine is at that step, then decays to 0 at the new end);
 - stages added after the last one (a finished run continues with them).
 Everything else (the model, the data, a finished stage's steps, learning rates, batch sizes, seeds, the
 precision) would make the folder describe a run that did not happen, and is refused: start a new run, from

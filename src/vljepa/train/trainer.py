@@ -633,5 +633,8 @@ class Trainer:
         if main:
             log.stage_end(offset + stage.steps, self._task_plot())
         self._save_model(self.out_dir / stage.name)
-        self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
+        if stage_index == len(config.stages) - 1:  # the run's end: kept whole, so that more steps continue it
+            self._save_checkpoint(stage_index, stage.steps, optimizer, scheduler, sampler)
+        else:
+            self._save_checkpoint(stage_index + 1, 0)  # a stage boundary: the next stage starts afresh
         return False
