@@ -88,9 +88,7 @@ def test_an_index_refuses_another_model(library, tmp_path):
     message = str(caught.value)
     recorded = json.loads((tmp_path / "index" / "meta.json").read_text())["model"]["fingerprint"]
     assert message.startswith(f"{tmp_path / 'index'}: built by the model with fingerprint {recorded} (runs/first)")
-    from vljepa.tasks.index import model_fingerprint
-
-    assert f"(fingerprint {model_fingerprint(other)})" in message and model_fingerprint(other) != recorded
+    assert f"(fingerprint {other.fingerprint()})" in message and other.fingerprint() != recorded
     with pytest.raises(IndexModelMismatch):
         VideoIndex.open(tmp_path / "index").search_text(other, ["a red square"], 1)
 

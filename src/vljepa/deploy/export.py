@@ -41,7 +41,6 @@ from ..core.atomic import writable_folder
 from ..core.progress import progress_bar
 from ..errors import require_extra
 from ..model.vljepa import VLJepa
-from ..tasks.index import model_fingerprint
 from .quantise import quantise_export
 from .sidecar import (
     DECODER_ROWS_FILE,
@@ -273,7 +272,7 @@ def _write_export(model: VLJepa, folder: Path, labels: list[str]) -> None:
             decoding=decoding,
             source={
                 "x_encoder_fingerprint": model.x_encoder.fingerprint(),
-                "model_fingerprint": model_fingerprint(model),  # an index this model built is searched by the export
+                "model_fingerprint": model.fingerprint(),  # an index this model built is searched by the export
             },
             versions=_versions(),
         ),

@@ -82,10 +82,9 @@ class OnnxVLJepa:
     def can_decode(self) -> bool:
         return self.sidecar.decoding is not None
 
-    @property
-    def model_fingerprint(self) -> str:
-        """`tasks.index.model_fingerprint` of the model this was exported from: an index it built is searched
-        with the export (searching needs only the Y-encoder, which an int8 export keeps fp32)."""
+    def fingerprint(self) -> str:
+        """`VLJepa.fingerprint()` of the model this was exported from: an index it built is searched with the
+        export (searching needs only the Y-encoder, which an int8 export keeps fp32)."""
         fingerprint = self.sidecar.source.get("model_fingerprint")
         if fingerprint is None:
             raise OnnxExportError(f"{self.folder}: this export does not record its model's fingerprint; export again")

@@ -17,6 +17,8 @@ checkpoint; `from_pretrained` attaches it when present and `decode` turns embedd
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,7 +31,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from ..config import ModelConfig, read_config_json, write_config_json
+from ..config import ModelConfig, read_config_json, to_dict, write_config_json
 from ..core.atomic import atomic_write
 from ..core.eval_mode import evaluating
 from ..core.precision import Precision, announce_precision, resolve_precision
@@ -186,6 +188,16 @@ class VLJepa(nn.Module):
 
     def trained_state_dict(self) -> dict[str, torch.Tensor]:
         return self.trained_part(self.state_dict())
+
+    def fingerprint(self) -> str:
+        """Hash of what a clip's caption-mode prediction and a text's embedding depend on: the config, the
+        X-encoder's weight fingerprint and every trained weight (not the Y-decoder). A video index records it."""
+        digest = hashlib.sha256(json.dumps(to_dict(self.config), sort_keys=True, default=str).encode())
+        digest.update(self.x_encoder.fingerprint().encode())
+        for name, tensor in sorted(self.trained_state_dict().items()):
+            digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
+        return digest.hexdigest()[:16]
 
     def save_pretrained(self, directory: str | Path, trained_state: dict[str, torch.Tensor] | None = None) -> None:
         """Write the trained weights: `trained_state` if given (a sharded trainer gathers them), else this model's."""

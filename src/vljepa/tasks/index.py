@@ -22,10 +22,11 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
   encoded with them (the exact re-ranking keeps scores exact whatever the drift). Both index types keep
   the vectors (`reconstruct_n`).
 - Scores are inner products of unit vectors (cosines): `search` normalises its queries.
-- Tied to its model: `meta.json` records a fingerprint of everything the embeddings depend on (the
-  config, the X-encoder's weight fingerprint, every trained weight: predictor, Y-encoder head, the text
-  model when trained; not the Y-decoder), and `open(directory, model)` / `search_text(model, ...)` refuse
-  another model with `IndexModelMismatch`.
+- Tied to its model: `meta.json` records `VLJepa.fingerprint()`, a hash of everything the embeddings depend
+  on (the config, the X-encoder's weight fingerprint, every trained weight: predictor, Y-encoder head, the
+  text model when trained; not the Y-decoder), and `open(directory, model)` / `search_text(model, ...)`
+  refuse another model with `IndexModelMismatch`. The model's ONNX export carries the same fingerprint, so
+  it searches the index too.
 - Persistence: `save()` writes `meta.json`, `vectors.faiss` and `clips.json` into a fresh folder and swaps
   it in (`vljepa.core.atomic.atomic_directory`), so a reader sees the old index or the new one, never a mix.
   `build` saves; `add` changes the index in memory until `save()`. Each save counts a revision in
@@ -37,26 +38,27 @@ towards the clip's caption embedding), and a query is one Y-encoder pass and a F
 
 from __future__ import annotations
 
-import hashlib
 import json
 import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import faiss
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import to_dict
 from ..core.atomic import atomic_directory, exclusive_lock, readable_directory
 from ..core.progress import progress_bar
 from ..data.clip_source import DecodedClip, read_clips
 from ..data.manifest import ClipRef
-from ..deploy.runtime import OnnxVLJepa
 from ..errors import VljepaError
 from ..model.vljepa import VLJepa
+
+if TYPE_CHECKING:
+    from ..deploy.runtime import OnnxVLJepa
 
 FORMAT = "vljepa-video-index"
 VERSION = 1
@@ -92,17 +94,6 @@ class IndexSettings:
     dims_per_code: int = 2  # dimensions per 4-bit PQ sub-quantizer (d / this = sub-quantizers; 1 if d is odd)
     k_factor: int = 50  # candidates re-ranked exactly: k * k_factor
     train_size: int = 200_000  # vectors (at most) the PQ codebooks are trained on
-
-
-def model_fingerprint(model: VLJepa) -> str:
-    """Hash of what a clip's caption-mode prediction and a text's embedding depend on: the config, the
-    X-encoder's weight fingerprint and every trained weight (not the Y-decoder)."""
-    digest = hashlib.sha256(json.dumps(to_dict(model.config), sort_keys=True, default=str).encode())
-    digest.update(model.x_encoder.fingerprint().encode())
-    for name, tensor in sorted(model.trained_state_dict().items()):
-        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
-        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy())
-    return digest.hexdigest()[:16]
 
 
 def as_clip_ref(entry: ClipEntry) -> ClipRef:
@@ -223,7 +214,7 @@ class VideoIndex:
         meta = {
             "format": FORMAT,
             "version": VERSION,
-            "model": {"fingerprint": model_fingerprint(model), "source": model_source},
+            "model": {"fingerprint": model.fingerprint(), "source": model_source},
             "dim": model.config.shared_dim,
             "settings": asdict(settings),
             "faiss": {"type": "flat"},
@@ -300,7 +291,7 @@ class VideoIndex:
         if model in self._checked_models:
             return
         built_by = self.meta["model"]
-        given = model.model_fingerprint if isinstance(model, OnnxVLJepa) else model_fingerprint(model)
+        given = model.fingerprint()
         if given != built_by["fingerprint"]:
             source = f" ({built_by['source']})" if built_by.get("source") else ""
             raise IndexModelMismatch(
