@@ -86,6 +86,10 @@ def test_an_empty_server_token_is_refused_rather_than_serving_without_one(tmp_pa
             ["classify", "{video}", "--labels", "a,b", "--top", "0"],
             "top: Input should be greater than or equal to 1, got 0",
         ),
+        (
+            ["classify", "{video}", "--labels", "a,b", "--top", "-3"],
+            "top: Input should be greater than or equal to 1, got -3",
+        ),
         (["classify", "{video}", "--labels", " , "], "labels: no class names"),
         (["ask", "{video}", ""], "question: must not be empty, got ''"),
         (["ask", "{video}", "which way?", "--beam", "0"], "beam: Input should be greater than or equal to 1, got 0"),
@@ -111,6 +115,10 @@ def test_task_limits_are_the_servers_and_are_checked_before_the_model_loads(tmp_
         (["train", "model.predictor.num_heads=3"], "model.predictor.num_heads: 3 heads do not divide hidden_size 128"),
         (["train", "model.x_encoder.num_heads=5"], "model.x_encoder.num_heads: 5 heads do not divide hidden_size 192"),
         (["train", "device=gpu"], "device: expected auto, cpu, cuda, cuda:N, xpu or mps, got 'gpu'"),
+        (
+            ["train", "model.predictor.attention=foo"],
+            "model.predictor.attention: must be one of sdpa, eager; got 'foo'",
+        ),
         (["serve", "-m", ".", "--port", "99999"], "Invalid value for '--port'"),
         (["eval", "-m", ".", "--manifest", "x.jsonl", "--view", "bogus"], "'bogus': choose from clip, single_frame"),
     ],

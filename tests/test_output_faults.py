@@ -81,6 +81,15 @@ def test_train_into_a_read_only_folder_stops_before_encoding_anything(tmp_path, 
     assert not (tmp_path / "cache").exists()  # refused before the clips were encoded
 
 
+def test_a_read_only_cache_folder_is_one_line_before_any_training(tmp_path, clip_manifest, read_only_folder):
+    config = train_config(tmp_path, clip_manifest, tmp_path / "run")
+    cache = read_only_folder / "cache"
+    result = runner.invoke(app, ["train", "--config", str(config), f"cache_dir={cache}"])
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines()[-1].startswith(f"error: {cache}: cannot write here (")
+    assert "Traceback" not in result.output and not (tmp_path / "run" / "checkpoint").exists()
+
+
 def test_world_into_a_read_only_folder_is_one_line(read_only_folder):
     result = runner.invoke(app, ["world", "--out", str(read_only_folder / "world"), "num_train=4"])
     assert result.exit_code == 2

@@ -51,9 +51,12 @@ def _free_bytes(path: Path) -> int | None:
 
 
 def _out_of_space(error: BaseException, folder: Path) -> OutputError | None:
-    """An `OutputError` when `error` (raised while writing into `folder`) comes from a full disk."""
+    """An `OutputError` when `error` (raised while writing into `folder`) comes from a full disk, or from a
+    folder that cannot be written (read-only, not permitted)."""
     if isinstance(error, OutputError) or not isinstance(error, Exception):
         return None
+    if getattr(error, "errno", None) in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return OutputError(f"{folder}: cannot write here ({error.strerror or error})")
     free = _free_bytes(folder)
     said_so = getattr(error, "errno", None) in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error)
     if not said_so and (free is None or free >= NEARLY_FULL_BYTES):

@@ -46,6 +46,7 @@ import torch
 from ..config import XEncoderConfig
 from ..core.atomic import atomic_write
 from ..core.progress import progress_bar
+from ..errors import OutputError
 from .manifest import ClipRef
 from .video import VideoError, read_clip
 
@@ -154,7 +155,10 @@ class FeatureCache:
             sort_keys=True,
         )
         self.directory = Path(directory) / hashlib.sha256(signature.encode()).hexdigest()[:16]
-        self.directory.mkdir(parents=True, exist_ok=True)
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as error:  # an existing cache may be read-only; a new one must be made
+            raise OutputError(f"{directory}: cannot write here ({error.strerror or error})") from error
         self.reader = ShardReader(self.directory)
         self.index: dict[str, Location] = {}
         self._indexed: set[str] = set()  # the shards whose keys are in `self.index`
