@@ -224,7 +224,7 @@ def stream(
     vljepa = load_inference_model(model)
     if not vljepa.can_decode:
         raise typer.BadParameter(
-            "this model has no Y-decoder: train one with `vljepa train-decoder` (and export the model again)",
+            "this model has no Y-decoder: train one with `vljepa train-decoder` (and export again, for an export)",
             param_hint="--model",
         )
 

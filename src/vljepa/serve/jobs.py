@@ -128,7 +128,7 @@ class _QueuedModel:
     def inference(self) -> Iterator[_QueuedModel]:
         yield self  # the model thread runs every call under the model's own `inference()`
 
-    def encode_video(self, frames: np.ndarray, query: str | None = None) -> torch.Tensor:
+    def encode_video(self, frames: np.ndarray, query: str | None = None) -> torch.Tensor | np.ndarray:
         return self._run(lambda model: model.encode_video(frames, query))
 
     def decode(self, embeddings: np.ndarray, beam_size: int = 1) -> list[str]:

@@ -341,8 +341,12 @@ def _model_facts(model: VLJepa | OnnxVLJepa) -> dict[str, Any]:
             "precision": f"ONNX export run by onnxruntime, {sidecar.weights} weights",
         }
     config = model.config
-    parts = {"x_encoder": model.x_encoder, "predictor": model.predictor, "y_encoder": model.y_encoder}
-    parts["y_decoder"] = model.y_decoder
+    parts = {
+        "x_encoder": model.x_encoder,
+        "predictor": model.predictor,
+        "y_encoder": model.y_encoder,
+        "y_decoder": model.y_decoder,
+    }
     return {
         "parts": {
             name: None if part is None else {"parameters": sum(p.numel() for p in part.parameters())}
