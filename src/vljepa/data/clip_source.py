@@ -32,6 +32,7 @@ from .shards import is_shard_source, load_records
 from .video import IMAGE_SUFFIXES, VideoError, iter_windows, read_clip
 
 VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
+MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES
 MANIFEST_SUFFIXES = {".jsonl"}
 
 DecodedClip = tuple[ClipRef, "torch.Tensor | Exception"]
@@ -51,8 +52,7 @@ class ClipSource:
 
 def media_files(folder: str | Path) -> list[Path]:
     """Every video or image file under `folder` (recursively), sorted; resolved paths."""
-    suffixes = VIDEO_SUFFIXES | IMAGE_SUFFIXES
-    return sorted(p.resolve() for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
+    return sorted(p.resolve() for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in MEDIA_SUFFIXES)
 
 
 def _read(clip: ClipRef, num_frames: int) -> torch.Tensor | Exception:

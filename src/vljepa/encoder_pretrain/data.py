@@ -25,13 +25,12 @@ import torch
 
 from ..config import XEncoderConfig
 from ..core.progress import console, progress_bar
+from ..data.clip_source import media_files
 from ..data.manifest import ClipRef
 from ..data.shards import is_shard_source, load_records
-from ..data.video import IMAGE_SUFFIXES, VideoError, read_clip, sample_indices
+from ..data.video import VideoError, read_clip, sample_indices
 from ..data.world import WorldConfig, clip_scene
 from ..model.x_encoder import preprocess_clip
-
-VIDEO_SUFFIXES = {".mp4", ".webm", ".avi", ".mkv", ".mov", ".gif"}
 
 
 def source_clips(source: str | Path) -> list[ClipRef]:
@@ -39,8 +38,7 @@ def source_clips(source: str | Path) -> list[ClipRef]:
     video/image under a folder, without repeats."""
     path = Path(source)
     if path.is_dir() and not is_shard_source(path):
-        suffixes = IMAGE_SUFFIXES | VIDEO_SUFFIXES
-        return [ClipRef(str(p.resolve())) for p in sorted(path.rglob("*")) if p.suffix.lower() in suffixes]
+        return [ClipRef(str(p)) for p in media_files(path)]
     return list(dict.fromkeys(record.clip for record in load_records(source)))
 
 

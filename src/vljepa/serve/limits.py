@@ -22,12 +22,9 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..data.clip_source import VIDEO_SUFFIXES
-from ..data.video import IMAGE_SUFFIXES
+from ..data.clip_source import MEDIA_SUFFIXES  # the only files a request may name by path
 from ..errors import VljepaError
 from .settings import MB, Limits
-
-MEDIA_SUFFIXES = VIDEO_SUFFIXES | IMAGE_SUFFIXES  # the only files a request may name by path
 
 
 class RequestError(VljepaError):
