@@ -100,7 +100,6 @@ def main() -> None:
     hf_logging.disable_progress_bar()
     base = [
         f"train_manifest={args.world / 'train.jsonl'}",
-        "out_dir=/tmp/vljepa-throughput",
         f"cache_dir={args.world.parent / 'feature_cache'}",
         "bf16=false",
     ]
@@ -118,7 +117,8 @@ def main() -> None:
             results["samples_per_s"][name] = None  # emulated bf16 would take about 100x longer
             continue
         torch.manual_seed(0)
-        trainer = Trainer(load_train_config(packaged_config(DEMO_CONFIG), base + overrides), progress=False)
+        run = [f"out_dir=/tmp/vljepa-throughput/{name}"]  # a folder each: a trainer holds its folder's lock
+        trainer = Trainer(load_train_config(packaged_config(DEMO_CONFIG), base + run + overrides), progress=False)
         rate, flops, warm_up = measure(trainer, args.steps, uncached)
         results["warm-up s (5 steps)"][name] = round(warm_up, 1)
         results["compiled"][name] = trainer.compilation.enabled
