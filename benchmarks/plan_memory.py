@@ -1,8 +1,10 @@
 """The planner against measured memory, and the paper's stages planned on common GPUs.
 
   python benchmarks/plan_memory.py validate   # traced vs measured peak of real CPU steps -> results/plan_memory.json
-  python benchmarks/plan_memory.py paper      # vljepa-paper on 1, 8 and 64 H100-80GB and one 24 GB card
-                                              #   -> results/plan_paper.json
+  python benchmarks/plan_memory.py profiles   # trace pass 2 of every registered model under the paper's stages
+                                              #   -> src/vljepa/plan/traced_profiles.json (read by `vljepa plan`)
+  python benchmarks/plan_memory.py paper      # vljepa-paper on 1, 8 and 64 H100-80GB and one 24 GB card, from the
+                                              #   package's profiles, and once traced -> results/plan_paper.json
 Then `python benchmarks/render_docs.py` renders BENCHMARKS.md's and docs/paper-scale.md's tables from them.
 `validate` measures fp32 steps of the demo's model (`world-tiny`: its MiniLM Y-encoder trains at LR x0.05)
 at several frame counts, micro-batches, batches and with and without checkpointing, on this CPU, with
@@ -25,11 +27,12 @@ import torch
 from vljepa.config import ModelConfig
 from vljepa.core.sizes import parse_size
 from vljepa.plan.measure import measure_step
-from vljepa.plan.planner import Hardware, Lengths, plan_recipe, predicted_step
+from vljepa.plan.planner import Hardware, Lengths, Planner, plan_recipe, predicted_step
+from vljepa.plan.profile_table import KeptTraces, read_table, write_table
 from vljepa.plan.recipes import resolve
 from vljepa.plan.report import assumptions, plan_json
 from vljepa.plan.trace import StepShape, TracedModel
-from vljepa.registry import Architectures
+from vljepa.registry import Architectures, list_models
 
 RESULTS = Path(__file__).resolve().parent / "results"
 TEXT_TOKENS = 32
@@ -99,23 +102,60 @@ def validate() -> dict:
     }
 
 
+def profiles() -> Path:
+    """Pass 2 of every registered model under the paper's stages, with and without checkpointing, bf16 and fp32, and
+    each stage's forward FLOPs: what the package's table lacks is traced and added."""
+    kept = read_table()
+    for name in list_models():
+        spec, configs = resolve(name)
+        for bf16 in (True, False):
+            planner = Planner(spec, Hardware(parse_size("80GB", "memory"), 1), bf16=bf16, known=kept)
+            for config in configs:
+                for stage in config.stages:
+                    planner.flops(planner.forward_shape(stage, config))
+                    for checkpointing in (False, True):
+                        shape = planner.stage_shape(stage, config)
+                        planner.profile(dataclasses.replace(shape, checkpointing=checkpointing))
+            kept.update(planner.traced)
+            traced = len(planner.traced.profiles) + len(planner.traced.flops)
+            print(name, "bf16" if bf16 else "fp32", f"{traced} traced", flush=True)
+    return write_table(kept)
+
+
+def timed_plan(spec, configs, hardware: Hardware, known=None) -> tuple[list, float]:
+    started = time.perf_counter()
+    stages = plan_recipe(spec, configs, hardware, known=known)
+    return stages, time.perf_counter() - started
+
+
 def paper() -> dict:
     spec, configs = resolve("vljepa-paper")
     plans = {}
     for label, memory, gpus, nodes in GPUS:
         hardware = Hardware(parse_size(memory, "memory"), gpus, nodes)
-        started = time.perf_counter()
-        stages = plan_recipe(spec, configs, hardware)
-        notes = assumptions(hardware, Lengths(), bf16=True)
-        plans[label] = {**plan_json(stages, notes), "seconds": time.perf_counter() - started}
-        print(label, f"{plans[label]['seconds']:.0f} s", flush=True)
-    return {"command": "python benchmarks/plan_memory.py paper", "machine": machine(), "plans": plans}
+        stages, seconds = timed_plan(spec, configs, hardware)
+        plans[label] = {**plan_json(stages, assumptions(hardware, Lengths(), bf16=True)), "seconds": seconds}
+        print(label, f"{seconds:.1f} s", flush=True)
+    label, memory, gpus, nodes = GPUS[1]
+    hardware = Hardware(parse_size(memory, "memory"), gpus, nodes)
+    traced, seconds = timed_plan(spec, configs, hardware, known=KeptTraces())
+    if plan_json(traced, [])["stages"] != plans[label]["stages"]:
+        raise AssertionError("the plan from traced profiles differs from the plan from the package's table")
+    return {
+        "command": "python benchmarks/plan_memory.py paper",
+        "machine": machine(),
+        "plans": plans,
+        "traced": {"label": label, "seconds": seconds},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["validate", "paper"])
+    parser.add_argument("what", choices=["validate", "profiles", "paper"])
     what = parser.parse_args().what
+    if what == "profiles":
+        print(f"wrote {profiles()}")
+        return
     data = validate() if what == "validate" else paper()
     out = RESULTS / ("plan_memory.json" if what == "validate" else "plan_paper.json")
     out.write_text(json.dumps(data, indent=2) + "\n")

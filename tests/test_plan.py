@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import numpy as np
 import pytest
 import torch
 from conftest import tiny_model_config
@@ -12,11 +13,13 @@ from typer.testing import CliRunner
 
 from vljepa.cli import app
 from vljepa.model.info import model_info
+from vljepa.plan import profile_table
 from vljepa.plan.live_bytes import LiveBytes
 from vljepa.plan.measure import measure_step
-from vljepa.plan.planner import Hardware, plan_recipe, predicted_step
+from vljepa.plan.planner import Hardware, Planner, plan_recipe, predicted_step
 from vljepa.plan.recipes import resolve
-from vljepa.plan.trace import StepShape, TracedModel, adamw_step_bytes
+from vljepa.plan.report import plan_json
+from vljepa.plan.trace import Lines, StepShape, TracedModel, adamw_step_bytes
 from vljepa.registry import Architectures, get_model_spec
 
 MB = 1e6
@@ -99,9 +102,52 @@ def test_plan_command_prints_json_and_refuses_bad_input(one_stage_yaml):
     runner = CliRunner()
     result = runner.invoke(app, ["plan", str(one_stage_yaml), "--gpu-memory", "8GB", "--fp32", "--json"])
     assert result.exit_code == 0, result.output
-    (stage,) = json.loads(result.output)["stages"]
+    (stage,) = json.loads(result.stdout)["stages"]  # a note that a profile is traced goes to stderr
     assert stage["name"] == "pretrain" and stage["chosen"]["micro_batch"] == 256
     bad = runner.invoke(app, ["plan", str(one_stage_yaml), "--gpu-memory", "lots"])
     assert bad.exit_code == 2 and "--gpu-memory: expected a size such as 1GB, 500MB or 24GiB, got 'lots'" in bad.output
     unknown = runner.invoke(app, ["plan", "vljepa-huge"])
     assert unknown.exit_code == 2 and "neither a registered model (world-tiny, vljepa-paper)" in unknown.output
+
+
+def test_the_envelope_of_the_lines_gives_every_micro_batchs_peak():
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        fixed, per_sample = rng.integers(-1000, 5000, 400).astype(float), rng.integers(-30, 60, 400).astype(float)
+        lines = Lines.envelope(fixed, per_sample)
+        assert len(lines.fixed) < 20
+        assert all(lines.peak(m) == (fixed + m * per_sample).max() for m in range(1, 400))
+
+
+def _no_tracing(monkeypatch) -> None:
+    def refuse(_, shape):
+        raise AssertionError(f"traced {shape}")
+
+    monkeypatch.setattr(TracedModel, "chunks", refuse)
+    monkeypatch.setattr("vljepa.plan.planner.forward_flops", refuse)
+
+
+def test_a_plan_from_kept_profiles_equals_the_traced_one_and_traces_nothing(one_stage_yaml, tmp_path, monkeypatch):
+    spec, configs = resolve(str(one_stage_yaml))
+    hardware = Hardware(memory=10**9, gpus_per_node=2)
+    planner = Planner(spec, hardware, bf16=False, known=profile_table.KeptTraces())
+    traced = [planner.plan_stage(stage, config) for config in configs for stage in config.stages]
+    assert planner.traced.profiles and planner.traced.flops
+    table = profile_table.write_table(planner.traced, tmp_path / "profiles.json")
+    _no_tracing(monkeypatch)
+    kept = plan_recipe(spec, configs, hardware, bf16=False, known=profile_table.read_table(table))
+    assert plan_json(kept, []) == plan_json(traced, [])
+
+
+def test_the_package_keeps_the_profiles_of_the_paper_plan(monkeypatch):
+    """`vljepa plan vljepa-paper` reads its profiles (else: `python benchmarks/plan_memory.py profiles`)."""
+    traced_with = json.loads(profile_table.TABLE.read_text())["traced with"]
+    versions = profile_table.tracing_versions()
+    for library in ("torch", "transformers"):
+        if traced_with[library] != versions[library]:
+            pytest.skip(f"the table was traced with {library} {traced_with[library]}, this is {versions[library]}")
+    _no_tracing(monkeypatch)
+    spec, configs = resolve("vljepa-paper")
+    for gpus in (1, 8):
+        plans = plan_recipe(spec, configs, Hardware(memory=80 * 10**9, gpus_per_node=gpus))
+        assert [plan.name for plan in plans] == ["pretrain-image", "pretrain-video-8f", "pretrain-video-32f", "sft"]

@@ -24,12 +24,15 @@ import math
 from dataclasses import dataclass, field, replace
 
 from ..config import StageConfig, TrainConfig
+from ..core.progress import console
 from ..model.info import describe
 from ..registry import ModelSpec
-from .trace import PassesProfile, StepShape, TracedModel, WeightBytes
+from .profile_table import KeptTraces, profile_key, read_table
+from .trace import PassesProfile, StepShape, TracedModel, WeightBytes, chunk_shape
 
 EFFICIENT_MICRO_BATCH = 8  # fewer samples per micro-batch leave a large GPU mostly idle
 QUERY_STAGES = ("vqa", "label")  # mixture kinds whose samples carry a query
+PARTS = ("X-encoder", "Predictor", "Y-encoder")  # the parts of `vljepa info` whose FLOPs a step spends
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,10 @@ class StagePlan:
         return self.gpu_hours / self.ranks
 
 
+def _has_queries(stage: StageConfig) -> bool:
+    return any(kind in stage.mixture for kind in QUERY_STAGES)
+
+
 def _rank_weights(weights: WeightBytes, fsdp: bool, ranks: int) -> tuple[int, int]:
     """(bytes held throughout, bytes of AdamW's step) per rank."""
     share = ranks if fsdp and ranks > 1 else 1
@@ -112,16 +119,28 @@ def _largest_fitting(profile: PassesProfile, held: int, step: int, limit: int, u
     return low
 
 
-def training_flops_per_sample(
-    spec: ModelSpec, frames: int, lengths: Lengths, queries: bool, checkpointing: bool
-) -> float:
+@dataclass(frozen=True)
+class ForwardShape:
+    """One sample's forward, whose FLOPs `vljepa info` counts."""
+
+    frames: int
+    query_tokens: int
+    text_tokens: int
+
+
+def forward_flops(spec: ModelSpec, shape: ForwardShape) -> tuple[float, float, float]:
+    """FLOPs of one sample's forward through the X-encoder, the predictor and the text model, as `vljepa info`
+    counts them."""
+    info = describe("plan", spec, shape.frames, shape.query_tokens, shape.text_tokens)
+    x, predictor, text = (sum(p.flops for p in info.parts if p.part == part) for part in PARTS)
+    return x, predictor, text
+
+
+def training_flops_per_sample(spec: ModelSpec, forward: tuple[float, float, float], checkpointing: bool) -> float:
     """Training FLOPs of one sample: the X-encoder's forward once, the trained parts' forward in both passes and
     their backward at twice it (plus a forward under checkpointing), a frozen text model's forward twice."""
-    info = describe("plan", spec, frames, lengths.query_tokens if queries else 0, lengths.text_tokens)
-    x = sum(p.flops for p in info.parts if p.part == "X-encoder")
-    predictor = sum(p.flops for p in info.parts if p.part == "Predictor")
+    x, predictor, text = forward
     text_trains = spec.config.y_encoder.lr_multiplier != 0
-    text = sum(p.flops for p in info.parts if p.part == "Y-encoder")
     trained_passes = 4 + (1 if checkpointing else 0)  # forward in both passes, backward at 2x
     return x + trained_passes * predictor + (trained_passes if text_trains else 2) * text
 
@@ -136,42 +155,73 @@ def predicted_step(
 
 
 class Planner:
-    """Plans the stages of recipes on one model (traced once; each stage shape traced once per setting)."""
+    """Plans the stages of recipes on one model (built once; each pass-2 shape traced once and each forward's FLOPs
+    counted once, or read from the package's table of kept traces)."""
 
-    def __init__(self, spec: ModelSpec, hardware: Hardware, lengths: Lengths = Lengths(), bf16: bool = True):
+    def __init__(
+        self,
+        spec: ModelSpec,
+        hardware: Hardware,
+        lengths: Lengths = Lengths(),
+        bf16: bool = True,
+        known: KeptTraces | None = None,
+    ):
         self.spec, self.hardware, self.lengths, self.bf16 = spec, hardware, lengths, bf16
         self.model = TracedModel(spec.config, spec.architectures)
         self.weights = self.model.weights(foreach_adamw=True)  # the GPU's default AdamW
+        self.known = read_table() if known is None else known  # by `profile_key`
+        self.traced = KeptTraces()  # what this planner had to trace or count
         self._profiles: dict[StepShape, PassesProfile] = {}
 
-    def _profile(self, shape: StepShape) -> PassesProfile:
+    def _key(self, shape: object) -> str:
+        return profile_key(self.spec.config, self.spec.architectures, shape)
+
+    def profile(self, shape: StepShape) -> PassesProfile:
         if shape not in self._profiles:
-            self._profiles[shape] = self.model.passes(shape)
+            chunks, key = chunk_shape(shape), self._key(chunk_shape(shape))
+            if key not in self.known.profiles and key not in self.traced.profiles:
+                console.print(f"plan: tracing {chunks}, which the package's table does not hold")
+                self.traced.profiles[key] = self.model.chunks(chunks)
+            kept = self.known.profiles.get(key) or self.traced.profiles[key]
+            self._profiles[shape] = self.model.passes(shape, kept)
         return self._profiles[shape]
 
+    def flops(self, shape: ForwardShape) -> tuple[float, float, float]:
+        key = self._key(shape)
+        if key not in self.known.flops and key not in self.traced.flops:
+            self.traced.flops[key] = forward_flops(self.spec, shape)
+        return self.known.flops.get(key) or self.traced.flops[key]
+
+    def forward_shape(self, stage: StageConfig, config: TrainConfig) -> ForwardShape:
+        shape = self.stage_shape(stage, config)
+        return ForwardShape(shape.frames, shape.query_tokens, shape.text_tokens)
+
     def _setting(self, shape: StepShape, fsdp: bool, limit: int) -> Setting:
-        profile = self._profile(shape)
+        profile = self.profile(shape)
         held, step = _rank_weights(self.weights, fsdp, self.hardware.ranks)
         micro = _largest_fitting(profile, held, step, limit, self.hardware.usable)
         passes = max(profile.peak(max(micro, 1), math.ceil(limit / max(micro, 1))), step)
         return Setting(shape.checkpointing, fsdp, micro, held + passes, held, passes)
 
-    def plan_stage(self, stage: StageConfig, config: TrainConfig) -> StagePlan:
-        hardware, ranks = self.hardware, self.hardware.ranks
-        frames = config.model.x_encoder.num_frames
-        queries = any(kind in stage.mixture for kind in QUERY_STAGES)
-        local_rows = max(1, stage.batch_size // ranks)
-        text_tokens = min(self.lengths.text_tokens, config.model.y_encoder.max_length)
-        base = StepShape(
-            frames=frames,
+    def stage_shape(self, stage: StageConfig, config: TrainConfig) -> StepShape:
+        """The stage's step on one rank, without checkpointing (`local_rows` at least the two traced chunks of 3)."""
+        local_rows = max(1, stage.batch_size // self.hardware.ranks)
+        return StepShape(
+            frames=config.model.x_encoder.num_frames,
             local_rows=max(local_rows, 6),
-            global_batch=max(stage.batch_size, 6 * ranks),
-            query_tokens=self.lengths.query_tokens if queries else 0,
-            text_tokens=text_tokens,
+            global_batch=max(stage.batch_size, 6 * self.hardware.ranks),
+            query_tokens=self.lengths.query_tokens if _has_queries(stage) else 0,
+            text_tokens=min(self.lengths.text_tokens, config.model.y_encoder.max_length),
             checkpointing=False,
             bf16=self.bf16,
             online_features=config.features == "online",
         )
+
+    def plan_stage(self, stage: StageConfig, config: TrainConfig) -> StagePlan:
+        hardware, ranks = self.hardware, self.hardware.ranks
+        frames = config.model.x_encoder.num_frames
+        local_rows = max(1, stage.batch_size // ranks)
+        base = self.stage_shape(stage, config)
         plan = StagePlan(
             stage.name, frames, stage.batch_size, stage.steps, ranks, local_rows, stage.micro_batch_size, None, None
         )
@@ -193,11 +243,12 @@ class Planner:
             shape = replace(base, checkpointing=config.gradient_checkpointing)
             held, step = _rank_weights(self.weights, config.sharding == "fsdp", ranks)
             micro = min(stage.micro_batch_size, local_rows)
-            needed = held + max(self._profile(shape).peak(micro, math.ceil(local_rows / micro)), step)
+            needed = held + max(self.profile(shape).peak(micro, math.ceil(local_rows / micro)), step)
             plan.configured_fits = needed <= hardware.usable
         plan.advice = self._advice(plan)
         checkpointing = plan.chosen.checkpointing if plan.chosen else True
-        plan.flops_per_sample = training_flops_per_sample(self.spec, frames, self.lengths, queries, checkpointing)
+        forward = self.flops(self.forward_shape(stage, config))
+        plan.flops_per_sample = training_flops_per_sample(self.spec, forward, checkpointing)
         plan.gpu_hours = (
             stage.steps * stage.batch_size * plan.flops_per_sample / (hardware.peak_flops * hardware.utilisation) / 3600
         )
@@ -228,8 +279,14 @@ class Planner:
 
 
 def plan_recipe(
-    spec: ModelSpec, configs: list[TrainConfig], hardware: Hardware, lengths: Lengths = Lengths(), bf16: bool = True
+    spec: ModelSpec,
+    configs: list[TrainConfig],
+    hardware: Hardware,
+    lengths: Lengths = Lengths(),
+    bf16: bool = True,
+    known: KeptTraces | None = None,
 ) -> list[StagePlan]:
-    """Every stage of every config (each config's model is `spec`'s, at the config's frame count)."""
-    planner = Planner(spec, hardware, lengths, bf16)
+    """Every stage of every config (each config's model is `spec`'s, at the config's frame count); pass-2 profiles
+    from `known` (by default the package's table) or traced."""
+    planner = Planner(spec, hardware, lengths, bf16, known)
     return [planner.plan_stage(stage, config) for config in configs for stage in config.stages]

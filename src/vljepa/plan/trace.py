@@ -20,8 +20,10 @@ counts every tensor the step creates. The step, as the trainer does it with grad
 Weights are fp32 (the trainer keeps fp32 weights and autocasts to bf16). Under bf16 the step runs inside
 CPU autocast on the fake tensors, whose cast rules match CUDA's for the matmuls that dominate; on a GPU
 the step also pays the CUDA context and the caching allocator's slack, which the planner's margin
-covers. Cut from the count: the data loader, the tokenizer and the Y-decoder (trained apart). Cost: about
-0.3 ms of Python per op; the paper model's step is about 20,000 ops, most of them EmbeddingGemma's.
+covers. Cut from the count: the data loader, the tokenizer and the Y-decoder (trained apart).
+The loss and pass 2 are traced apart: pass 2 does not depend on the rank's rows (so not on the GPU count),
+and it is the slow part: about 0.1 ms of Python per op, and 74,000 ops per traced pair of micro-batches of
+the paper model, most of them EmbeddingGemma's (`profile_table.py` keeps traced pass-2 profiles).
 """
 
 from __future__ import annotations
@@ -68,20 +70,74 @@ class WeightBytes:
 
 
 @dataclass(frozen=True)
-class PassesProfile:
-    """The bytes alive after each op of the passes, as `fixed + micro_batch x per_sample`. Traced at micro-batches
-    of 2 and 3 (one sample takes shortcuts in transformers, so its ops differ), whose ops are the same: each point
-    of the timeline is a line in the micro-batch, and the peak at any micro-batch is the highest point. (A peak
-    cannot be extended alone: where it falls moves with the micro-batch, e.g. from the gradients at the end of the
-    backward to the activations at its start.)"""
+class ChunkShape:
+    """What pass 2's micro-batches depend on: the clip, the texts and the settings (not the rank's rows)."""
+
+    frames: int
+    query_tokens: int
+    text_tokens: int
+    checkpointing: bool
+    bf16: bool
+    online_features: bool
+
+
+def chunk_shape(shape: StepShape) -> ChunkShape:
+    return ChunkShape(
+        shape.frames, shape.query_tokens, shape.text_tokens, shape.checkpointing, shape.bf16, shape.online_features
+    )
+
+
+@dataclass(frozen=True)
+class Lines:
+    """Bytes alive as lines `fixed + micro_batch x per_sample`, one per op; kept: the lines that are the highest at
+    some micro-batch of 1 or more (the upper envelope), so the peak at any micro-batch is the highest of these."""
 
     fixed: np.ndarray
     per_sample: np.ndarray
-    first_chunk_ops: int  # the ops up to the end of the first micro-batch: all a one-chunk step runs
+
+    @classmethod
+    def envelope(cls, fixed: np.ndarray, per_sample: np.ndarray) -> Lines:
+        """From the highest line at a micro-batch of 1 (the steepest of ties), to the steeper line that overtakes
+        it first, and so on until no steeper line is left."""
+        at_one = fixed + per_sample
+        tied = np.flatnonzero(at_one == at_one.max())
+        line, where = int(tied[np.argmax(per_sample[tied])]), 1.0
+        kept = []
+        while True:
+            kept.append(line)
+            steeper = np.flatnonzero(per_sample > per_sample[line])
+            if not len(steeper):
+                return cls(fixed[kept], per_sample[kept])
+            crossing = np.maximum((fixed[line] - fixed[steeper]) / (per_sample[steeper] - per_sample[line]), where)
+            first = steeper[crossing == crossing.min()]
+            line, where = int(first[np.argmax(per_sample[first])]), float(crossing.min())
+
+    def peak(self, micro_batch: int) -> int:
+        return int((self.fixed + micro_batch * self.per_sample).max())
+
+
+@dataclass(frozen=True)
+class ChunkProfile:
+    """Pass 2's bytes after each op, as lines in the micro-batch, traced at micro-batches of 2 and 3 (one sample
+    takes shortcuts in transformers, so its ops differ), whose ops are the same. (A peak cannot be extended alone:
+    where it falls moves with the micro-batch, e.g. from the gradients at the end of the backward to the
+    activations at its start.)"""
+
+    every_chunk: Lines  # both traced micro-batches: the second runs beside the gradients the first left
+    first_chunk: Lines  # the first alone: all a one-chunk step runs
+
+
+@dataclass(frozen=True)
+class PassesProfile:
+    """The step's passes: the loss over the rank's rows, then pass 2's micro-batches beside what the loss left."""
+
+    loss_peak: int  # the InfoNCE loss and its backward (no micro-batch in it)
+    after_loss: int  # alive from then on: the rows' embeddings and their gradients
+    chunks: ChunkProfile
 
     def peak(self, micro_batch: int, chunks: int) -> int:
-        ops = slice(None) if chunks > 1 else slice(0, self.first_chunk_ops)
-        return int((self.fixed[ops] + micro_batch * self.per_sample[ops]).max())
+        lines = self.chunks.every_chunk if chunks > 1 else self.chunks.first_chunk
+        return max(self.loss_peak, self.after_loss + lines.peak(micro_batch))
 
 
 def _bytes(parameters) -> int:
@@ -144,28 +200,52 @@ class TracedModel:
             frozen, trained, 2 * trained, adamw_step_bytes(self.trained, foreach_adamw), self.largest_layer
         )
 
-    def _timeline(self, shape: StepShape, micro_batch: int) -> tuple[np.ndarray, int]:
+    def _timeline(self, shape: ChunkShape, micro_batch: int) -> tuple[np.ndarray, int]:
         for model in self.checkpointed:
             if shape.checkpointing:
                 model.gradient_checkpointing_enable({"use_reentrant": False})
             else:
                 model.gradient_checkpointing_disable()
-        with self.fake_mode, LiveBytes() as counter:
-            _passes(self.skeleton, shape, micro_batch, self.config.temperature, counter)
+        dim = self.skeleton.predictor.out_proj.out_features
+        with self.fake_mode:
+            gradients = torch.empty(2 * micro_batch, dim), torch.empty(2 * micro_batch, dim)  # the loss's: not counted
+            with LiveBytes() as counter:
+                _chunks(self.skeleton, shape, micro_batch, gradients, counter)
         for parameter in self.trained:
             parameter.grad = None
         return np.asarray(counter.timeline, dtype=np.float64), counter.chunk_end
 
-    def passes(self, shape: StepShape) -> PassesProfile:
-        """The passes' timeline as a line in the micro-batch (two traces)."""
+    def chunks(self, shape: ChunkShape) -> ChunkProfile:
+        """Pass 2's timeline as lines in the micro-batch (two traces: the slow part of planning)."""
         (two, first), (three, _) = self._timeline(shape, 2), self._timeline(shape, 3)
         if two.shape != three.shape:
             raise RuntimeError(f"the step ran {len(two)} ops at a micro-batch of 2 but {len(three)} at 3")
-        return PassesProfile(3 * two - 2 * three, three - two, first)
+        fixed, per_sample = 3 * two - 2 * three, three - two
+        return ChunkProfile(Lines.envelope(fixed, per_sample), Lines.envelope(fixed[:first], per_sample[:first]))
+
+    def loss(self, local_rows: int, global_batch: int) -> tuple[int, int]:
+        """(peak, bytes left alive) of the InfoNCE loss and its backward over a rank's rows."""
+        dim = self.skeleton.predictor.out_proj.out_features
+        with self.fake_mode, LiveBytes() as counter:
+            rows = [torch.empty(local_rows, dim).requires_grad_() for _ in range(2)]  # predicted, target
+            copies = global_batch // local_rows  # torchrun: every rank's rows, gathered with gradient
+            gathered = [torch.cat([r] * copies) if copies > 1 else r for r in rows]
+            info_nce(*gathered, self.config.temperature, torch.eye(global_batch, dtype=torch.bool)).backward()
+            del gathered
+            left = counter.live
+        return counter.peak, left
+
+    def passes(self, shape: StepShape, chunks: ChunkProfile | None = None) -> PassesProfile:
+        """The loss, traced, and pass 2's `chunks` (traced when not given)."""
+        return PassesProfile(
+            *self.loss(shape.local_rows, shape.global_batch), chunks or self.chunks(chunk_shape(shape))
+        )
 
 
-def _passes(skeleton: Skeleton, shape: StepShape, m: int, temperature: float, counter: LiveBytes) -> None:
-    """Grad-cache's batch loss and pass 2 over two micro-batches (`shape.local_rows` >= 2 m)."""
+def _chunks(
+    skeleton: Skeleton, shape: ChunkShape, m: int, gradients: tuple[torch.Tensor, torch.Tensor], counter: LiveBytes
+) -> None:
+    """Grad-cache's pass 2 over two micro-batches of `m`, each with its backward from the loss's `gradients`."""
     query_ids = torch.zeros(m, shape.query_tokens, dtype=torch.long)
     query_mask = torch.ones(m, shape.query_tokens, dtype=torch.bool)
     text_ids = torch.zeros(m, shape.text_tokens, dtype=torch.long)
@@ -184,17 +264,10 @@ def _passes(skeleton: Skeleton, shape: StepShape, m: int, temperature: float, co
         with autocast:
             return skeleton.predictor(tokens(), query_ids, query_mask).float(), skeleton.text(text_ids).float()
 
-    dim = skeleton.predictor.out_proj.out_features
-    predicted = torch.empty(shape.local_rows, dim).requires_grad_()
-    target = torch.empty(shape.local_rows, dim).requires_grad_()
-    copies = shape.global_batch // shape.local_rows  # torchrun: every rank's rows, gathered with gradient
-    gathered = [torch.cat([rows] * copies) if copies > 1 else rows for rows in (predicted, target)]
-    info_nce(*gathered, temperature, torch.eye(shape.global_batch, dtype=torch.bool)).backward()
-    del gathered
-    for chunk in range(2):  # pass 2, with gradients: the second chunk runs beside the first one's gradients
+    for chunk in range(2):  # the second chunk runs beside the first one's gradients
         chunk_predicted, chunk_target = embed()
         rows = slice(chunk * m, (chunk + 1) * m)
-        torch.autograd.backward([chunk_predicted, chunk_target], [predicted.grad[rows], target.grad[rows]])
+        torch.autograd.backward([chunk_predicted, chunk_target], [gradients[0][rows], gradients[1][rows]])
         del chunk_predicted, chunk_target
         if chunk == 0:
             counter.end_chunk()
