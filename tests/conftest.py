@@ -35,6 +35,25 @@ hf_logging.disable_progress_bar()
 hf_logging.set_verbosity_error()
 
 
+# Under pytest-xdist each worker takes whole files (`--dist loadfile`, for the module fixtures), in collection
+# order: a long file collected last would run alone on one core at the end. These, the longest on 2 cores, go first.
+LONGEST_FILES = [
+    "test_train.py",
+    "test_plan.py",
+    "test_resume_kill.py",
+    "test_onnx.py",
+    "test_seeking_reads.py",
+    "test_demo.py",
+    "test_run_contract.py",
+    "test_compilation.py",
+]
+
+
+def pytest_collection_modifyitems(items) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FILES)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
     """The two modules hold the same parameter and buffer names, each bit-exactly equal."""
     first, second = a.state_dict(), b.state_dict()
