@@ -18,10 +18,10 @@ from vljepa.config import ModelConfig, PredictorConfig, XEncoderConfig, YEncoder
 from vljepa.data.video import write_video
 from vljepa.model import VLJepa
 
-# glibc gives the heap's free top back to the kernel at every free and faults it in again at the next
-# allocation; the suite's many short runs of small models spend more time in those page faults than in
-# arithmetic (measured: a training test 1.8x faster). Keep 1 GiB of free heap: here, and in every process
-# the tests start (a reservation, not resident memory).
+# glibc gives the heap's free top back to the kernel as it frees and faults it in again at the next
+# allocation; the suite's many short runs of small models spend a good part of their time in those page
+# faults (one training test on this machine: 27-29 s without, 15-24 s with the pad set from its start). Keep
+# 1 GiB of free heap: here, and in every process the tests start (a reservation, not resident memory).
 TOP_PAD = 1 << 30
 os.environ["MALLOC_TOP_PAD_"] = str(TOP_PAD)
 try:
