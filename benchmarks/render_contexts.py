@@ -205,6 +205,13 @@ def encoder_probes() -> dict:
     }
 
 
+@context("predictor_probe")
+def predictor_probe() -> dict:
+    """BENCHMARKS.md: what the predictor's output holds, by linear probes on a fresh-clone demo's model."""
+    data = results("predictor_probe.json")
+    return {**data, "command": f"`{data['command']}`, after `vljepa demo`", "results": ["predictor_probe.json"]}
+
+
 @context("train_throughput")
 def train_throughput() -> dict:
     """BENCHMARKS.md: samples/s, FLOPs and achieved FLOP/s of each training-step variant."""
