@@ -28,7 +28,7 @@ from vljepa.config import ModelConfig
 from vljepa.core.sizes import parse_size
 from vljepa.plan.measure import measure_step
 from vljepa.plan.planner import Hardware, Lengths, Planner, plan_recipe, predicted_step
-from vljepa.plan.profile_table import KeptTraces, read_table, write_table
+from vljepa.plan.profile_table import KeptTraces, write_table
 from vljepa.plan.recipes import resolve
 from vljepa.plan.report import assumptions, plan_json
 from vljepa.plan.trace import StepShape, TracedModel
@@ -104,8 +104,8 @@ def validate() -> dict:
 
 def profiles() -> Path:
     """Pass 2 of every registered model under the paper's stages, with and without checkpointing, bf16 and fp32, and
-    each stage's forward FLOPs: what the package's table lacks is traced and added."""
-    kept = read_table()
+    each stage's forward FLOPs, all traced afresh: the package's table holds these and nothing else."""
+    kept = KeptTraces()
     for name in list_models():
         spec, configs = resolve(name)
         for bf16 in (True, False):

@@ -36,8 +36,11 @@ TRACING_SOURCES = [  # the code whose change changes a traced profile
 
 
 def tracing_versions() -> dict[str, str]:
+    """The releases and code that trace; torch's without its build (+cpu, +cu128): the trace runs on fake CPU
+    tensors whichever build it is, so a GPU machine reads the profiles a CPU wrote."""
     sources = hashlib.sha256(b"".join(path.read_bytes() for path in TRACING_SOURCES)).hexdigest()[:16]
-    return {"torch": torch.__version__, "transformers": transformers.__version__, "tracing code": sources}
+    release = torch.__version__.split("+")[0]
+    return {"torch": release, "transformers": transformers.__version__, "tracing code": sources}
 
 
 def profile_key(config: ModelConfig, architectures: Architectures, shape: object) -> str:
