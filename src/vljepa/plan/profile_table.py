@@ -13,6 +13,7 @@ traces again rather than reading a stale entry).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ TRACING_SOURCES = [  # the code whose change changes a traced profile
 ]
 
 
+@functools.cache
 def tracing_versions() -> dict[str, str]:
     """The releases and code that trace; torch's without its build (+cpu, +cu128): the trace runs on fake CPU
     tensors whichever build it is, so a GPU machine reads the profiles a CPU wrote."""
