@@ -2,11 +2,11 @@
 
 The step is the trainer's own: a `VLJepa` with its real text model, `grad_cache_backward` over X-encoder
 tokens as the feature cache hands them over, the trainer's AdamW, gradient checkpointing as the trainer
-switches it on. The second step is measured (the first makes AdamW's moments). The profiler's allocation and free events
-(`torch.profiler`, `profile_memory`), summed in time order, give what the step held at each moment beyond
-what was alive when it began; their peak is the step's own. (Reading the raw events, not torch's memory
-timeline, gives the same peak without categorising every tensor, which took most of the measurement.) The weights and AdamW's moments are counted
-from the model. fp32 only: this is what a CPU without native bf16 runs.
+switches it on. The second step is measured (the first makes AdamW's moments). The profiler's allocation
+and free events (`torch.profiler`, `profile_memory`), summed in time order, give what the step held at each
+moment beyond what was alive when it began; their peak is the step's own. (torch's memory timeline gives the
+same peak but categorises every tensor first, which took most of the measurement.) The weights and AdamW's
+moments are counted from the model. fp32 only: this is what a CPU without native bf16 runs.
 """
 
 from __future__ import annotations
