@@ -50,12 +50,16 @@ hf_logging.set_verbosity_error()
 LONGEST_FILES = [
     "test_train.py",
     "test_plan.py",
-    "test_resume_kill.py",
     "test_onnx.py",
+    "test_resume_kill.py",
     "test_seeking_reads.py",
-    "test_demo.py",
     "test_run_contract.py",
     "test_compilation.py",
+    "test_demo.py",
+    "test_live.py",
+    "test_trackers.py",
+    "test_cli_errors.py",
+    "test_fsdp.py",
 ]
 
 
