@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
 from vljepa.data.video import read_clip
 from vljepa.eval.report import machine_description
 from vljepa.model import VLJepa
+from vljepa.tasks.embed import embed_texts, predict_tokens
+from vljepa.tasks.vqa import choose_options
 
 BATCH = 64
 
@@ -40,23 +41,23 @@ def questions(world: Path, split: str, kind: str, limit: int) -> list[dict]:
 @torch.no_grad()
 def embeddings(model: VLJepa, world: Path, records: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """(with the question, caption mode) predicted embeddings, unit length, one row per record."""
-    asked, captioned = [], []
     frames = model.config.x_encoder.num_frames
-    for start in range(0, len(records), BATCH):
-        batch = records[start : start + BATCH]
-        clips = torch.stack([model.x_encoder.preprocess(read_clip(world / r["video"], frames)) for r in batch])
-        tokens = model.x_encoder(clips)
-        asked.append(F.normalize(model.predict(tokens, [r["question"] for r in batch]), dim=-1))
-        captioned.append(F.normalize(model.predict(tokens, [None] * len(batch)), dim=-1))
-    return torch.cat(asked).numpy(), torch.cat(captioned).numpy()
+    clips = (
+        torch.stack([model.x_encoder.preprocess(read_clip(world / r["video"], frames)) for r in records[i : i + BATCH]])
+        for i in range(0, len(records), BATCH)
+    )
+    tokens = torch.cat([model.x_encoder(batch) for batch in clips])
+    asked = predict_tokens(model, tokens, [r["question"] for r in records])
+    return asked.numpy(), predict_tokens(model, tokens, [None] * len(records)).numpy()
 
 
 def vqa_accuracy(model: VLJepa, predicted: np.ndarray, records: list[dict]) -> float:
+    """The model's own answers: the option whose text embedding is nearest (`tasks.vqa.choose_options`)."""
     answers = sorted({option for r in records for option in r["options"]})
-    with torch.no_grad():
-        embedded = dict(zip(answers, model.encode_text(answers).numpy(), strict=True))
-    chosen = [max(r["options"], key=lambda o: float(row @ embedded[o])) for row, r in zip(predicted, records)]  # noqa: B023
-    return float(np.mean([c == r["answer"] for c, r in zip(chosen, records)]))
+    embedded = dict(zip(answers, embed_texts(model, answers), strict=True))
+    options = [torch.stack([embedded[o] for o in r["options"]]) for r in records]
+    chosen = choose_options(torch.from_numpy(predicted), options)
+    return float(np.mean([r["options"][c] == r["answer"] for c, r in zip(chosen, records)]))
 
 
 def probe(train: np.ndarray, train_answers: list[str], test: np.ndarray, test_answers: list[str]) -> dict:
