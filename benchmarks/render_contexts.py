@@ -205,6 +205,45 @@ def encoder_probes() -> dict:
     }
 
 
+GRID_FIGURES = {  # row label -> how to read it from one seed's scores
+    "VQA shape": lambda s: s["vqa"]["shape"],
+    "VQA colour": lambda s: s["vqa"]["colour"],
+    "VQA exists (yes/no)": lambda s: s["vqa"]["exists"],
+    "VQA count": lambda s: s["vqa"]["count"],
+    "VQA direction": lambda s: s["vqa"]["direction"],
+    "VQA what happened": lambda s: s["vqa"]["what_happened"],
+    "text->video R@1, exact clip": lambda s: s["t2v R@1 exact"],
+    "text->video R@1, same meaning": lambda s: s["t2v R@1 same meaning"],
+    "action classification top-1": lambda s: s["classification top-1"],
+}
+
+
+@context("encoder_grid_vqa")
+def encoder_grid_vqa() -> dict:
+    """BENCHMARKS.md: VL-JEPA at equal steps on the random encoder in 8-px and in 4-px patches, per seed."""
+    data = results("encoder_grid_vqa.json")
+    variants = data["variants"]
+    rows = []
+    for label, read in GRID_FIGURES.items():
+        cells = {}
+        for name, variant in variants.items():
+            values = [read(scores) for scores in variant["seeds"].values()]
+            cells[name] = {"mean": sum(values) / len(values), "per_seed": values}
+        rows.append({"label": label, "cells": cells})
+    rates = {
+        name: [scores["stage 2 samples/s (median)"] for scores in variant["seeds"].values()]
+        for name, variant in variants.items()
+    }
+    return {
+        **data,
+        "rows": rows,
+        "rates": rates,
+        "seeds": list(next(iter(variants.values()))["seeds"]),
+        "command": f"`vljepa world --out runs/demo/world`, then `{data['command']}`",
+        "results": ["encoder_grid_vqa.json"],
+    }
+
+
 @context("predictor_probe")
 def predictor_probe() -> dict:
     """BENCHMARKS.md: what the predictor's output holds, by linear probes on a fresh-clone demo's model."""

@@ -6,6 +6,7 @@ the prediction to its nearest option and to the next one (how decisive the answe
 
 A diagnostic for the world only (it re-renders each test scene to count its shapes).
 Usage: python benchmarks/world_vqa_breakdown.py --run runs/demo [--out benchmarks/results/world_vqa_breakdown.json]
+       [--model DIR --cache-dir DIR]  (another model on the run's world, e.g. one of benchmarks/encoder_grid_vqa.py)
 """
 
 from __future__ import annotations
@@ -51,13 +52,17 @@ def option_similarities(model: VLJepa, cache: FeatureCache, records: list) -> li
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("runs/demo"), help="a demo output folder")
+    parser.add_argument("--model", type=Path, help="a trained model folder (default: the run's model/final)")
+    parser.add_argument("--cache-dir", type=Path, help="its feature cache (default: the run's feature_cache)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/world_vqa_breakdown.json"))
     args = parser.parse_args()
     world = args.run / "world"
+    model_dir = args.model or args.run / "model" / "final"
+    cache_dir = args.cache_dir or args.run / "feature_cache"
     world_config = WorldConfig(**json.loads((world / "world.json").read_text())["config"])
-    model = VLJepa.from_pretrained(args.run / "model" / "final").eval()
+    model = VLJepa.from_pretrained(model_dir).eval()
     records = [r for r in load_manifest(world / "test.jsonl") if r.type in TYPES]
-    similarities = option_similarities(model, FeatureCache(args.run / "feature_cache", model.x_encoder), records)
+    similarities = option_similarities(model, FeatureCache(cache_dir, model.x_encoder), records)
     scenes = {
         clip: clip_scene(world_config, "test", int(Path(clip.path).stem.split("_")[-1]))[0]
         for clip in {r.clip for r in records}
@@ -76,7 +81,9 @@ def main() -> None:
     for key, row in table.items():
         print(f"{key:50s} n={row['num']:3d}  {row['accuracy']:6.1%}  margin {row['margin']:.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"run": str(args.run), "breakdown": table}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"run": str(args.run), "model": str(model_dir), "breakdown": table}, indent=2) + "\n"
+    )
 
 
 if __name__ == "__main__":
