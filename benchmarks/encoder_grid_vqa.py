@@ -18,7 +18,9 @@ import statistics
 import subprocess
 from pathlib import Path
 
+from vljepa.demo import DEMO_CONFIG, packaged_config
 from vljepa.eval.report import machine_description
+from vljepa.substrate.metrics import METRICS_FILE
 
 DEFAULT_VARIANTS = {"patch 8 (the demo's)": [], "patch 4": ["model.x_encoder.patch_size=4"]}
 
@@ -29,7 +31,7 @@ def run(world: Path, folder: Path, overrides: list[str], seed: int, steps: tuple
     if not scores.exists():
         subprocess.run(
             [
-                "vljepa", "train", "--config", "src/vljepa/configs/world-tiny-demo.yaml",
+                "vljepa", "train", "--config", str(packaged_config(DEMO_CONFIG)),
                 f"train_manifest={world / 'train.jsonl'}", f"val_manifest={world / 'val.jsonl'}",
                 f"out_dir={folder}", f"cache_dir={cache}", "bf16=false",
                 f"stages.0.steps={steps[0]}", f"stages.1.steps={steps[1]}", f"seed={seed}", *overrides,
@@ -44,7 +46,7 @@ def run(world: Path, folder: Path, overrides: list[str], seed: int, steps: tuple
             check=True,
         )  # fmt: skip
     (test,) = json.loads(scores.read_text()).values()
-    metrics = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    metrics = [json.loads(line) for line in (folder / METRICS_FILE).read_text().splitlines()]
     sft_rates = [m["samples_per_s"] for m in metrics if m.get("stage") == "sft" and "samples_per_s" in m]
     return {
         "vqa": {kind: row["accuracy"] for kind, row in test["vqa"].items()},
