@@ -77,9 +77,9 @@ def test_the_paper_models_weights_are_the_parameters_of_info():
     assert weights.trained == 4 * info.trainable and weights.adamw_moments == 2 * weights.trained
 
 
-@pytest.fixture
-def one_stage_yaml(tmp_path):
-    path = tmp_path / "recipe.yaml"
+@pytest.fixture(scope="module")
+def one_stage_yaml(tmp_path_factory):
+    path = tmp_path_factory.mktemp("recipe") / "recipe.yaml"
     path.write_text(
         "model: {shared_dim: 32, x_encoder: {hidden_size: 32, num_layers: 1, num_heads: 2, num_frames: 4},\n"
         "        predictor: {hidden_size: 32, num_layers: 2, num_heads: 2, intermediate_size: 64}}\n"
@@ -88,21 +88,41 @@ def one_stage_yaml(tmp_path):
     return path
 
 
-def test_a_stage_that_cannot_fit_says_by_how_much_and_what_would(one_stage_yaml):
+ONE_STAGE_HARDWARE = {
+    "roomy": Hardware(memory=8 * 10**9, gpus_per_node=1),
+    "cramped": Hardware(memory=100 * 10**6, gpus_per_node=1),
+    "two GPUs": Hardware(memory=10**9, gpus_per_node=2),
+}
+
+
+@pytest.fixture(scope="module")
+def one_stage_plans(one_stage_yaml) -> tuple[dict[str, list], profile_table.KeptTraces]:
+    """The one-stage recipe planned on each of ONE_STAGE_HARDWARE from nothing kept, and everything that took
+    tracing (each shape traced once for the module: tracing is most of a plan's time)."""
     spec, configs = resolve(str(one_stage_yaml))
-    (roomy,) = plan_recipe(spec, configs, Hardware(memory=8 * 10**9, gpus_per_node=1), bf16=False)
+    traced, plans = profile_table.KeptTraces(), {}
+    for name, hardware in ONE_STAGE_HARDWARE.items():
+        planner = Planner(spec, hardware, bf16=False, known=traced)
+        plans[name] = [planner.plan_stage(stage, config) for config in configs for stage in config.stages]
+        traced.update(planner.traced)
+    return plans, traced
+
+
+def test_a_stage_that_cannot_fit_says_by_how_much_and_what_would(one_stage_plans):
+    (roomy,), (cramped,) = one_stage_plans[0]["roomy"], one_stage_plans[0]["cramped"]
     assert roomy.chosen.micro_batch == 256 and roomy.chunks == 1 and not roomy.chosen.checkpointing
     assert roomy.configured_fits and roomy.advice == "" and roomy.gpu_hours > 0
-    (cramped,) = plan_recipe(spec, configs, Hardware(memory=100 * 10**6, gpus_per_node=1), bf16=False)
     assert cramped.chosen is None and cramped.configured_fits is False
     assert cramped.advice.startswith("does not fit:") and "GB over at one sample" in cramped.advice
 
 
-def test_plan_command_prints_json_and_refuses_bad_input(one_stage_yaml):
+def test_plan_command_prints_json_and_refuses_bad_input(one_stage_yaml, one_stage_plans, monkeypatch):
+    monkeypatch.setattr("vljepa.plan.planner.read_table", lambda: one_stage_plans[1])  # as if the package kept them
     runner = CliRunner()
     result = runner.invoke(app, ["plan", str(one_stage_yaml), "--gpu-memory", "8GB", "--fp32", "--json"])
     assert result.exit_code == 0, result.output
-    (stage,) = json.loads(result.stdout)["stages"]  # a note that a profile is traced goes to stderr
+    (stage,) = json.loads(result.stdout)["stages"]
+    assert stage == json.loads(json.dumps(plan_json(one_stage_plans[0]["roomy"], [])["stages"][0]))
     assert stage["name"] == "pretrain" and stage["chosen"]["micro_batch"] == 256
     bad = runner.invoke(app, ["plan", str(one_stage_yaml), "--gpu-memory", "lots"])
     assert bad.exit_code == 2 and "--gpu-memory: expected a size such as 1GB, 500MB or 24GiB, got 'lots'" in bad.output
@@ -127,16 +147,17 @@ def _no_tracing(monkeypatch) -> None:
     monkeypatch.setattr("vljepa.plan.planner.forward_flops", refuse)
 
 
-def test_a_plan_from_kept_profiles_equals_the_traced_one_and_traces_nothing(one_stage_yaml, tmp_path, monkeypatch):
-    spec, configs = resolve(str(one_stage_yaml))
-    hardware = Hardware(memory=10**9, gpus_per_node=2)
-    planner = Planner(spec, hardware, bf16=False, known=profile_table.KeptTraces())
-    traced = [planner.plan_stage(stage, config) for config in configs for stage in config.stages]
-    assert planner.traced.profiles and planner.traced.flops
-    table = profile_table.write_table(planner.traced, tmp_path / "profiles.json")
+def test_a_plan_from_kept_profiles_equals_the_traced_one_and_traces_nothing(
+    one_stage_yaml, one_stage_plans, tmp_path, monkeypatch
+):
+    plans, traced = one_stage_plans
+    assert traced.profiles and traced.flops
+    table = profile_table.write_table(traced, tmp_path / "profiles.json")
     _no_tracing(monkeypatch)
-    kept = plan_recipe(spec, configs, hardware, bf16=False, known=profile_table.read_table(table))
-    assert plan_json(kept, []) == plan_json(traced, [])
+    spec, configs = resolve(str(one_stage_yaml))
+    for name, hardware in ONE_STAGE_HARDWARE.items():
+        kept = plan_recipe(spec, configs, hardware, bf16=False, known=profile_table.read_table(table))
+        assert plan_json(kept, []) == plan_json(plans[name], []), name
 
 
 def test_the_package_keeps_the_profiles_of_the_paper_plan(monkeypatch):

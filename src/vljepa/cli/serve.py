@@ -62,11 +62,6 @@ def serve_command(
     ] = None,
 ):
     """Serve a model over HTTP: an API (OpenAPI at /docs) and a web page at /."""
-    import uvicorn
-
-    from ..serve.app import create_app
-    from ..serve.server import Server
-
     existing_folder(model)
     if index is not None:
         existing_folder(index)
@@ -85,6 +80,11 @@ def serve_command(
         stream=LiveStream(window_seconds=window, stride_seconds=stride, threshold=threshold),
         live_sources=dict(_named(entry) for entry in live or []),
     )
+    import uvicorn  # the server and the model load only once the settings are valid: a bad option fails at once
+
+    from ..serve.app import create_app
+    from ..serve.server import Server
+
     vljepa = load_inference_model(model)
     video_index = None
     if index is not None:
